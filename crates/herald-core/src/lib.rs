@@ -1,0 +1,7 @@
+//! herald's domain: apps, limits and the rules every layer agrees on. No I/O lives here.
+
+pub mod app;
+pub mod limits;
+
+pub use app::{App, AppId};
+pub use limits::{LimitBreach, Limits, LimitsPatch};

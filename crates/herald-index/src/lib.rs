@@ -1,0 +1,1 @@
+//! Per-app audience index on Roaring bitmaps.
