@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod limits;
+pub mod signature;
 
 pub use app::{App, AppId};
 pub use limits::{LimitBreach, Limits, LimitsPatch};

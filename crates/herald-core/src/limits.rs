@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The limits one app works under. Every breach is reported as a [`LimitBreach`] naming the field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Named attribute slots (Tencent: 10).
@@ -82,7 +82,7 @@ impl LimitBreach {
 }
 
 /// A change to some limits; absent fields keep their value.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsPatch {
     pub attribute_slots: Option<u32>,
