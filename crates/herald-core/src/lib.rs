@@ -1,6 +1,7 @@
 //! herald's domain: apps, limits and the rules every layer agrees on. No I/O lives here.
 
 pub mod app;
+pub mod audience;
 pub mod limits;
 pub mod signature;
 
