@@ -58,23 +58,11 @@ pub enum AudienceErrorKind {
     #[error("more nodes than limit {limit} = {value}")]
     TooManyNodes { limit: &'static str, value: u32 },
     #[error("tag is {actual} bytes, limit {limit} is {value}")]
-    TagTooLong {
-        limit: &'static str,
-        value: u32,
-        actual: usize,
-    },
+    TagTooLong { limit: &'static str, value: u32, actual: usize },
     #[error("attribute value is {actual} bytes, limit {limit} is {value}")]
-    ValueTooLong {
-        limit: &'static str,
-        value: u32,
-        actual: usize,
-    },
+    ValueTooLong { limit: &'static str, value: u32, actual: usize },
     #[error("{actual} accounts named, limit {limit} is {value}")]
-    TooManyAccounts {
-        limit: &'static str,
-        value: u32,
-        actual: usize,
-    },
+    TooManyAccounts { limit: &'static str, value: u32, actual: usize },
 }
 
 /// Where a walker stands in the expression. Lives on the stack of the walk and is rendered
@@ -96,10 +84,7 @@ impl<'a> Path<'a> {
     }
 
     pub(crate) fn error(&self, kind: AudienceErrorKind) -> AudienceError {
-        AudienceError {
-            path: self.to_string(),
-            kind,
-        }
+        AudienceError { path: self.to_string(), kind }
     }
 }
 

@@ -52,10 +52,7 @@ pub enum AttrMatch {
 impl Audience {
     /// The `attr` node with one accepted value.
     pub fn attr_eq(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Audience::Attr(AttrFilter {
-            name: name.into(),
-            matches: AttrMatch::Eq(value.into()),
-        })
+        Audience::Attr(AttrFilter { name: name.into(), matches: AttrMatch::Eq(value.into()) })
     }
 
     /// The `attr` node with a list of accepted values.
@@ -65,10 +62,7 @@ impl Audience {
         S: Into<String>,
     {
         let values = values.into_iter().map(Into::into).collect();
-        Audience::Attr(AttrFilter {
-            name: name.into(),
-            matches: AttrMatch::In(values),
-        })
+        Audience::Attr(AttrFilter { name: name.into(), matches: AttrMatch::In(values) })
     }
 
     /// The `tag` node.

@@ -23,22 +23,15 @@ struct Parser {
 impl Parser {
     fn node(&self, value: &Value, path: &Path<'_>, depth: u32) -> Result<Audience, AudienceError> {
         if depth > self.max_depth {
-            return Err(path.error(Kind::TooDeep {
-                limit: "audience_depth",
-                value: self.max_depth,
-            }));
+            return Err(
+                path.error(Kind::TooDeep { limit: "audience_depth", value: self.max_depth })
+            );
         }
-        let object = value
-            .as_object()
-            .ok_or_else(|| path.error(Kind::NotAnObject))?;
+        let object = value.as_object().ok_or_else(|| path.error(Kind::NotAnObject))?;
         let mut entries = object.iter();
         let (key, value) = match (entries.next(), entries.next()) {
             (Some(entry), None) => entry,
-            _ => {
-                return Err(path.error(Kind::KeyCount {
-                    found: object.len(),
-                }))
-            }
+            _ => return Err(path.error(Kind::KeyCount { found: object.len() })),
         };
         Ok(match key.as_str() {
             "all" => {
@@ -55,11 +48,7 @@ impl Parser {
             "and" => Audience::And(self.children(value, &path.key("and"), depth)?),
             "or" => Audience::Or(self.children(value, &path.key("or"), depth)?),
             "not" => Audience::Not(Box::new(self.node(value, &path.key("not"), depth + 1)?)),
-            other => {
-                return Err(path.error(Kind::UnknownNode {
-                    key: other.to_owned(),
-                }))
-            }
+            other => return Err(path.error(Kind::UnknownNode { key: other.to_owned() })),
         })
     }
 
@@ -69,11 +58,9 @@ impl Parser {
         path: &Path<'_>,
         depth: u32,
     ) -> Result<Vec<Audience>, AudienceError> {
-        let items = value.as_array().ok_or_else(|| {
-            path.error(Kind::WrongType {
-                expected: "an array of nodes",
-            })
-        })?;
+        let items = value
+            .as_array()
+            .ok_or_else(|| path.error(Kind::WrongType { expected: "an array of nodes" }))?;
         items
             .iter()
             .enumerate()
@@ -83,20 +70,13 @@ impl Parser {
 }
 
 fn attr(value: &Value, path: &Path<'_>) -> Result<AttrFilter, AudienceError> {
-    let object: &Map<String, Value> = value
-        .as_object()
-        .ok_or_else(|| path.error(Kind::NotAnObject))?;
-    if let Some(field) = object
-        .keys()
-        .find(|key| !matches!(key.as_str(), "name" | "eq" | "in"))
-    {
-        return Err(path.error(Kind::UnknownField {
-            field: field.clone(),
-        }));
+    let object: &Map<String, Value> =
+        value.as_object().ok_or_else(|| path.error(Kind::NotAnObject))?;
+    if let Some(field) = object.keys().find(|key| !matches!(key.as_str(), "name" | "eq" | "in")) {
+        return Err(path.error(Kind::UnknownField { field: field.clone() }));
     }
-    let name = object
-        .get("name")
-        .ok_or_else(|| path.error(Kind::MissingField { field: "name" }))?;
+    let name =
+        object.get("name").ok_or_else(|| path.error(Kind::MissingField { field: "name" }))?;
     let name = string(name, &path.key("name"))?;
     let matches = match (object.get("eq"), object.get("in")) {
         (Some(value), None) => AttrMatch::Eq(string(value, &path.key("eq"))?),
@@ -108,22 +88,15 @@ fn attr(value: &Value, path: &Path<'_>) -> Result<AttrFilter, AudienceError> {
 }
 
 fn string(value: &Value, path: &Path<'_>) -> Result<String, AudienceError> {
-    value.as_str().map(str::to_owned).ok_or_else(|| {
-        path.error(Kind::WrongType {
-            expected: "a string",
-        })
-    })
+    value
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| path.error(Kind::WrongType { expected: "a string" }))
 }
 
 fn strings(value: &Value, path: &Path<'_>) -> Result<Vec<String>, AudienceError> {
-    let items = value.as_array().ok_or_else(|| {
-        path.error(Kind::WrongType {
-            expected: "an array of strings",
-        })
-    })?;
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| string(item, &path.index(i)))
-        .collect()
+    let items = value
+        .as_array()
+        .ok_or_else(|| path.error(Kind::WrongType { expected: "an array of strings" }))?;
+    items.iter().enumerate().map(|(i, item)| string(item, &path.index(i))).collect()
 }

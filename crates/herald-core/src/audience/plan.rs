@@ -77,10 +77,7 @@ impl Plan {
         match self {
             Plan::All | Plan::Tag(_) | Plan::Platform(_) | Plan::Package(_) => self,
             Plan::Accounts(names) => Plan::Accounts(sorted(names)),
-            Plan::Attr { slot, values } => Plan::Attr {
-                slot,
-                values: sorted(values),
-            },
+            Plan::Attr { slot, values } => Plan::Attr { slot, values: sorted(values) },
             Plan::Not(child) => match child.normalise() {
                 Plan::Not(grandchild) => *grandchild,
                 child => Plan::Not(Box::new(child)),
@@ -147,9 +144,6 @@ fn merge_alternatives(children: Vec<Plan>) -> Vec<Plan> {
         }
     }
     out.extend(accounts.map(|names| Plan::Accounts(sorted(names))));
-    out.extend(slots.into_iter().map(|(slot, values)| Plan::Attr {
-        slot,
-        values: sorted(values),
-    }));
+    out.extend(slots.into_iter().map(|(slot, values)| Plan::Attr { slot, values: sorted(values) }));
     out
 }

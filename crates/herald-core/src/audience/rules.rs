@@ -19,10 +19,7 @@ pub struct AudienceRules<'a> {
 
 impl<'a> AudienceRules<'a> {
     pub fn new(limits: &'a Limits, attribute_names: &'a [Option<String>]) -> Self {
-        Self {
-            limits,
-            attribute_names,
-        }
+        Self { limits, attribute_names }
     }
 
     /// Reads an audience sent by the app: shape, content, limits and attribute names.
@@ -44,11 +41,7 @@ impl<'a> AudienceRules<'a> {
 
     /// Checks an audience and resolves it to its normalised [`Plan`].
     pub fn plan(&self, audience: &Audience) -> Result<Plan, AudienceError> {
-        let mut walk = Walk {
-            rules: self,
-            nodes: 0,
-            accounts: 0,
-        };
+        let mut walk = Walk { rules: self, nodes: 0, accounts: 0 };
         Ok(walk.node(audience, &Path::Root, 1)?.normalise())
     }
 
@@ -79,10 +72,9 @@ impl Walk<'_, '_> {
     ) -> Result<Plan, AudienceError> {
         let limits = self.rules.limits;
         if depth > limits.audience_depth {
-            return Err(path.error(Kind::TooDeep {
-                limit: "audience_depth",
-                value: limits.audience_depth,
-            }));
+            return Err(
+                path.error(Kind::TooDeep { limit: "audience_depth", value: limits.audience_depth })
+            );
         }
         self.nodes += 1;
         if self.nodes > limits.audience_nodes {
@@ -126,9 +118,7 @@ impl Walk<'_, '_> {
                 let name_path = path.key("name");
                 text(&filter.name, &name_path, Kind::EmptyAttributeName)?;
                 let slot = self.rules.slot(&filter.name).ok_or_else(|| {
-                    name_path.error(Kind::UnknownAttribute {
-                        name: filter.name.clone(),
-                    })
+                    name_path.error(Kind::UnknownAttribute { name: filter.name.clone() })
                 })?;
                 let values = match &filter.matches {
                     AttrMatch::Eq(value) => {
@@ -153,9 +143,7 @@ impl Walk<'_, '_> {
                         .bytes()
                         .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
                 if !valid {
-                    return Err(path.error(Kind::InvalidPlatform {
-                        platform: platform.clone(),
-                    }));
+                    return Err(path.error(Kind::InvalidPlatform { platform: platform.clone() }));
                 }
                 Plan::Platform(platform.clone())
             }

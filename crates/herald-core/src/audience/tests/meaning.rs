@@ -63,10 +63,7 @@ fn audience() -> impl Strategy<Value = Audience> {
         select(TAGS.to_vec()).prop_map(Audience::tag),
         (select(ATTRS.to_vec()), select(VALUES.to_vec()))
             .prop_map(|(n, v)| Audience::attr_eq(n, v)),
-        (
-            select(ATTRS.to_vec()),
-            proptest::collection::vec(select(VALUES.to_vec()), 1..4)
-        )
+        (select(ATTRS.to_vec()), proptest::collection::vec(select(VALUES.to_vec()), 1..4))
             .prop_map(|(n, v)| Audience::attr_in(n, v)),
         select(PLATFORMS.to_vec()).prop_map(|p| Audience::Platform(p.into())),
         select(PACKAGES.to_vec()).prop_map(|p| Audience::Package(p.into())),
@@ -81,20 +78,12 @@ fn audience() -> impl Strategy<Value = Audience> {
 }
 
 fn eligible(world: &World) -> BTreeSet<u32> {
-    (0..)
-        .zip(world)
-        .filter(|(_, a)| a.eligible)
-        .map(|(id, _)| id)
-        .collect()
+    (0..).zip(world).filter(|(_, a)| a.eligible).map(|(id, _)| id).collect()
 }
 
 /// Eligible accounts satisfying `matches`.
 fn select_where(world: &World, matches: impl Fn(u32, &Account) -> bool) -> BTreeSet<u32> {
-    (0..)
-        .zip(world)
-        .filter(|(id, a)| a.eligible && matches(*id, a))
-        .map(|(id, _)| id)
-        .collect()
+    (0..).zip(world).filter(|(id, a)| a.eligible && matches(*id, a)).map(|(id, _)| id).collect()
 }
 
 fn named(names: &[String], id: u32) -> bool {
@@ -102,12 +91,8 @@ fn named(names: &[String], id: u32) -> bool {
 }
 
 fn eval_audience(world: &World, audience: &Audience) -> BTreeSet<u32> {
-    let slot = |name: &str| {
-        names()
-            .iter()
-            .position(|n| n.as_deref() == Some(name))
-            .expect("known") as u8
-    };
+    let slot =
+        |name: &str| names().iter().position(|n| n.as_deref() == Some(name)).expect("known") as u8;
     match audience {
         Audience::All => eligible(world),
         Audience::Accounts(names) => select_where(world, |id, _| named(names, id)),
@@ -119,9 +104,7 @@ fn eval_audience(world: &World, audience: &Audience) -> BTreeSet<u32> {
             };
             let slot = slot(&filter.name);
             select_where(world, |_, a| {
-                a.attrs
-                    .get(&slot)
-                    .is_some_and(|v| values.iter().any(|w| w == v))
+                a.attrs.get(&slot).is_some_and(|v| values.iter().any(|w| w == v))
             })
         }
         Audience::Platform(p) => select_where(world, |_, a| a.platforms.contains(p.as_str())),
@@ -131,10 +114,7 @@ fn eval_audience(world: &World, audience: &Audience) -> BTreeSet<u32> {
             .map(|c| eval_audience(world, c))
             .reduce(|x, y| &x & &y)
             .unwrap_or_else(|| eligible(world)),
-        Audience::Or(children) => children
-            .iter()
-            .flat_map(|c| eval_audience(world, c))
-            .collect(),
+        Audience::Or(children) => children.iter().flat_map(|c| eval_audience(world, c)).collect(),
         Audience::Not(child) => &eligible(world) - &eval_audience(world, child),
     }
 }
@@ -145,9 +125,7 @@ fn eval_plan(world: &World, plan: &Plan) -> BTreeSet<u32> {
         Plan::Accounts(names) => select_where(world, |id, _| named(names, id)),
         Plan::Tag(t) => select_where(world, |_, a| a.tags.contains(t.as_str())),
         Plan::Attr { slot, values } => select_where(world, |_, a| {
-            a.attrs
-                .get(slot)
-                .is_some_and(|v| values.iter().any(|w| w == v))
+            a.attrs.get(slot).is_some_and(|v| values.iter().any(|w| w == v))
         }),
         Plan::Platform(p) => select_where(world, |_, a| a.platforms.contains(p.as_str())),
         Plan::Package(p) => select_where(world, |_, a| a.packages.contains(p.as_str())),
@@ -166,17 +144,10 @@ fn assert_canonical(plan: &Plan) {
     match plan {
         Plan::And(children) | Plan::Or(children) => {
             assert!(children.len() >= 2, "{plan:?}");
-            assert!(
-                children.windows(2).all(|w| w[0] < w[1]),
-                "unsorted: {plan:?}"
-            );
+            assert!(children.windows(2).all(|w| w[0] < w[1]), "unsorted: {plan:?}");
             for child in children {
                 assert_ne!(child, &Plan::All);
-                assert_ne!(
-                    std::mem::discriminant(child),
-                    std::mem::discriminant(plan),
-                    "{plan:?}"
-                );
+                assert_ne!(std::mem::discriminant(child), std::mem::discriminant(plan), "{plan:?}");
                 assert_canonical(child);
             }
         }

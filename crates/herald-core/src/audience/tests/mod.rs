@@ -12,12 +12,7 @@ use crate::Limits;
 
 /// Attribute names of the test app: slots 0, 1 and 3 are named, slot 2 is free.
 fn names() -> Vec<Option<String>> {
-    vec![
-        Some("sex".into()),
-        Some("tier".into()),
-        None,
-        Some("city".into()),
-    ]
+    vec![Some("sex".into()), Some("tier".into()), None, Some("city".into())]
 }
 
 fn parse_with(limits: &Limits, json: &str) -> Result<Audience, AudienceError> {

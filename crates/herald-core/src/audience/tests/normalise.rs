@@ -7,10 +7,7 @@ fn tag(t: &str) -> Plan {
 }
 
 fn attr(slot: u8, values: &[&str]) -> Plan {
-    Plan::Attr {
-        slot,
-        values: values.iter().map(|v| v.to_string()).collect(),
-    }
+    Plan::Attr { slot, values: values.iter().map(|v| v.to_string()).collect() }
 }
 
 fn not(p: Plan) -> Plan {
@@ -20,10 +17,7 @@ fn not(p: Plan) -> Plan {
 #[test]
 fn names_resolve_to_slots() {
     assert_eq!(plan(r#"{"attr":{"name":"sex","eq":"f"}}"#), attr(0, &["f"]));
-    assert_eq!(
-        plan(r#"{"attr":{"name":"city","eq":"Shenzhen"}}"#),
-        attr(3, &["Shenzhen"])
-    );
+    assert_eq!(plan(r#"{"attr":{"name":"city","eq":"Shenzhen"}}"#), attr(3, &["Shenzhen"]));
 }
 
 #[test]
@@ -66,24 +60,15 @@ fn duplicates_drop_and_order_is_canonical() {
 #[test]
 fn double_negation_cancels() {
     assert_eq!(plan(r#"{"not":{"not":{"tag":"a"}}}"#), tag("a"));
-    assert_eq!(
-        plan(r#"{"not":{"not":{"not":{"tag":"a"}}}}"#),
-        not(tag("a"))
-    );
-    assert_eq!(
-        plan(r#"{"not":{"and":[{"not":{"not":{"tag":"a"}}}]}}"#),
-        not(tag("a"))
-    );
+    assert_eq!(plan(r#"{"not":{"not":{"not":{"tag":"a"}}}}"#), not(tag("a")));
+    assert_eq!(plan(r#"{"not":{"and":[{"not":{"not":{"tag":"a"}}}]}}"#), not(tag("a")));
 }
 
 #[test]
 fn all_inside_lists() {
     assert_eq!(plan(r#"{"and":[{"all":true},{"tag":"a"}]}"#), tag("a"));
     assert_eq!(plan(r#"{"and":[{"all":true},{"all":true}]}"#), Plan::All);
-    assert_eq!(
-        plan(r#"{"or":[{"tag":"a"},{"and":[{"all":true}]}]}"#),
-        Plan::All
-    );
+    assert_eq!(plan(r#"{"or":[{"tag":"a"},{"and":[{"all":true}]}]}"#), Plan::All);
     assert_eq!(plan(r#"{"not":{"all":true}}"#), not(Plan::All));
 }
 

@@ -53,10 +53,7 @@ fn deserialize_reads_the_stored_form() {
 fn multi_byte_tags_within_the_limit_are_accepted() {
     // 16 characters of 3 bytes: 48 bytes, within the default 50.
     let tag = "深".repeat(16);
-    assert_eq!(
-        parse(&json!({ "tag": tag }).to_string()).unwrap(),
-        Audience::Tag(tag)
-    );
+    assert_eq!(parse(&json!({ "tag": tag }).to_string()).unwrap(), Audience::Tag(tag));
 }
 
 #[test]
