@@ -55,7 +55,8 @@ pub(crate) async fn app_round_trip(store: &dyn Store) {
 
 pub(crate) async fn app_key_is_unique(store: &dyn Store) {
     let app = create_demo_app(store, "one").await;
-    let again = NewApp { name: "two".into(), key: app.key, secret: "s".into(), limits: Limits::default() };
+    let again =
+        NewApp { name: "two".into(), key: app.key, secret: "s".into(), limits: Limits::default() };
     assert!(matches!(store.create_app(again).await, Err(StoreError::Conflict(_))));
 }
 
@@ -70,10 +71,8 @@ pub(crate) async fn unknown_app_is_not_found(store: &dyn Store) {
 pub(crate) async fn update_changes_only_given_fields(store: &dyn Store) {
     let app = create_demo_app(store, "before").await;
     let limits = Limits { tags_per_account: 7, ..Limits::default() };
-    let updated = store
-        .update_app(app.id, AppUpdate { name: None, limits: Some(limits) })
-        .await
-        .unwrap();
+    let updated =
+        store.update_app(app.id, AppUpdate { name: None, limits: Some(limits) }).await.unwrap();
     assert_eq!((updated.name.as_str(), updated.limits), ("before", limits));
     let renamed = store
         .update_app(app.id, AppUpdate { name: Some("after".into()), limits: None })

@@ -53,10 +53,7 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(base.clone())
-            .await?;
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(base.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
@@ -76,7 +73,8 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.reader.close().await;
         // A checkpoint folds the WAL back into the main file so a copied data directory is whole.
-        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await {
+        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await
+        {
             tracing::warn!(%err, "WAL checkpoint at close failed");
         }
         self.writer.close().await;

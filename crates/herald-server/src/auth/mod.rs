@@ -1,0 +1,10 @@
+//! Who is calling: the operator (admin token) or an app (signed request).
+
+mod admin;
+mod nonce;
+mod signed;
+pub mod token;
+
+pub use admin::require_admin;
+pub use nonce::NonceCache;
+pub use signed::{require_signature, CallingApp};

@@ -1,0 +1,66 @@
+//! Nonces seen recently, so that a captured signed request cannot be sent again.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use herald_core::AppId;
+
+/// Remembers `(app, nonce)` until the request's timestamp leaves the signature window; after
+/// that the timestamp check alone refuses a replay, so memory stays bounded by the request rate.
+#[derive(Default)]
+pub struct NonceCache {
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    expiry: HashMap<(AppId, String), i64>,
+    /// Entries at the last sweep; the next sweep happens when the map has doubled.
+    swept_at: usize,
+}
+
+impl NonceCache {
+    /// Records the nonce; `false` if it was already recorded and has not expired.
+    pub fn first_use(&self, app: AppId, nonce: &str, expires_at: i64, now: i64) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if seen.expiry.len() > 2 * seen.swept_at.max(1024) {
+            seen.expiry.retain(|_, until| *until >= now);
+            seen.swept_at = seen.expiry.len();
+        }
+        match seen.expiry.get(&(app, nonce.to_owned())) {
+            Some(until) if *until >= now => false,
+            _ => {
+                seen.expiry.insert((app, nonce.to_owned()), expires_at);
+                true
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.seen.lock().map(|s| s.expiry.len()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_use_within_window_is_refused() {
+        let cache = NonceCache::default();
+        assert!(cache.first_use(1, "abcdefgh", 100, 0));
+        assert!(!cache.first_use(1, "abcdefgh", 100, 50));
+        assert!(cache.first_use(2, "abcdefgh", 100, 50), "nonces are per app");
+        assert!(cache.first_use(1, "abcdefgh", 300, 101), "expired entries may be reused");
+    }
+
+    #[test]
+    fn expired_entries_are_swept() {
+        let cache = NonceCache::default();
+        for i in 0..5000 {
+            cache.first_use(1, &format!("nonce-{i:06}"), i, i);
+        }
+        assert!(cache.len() < 5000, "old entries were kept: {}", cache.len());
+    }
+}

@@ -1,0 +1,73 @@
+//! The `herald` command line: `serve` runs the server; every other subcommand is a client of a
+//! running server, for operators and scripts (`--json` everywhere).
+
+mod app_cmd;
+mod client;
+mod output;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use client::{Client, ClientError};
+
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about = "Self-hosted broadcast push service")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage apps (tenants); needs the admin token.
+    #[command(subcommand)]
+    App(app_cmd::AppCommand),
+    /// Send a signed request to any `/v1` route and print the answer.
+    Api(app_cmd::ApiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML settings file (see herald.example.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./herald-data].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Listen address [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Where the server is and who we are to it; shared by every client subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct Connection {
+    /// Base URL of the herald server.
+    #[arg(long, env = "HERALD_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    pub server: String,
+    /// Admin token, for `app` subcommands.
+    #[arg(long, env = "HERALD_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub admin_token: Option<String>,
+    /// App key, for signed app calls.
+    #[arg(long, env = "HERALD_APP_KEY", global = true)]
+    pub app_key: Option<String>,
+    /// App secret, for signed app calls.
+    #[arg(long, env = "HERALD_APP_SECRET", hide_env_values = true, global = true)]
+    pub app_secret: Option<String>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Runs a client subcommand; `serve` is handled by the binary itself.
+pub async fn run_client(command: Command) -> Result<(), ClientError> {
+    match command {
+        Command::Serve(_) => Ok(()),
+        Command::App(cmd) => cmd.run().await,
+        Command::Api(args) => args.run().await,
+    }
+}

@@ -1,0 +1,223 @@
+//! Settings in layers: defaults, then a TOML file, then `HERALD_*` environment variables, then
+//! command-line flags. Every field is documented in `herald.example.toml` at the repository root.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Everything the server can be told at start-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address of the HTTP server (API, WebSocket, metrics).
+    pub listen: SocketAddr,
+    /// Directory holding the SQLite database and the generated admin token.
+    pub data_dir: PathBuf,
+    /// Bearer token of the admin API. When unset, one is generated on first start and kept in
+    /// `<data_dir>/admin-token`.
+    pub admin_token: Option<String>,
+    /// Largest request body accepted, in bytes; larger bodies get `413 body_too_large`.
+    pub max_body_bytes: usize,
+    /// How far a signed request's timestamp may be from the server's clock, in seconds. Nonces
+    /// are remembered for as long, so a replay inside the window is refused.
+    pub signature_window_secs: u64,
+    /// How long the previous app secret keeps working after a rotation, unless the rotate call
+    /// names its own grace period.
+    pub secret_grace_secs: u64,
+    /// How long shutdown waits for in-flight requests before closing anyway.
+    pub shutdown_timeout_secs: u64,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// A `tracing` filter such as `info` or `herald_server=debug,info`.
+    pub log_level: String,
+    /// `true`: every SQLite commit is fsynced (survives power loss). `false`: faster, survives a
+    /// process crash but not a power cut.
+    pub sqlite_sync_full: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("herald-data"),
+            admin_token: None,
+            max_body_bytes: 1024 * 1024,
+            signature_window_secs: 300,
+            secret_grace_secs: 86_400,
+            shutdown_timeout_secs: 30,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            sqlite_sync_full: true,
+        }
+    }
+}
+
+/// Settings that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {source}")]
+    File { path: PathBuf, source: toml::de::Error },
+    #[error("invalid settings (from file and HERALD_* environment): {0}")]
+    Merged(toml::de::Error),
+    #[error("invalid setting {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+}
+
+/// Names accepted in the file and as `HERALD_<NAME>` variables.
+const KEYS: [&str; 10] = [
+    "listen",
+    "data_dir",
+    "admin_token",
+    "max_body_bytes",
+    "signature_window_secs",
+    "secret_grace_secs",
+    "shutdown_timeout_secs",
+    "log_format",
+    "log_level",
+    "sqlite_sync_full",
+];
+
+impl Settings {
+    /// Builds the settings from an optional file, the given environment and the flags.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => read_file(path)?,
+            None => toml::Table::new(),
+        };
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        for key in KEYS {
+            if let Some(value) = env.get(&format!("HERALD_{}", key.to_ascii_uppercase())) {
+                table.insert(key.into(), env_value(value));
+            }
+        }
+        let mut settings: Settings =
+            toml::Value::Table(table).try_into().map_err(ConfigError::Merged)?;
+        if let Some(dir) = overrides.data_dir {
+            settings.data_dir = dir;
+        }
+        if let Some(listen) = overrides.listen {
+            settings.listen = listen;
+        }
+        settings.validate()
+    }
+
+    fn validate(self) -> Result<Self, ConfigError> {
+        let invalid = |name, reason: &str| ConfigError::Invalid { name, reason: reason.into() };
+        if self.max_body_bytes == 0 {
+            return Err(invalid("max_body_bytes", "must be positive"));
+        }
+        if self.signature_window_secs == 0 {
+            return Err(invalid("signature_window_secs", "must be positive"));
+        }
+        if self.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
+            return Err(invalid("admin_token", "must be at least 16 characters"));
+        }
+        Ok(self)
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    // Parse as `Settings` first so that a typo in the file is reported against the file.
+    toml::from_str::<Settings>(&text)
+        .map_err(|source| ConfigError::File { path: path.into(), source: source.clone() })?;
+    toml::from_str(&text).map_err(|source| ConfigError::File { path: path.into(), source })
+}
+
+/// Environment values are strings; numbers and booleans are given their TOML type so that
+/// `HERALD_MAX_BODY_BYTES=2048` means the number.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(n) = raw.parse::<i64>() {
+        toml::Value::Integer(n)
+    } else if let Ok(b) = raw.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(raw.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_without_anything() {
+        let settings = Settings::load(None, env(&[]), Overrides::default()).unwrap();
+        assert_eq!(settings, Settings::default());
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("herald.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1\"\ndata_dir = \"/file\"\nmax_body_bytes = 10\n",
+        )
+        .unwrap();
+        let vars = env(&[("HERALD_LISTEN", "127.0.0.1:2"), ("HERALD_DATA_DIR", "/env")]);
+        let flags = Overrides { data_dir: Some("/flag".into()), listen: None };
+        let settings = Settings::load(Some(&file), vars, flags).unwrap();
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:2");
+        assert_eq!(settings.data_dir, PathBuf::from("/flag"));
+        assert_eq!(settings.max_body_bytes, 10);
+    }
+
+    #[test]
+    fn typo_in_file_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("herald.toml");
+        std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
+        let err = Settings::load(Some(&file), env(&[]), Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("unknown field `lisen`"), "{err}");
+    }
+
+    #[test]
+    fn bad_env_value_is_reported() {
+        let err = Settings::load(None, env(&[("HERALD_LISTEN", "nowhere")]), Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid"), "{err}");
+    }
+
+    #[test]
+    fn example_config_is_valid_and_complete() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../herald.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        toml::from_str::<Settings>(&text).unwrap();
+        for key in KEYS {
+            assert!(text.contains(&format!("{key} =")), "{key} is not documented in the example");
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! API errors: one kind enum, mapped to HTTP status and a stable code in one place each.
+//!
+//! # Format
+//! ```json
+//! {"error":{"code":"limit_exceeded","message":"...","limit":"tag_bytes","value":50}}
+//! ```
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use herald_core::limits::InvalidLimit;
+use herald_core::LimitBreach;
+use herald_store::StoreError;
+use serde_json::{json, Map, Value};
+
+/// Everything an API call can answer other than success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiErrorKind {
+    #[error("admin token missing or wrong (send `Authorization: Bearer <token>`)")]
+    AdminRequired,
+    #[error("missing header {0}")]
+    MissingHeader(&'static str),
+    #[error("unknown app key")]
+    UnknownApp,
+    #[error("signature does not match (check the canonical string and the app secret)")]
+    BadSignature,
+    #[error("timestamp {given} is more than {window} s away from server time {now}")]
+    StaleTimestamp { given: i64, now: i64, window: u64 },
+    #[error("nonce must be 8 to 64 characters of [A-Za-z0-9_-]")]
+    BadNonce,
+    #[error("nonce was already used within the last {window} s")]
+    ReplayedNonce { window: u64 },
+    #[error("malformed JSON body: {0}")]
+    InvalidJson(String),
+    #[error("request body is larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error(transparent)]
+    InvalidLimit(#[from] InvalidLimit),
+    #[error(transparent)]
+    LimitExceeded(#[from] LimitBreach),
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("no route {0}")]
+    NoRoute(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiErrorKind {
+    /// HTTP status of each kind; exhaustive so that a new kind forces a decision.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::AdminRequired
+            | Self::MissingHeader(_)
+            | Self::UnknownApp
+            | Self::BadSignature
+            | Self::StaleTimestamp { .. }
+            | Self::BadNonce
+            | Self::ReplayedNonce { .. } => StatusCode::UNAUTHORIZED,
+            Self::InvalidJson(_) | Self::InvalidRequest(_) | Self::InvalidLimit(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::LimitExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotFound { .. } | Self::NoRoute(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::AdminRequired => "admin_required",
+            Self::MissingHeader(_) => "missing_signature",
+            Self::UnknownApp => "unknown_app",
+            Self::BadSignature => "bad_signature",
+            Self::StaleTimestamp { .. } => "stale_timestamp",
+            Self::BadNonce => "bad_nonce",
+            Self::ReplayedNonce { .. } => "replayed_nonce",
+            Self::InvalidJson(_) => "invalid_json",
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidLimit(_) => "invalid_limit",
+            Self::LimitExceeded(_) => "limit_exceeded",
+            Self::NotFound { .. } => "not_found",
+            Self::NoRoute(_) => "no_route",
+            Self::Conflict(_) => "conflict",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// Fields beside `code` and `message` that let a client act without parsing text.
+    fn details(&self, out: &mut Map<String, Value>) {
+        match self {
+            Self::LimitExceeded(breach) => {
+                out.insert("limit".into(), json!(breach.limit));
+                out.insert("value".into(), json!(breach.value));
+                out.insert("actual".into(), json!(breach.actual));
+            }
+            Self::BodyTooLarge { limit } => {
+                out.insert("limit".into(), json!("max_body_bytes"));
+                out.insert("value".into(), json!(limit));
+            }
+            Self::InvalidLimit(invalid) => {
+                out.insert("limit".into(), json!(invalid.field));
+                out.insert("min".into(), json!(invalid.min));
+                out.insert("max".into(), json!(invalid.max));
+            }
+            Self::MissingHeader(header) => {
+                out.insert("header".into(), json!(header));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The error type of every handler.
+#[derive(Debug)]
+pub struct ApiError {
+    pub kind: ApiErrorKind,
+}
+
+impl<T> From<T> for ApiError
+where
+    ApiErrorKind: From<T>,
+{
+    fn from(item: T) -> Self {
+        ApiError { kind: ApiErrorKind::from(item) }
+    }
+}
+
+impl From<StoreError> for ApiErrorKind {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound { what, id } => Self::NotFound { what, id },
+            StoreError::Conflict(message) => Self::Conflict(message),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.kind.status();
+        if let ApiErrorKind::Internal(detail) = &self.kind {
+            // The detail stays in the logs; the client learns only that it was not its fault.
+            tracing::error!(%detail, "internal error");
+        }
+        let mut body = Map::new();
+        body.insert("code".into(), json!(self.kind.code()));
+        body.insert("message".into(), json!(self.kind.to_string()));
+        self.kind.details(&mut body);
+        (status, axum::Json(json!({ "error": body }))).into_response()
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_breach_names_limit_and_value() {
+        let err = ApiError::from(LimitBreach { limit: "tag_bytes", value: 50, actual: 51 });
+        assert_eq!(err.kind.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let mut out = Map::new();
+        err.kind.details(&mut out);
+        assert_eq!(out["limit"], "tag_bytes");
+        assert_eq!(out["value"], 50);
+    }
+
+    #[test]
+    fn internal_detail_is_not_shown() {
+        let kind = ApiErrorKind::Internal("database file is locked".into());
+        assert_eq!(kind.to_string(), "internal error");
+    }
+}

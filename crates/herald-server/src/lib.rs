@@ -1,0 +1,14 @@
+//! The herald server: settings, wiring, HTTP routes, authentication and the operator's CLI.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+mod extract;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Settings;
+pub use server::run;

@@ -1,0 +1,77 @@
+//! The OpenAPI document of the native API, generated from the handlers, and a reference page
+//! that renders it in the browser without fetching anything from elsewhere.
+
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::Json;
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::{admin_apps, app};
+
+/// The error envelope of every failed call.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `bad_signature`, `limit_exceeded`.
+    pub code: String,
+    pub message: String,
+    /// For limit errors: the name of the limit.
+    pub limit: Option<String>,
+    /// For limit errors: the limit's value.
+    pub value: Option<u64>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "herald", description = include_str!("docs_intro.md")),
+    paths(
+        admin_apps::create_app_route,
+        admin_apps::list_apps_route,
+        admin_apps::get_app_route,
+        admin_apps::update_app_route,
+        admin_apps::rotate_secret_route,
+        admin_apps::delete_app_route,
+        app::get_calling_app_route,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&Security),
+    tags((name = "admin", description = "Operator API; bearer admin token"),
+         (name = "app", description = "Signed app API"))
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // The signature needs four headers; OpenAPI can name only one, the rest are in the intro.
+        components.add_security_scheme(
+            "signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-herald-signature",
+                "HMAC-SHA256 signature; see the description for the canonical string",
+            ))),
+        );
+    }
+}
+
+/// Handle the `GET /openapi.json` route.
+pub async fn openapi_route() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}
+
+/// Handle the `GET /docs` route: the API reference page.
+pub async fn reference_page_route() -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "no-cache")], Html(include_str!("docs.html")))
+}

@@ -1,0 +1,65 @@
+//! HTTP routes: the admin API, the signed `/v1` API and the operations endpoints.
+
+mod admin_apps;
+mod app;
+mod docs;
+mod ops;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, Uri};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{require_admin, require_signature};
+use crate::error::{ApiError, ApiErrorKind};
+use crate::state::AppState;
+use crate::telemetry::track_metrics;
+
+pub use docs::ApiDoc;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/admin/apps", post(admin_apps::create_app_route).get(admin_apps::list_apps_route))
+        .route(
+            "/admin/apps/{id}",
+            get(admin_apps::get_app_route)
+                .patch(admin_apps::update_app_route)
+                .delete(admin_apps::delete_app_route),
+        )
+        .route("/admin/apps/{id}/rotate-secret", post(admin_apps::rotate_secret_route))
+        .route_layer(from_fn_with_state(state.clone(), require_admin));
+    let signed = Router::new()
+        .route("/v1/app", get(app::get_calling_app_route))
+        .route_layer(from_fn_with_state(state.clone(), require_signature));
+    let ops = Router::new()
+        .route("/healthz", get(ops::healthz_route))
+        .route("/readyz", get(ops::readyz_route))
+        .route("/metrics", get(ops::metrics_route))
+        .route("/openapi.json", get(docs::openapi_route))
+        .route("/docs", get(docs::reference_page_route));
+
+    Router::new()
+        .merge(admin)
+        .merge(signed)
+        .merge(ops)
+        .fallback(no_route)
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(from_fn(track_metrics))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn no_route(uri: Uri) -> ApiError {
+    ApiErrorKind::NoRoute(uri.path().to_owned()).into()
+}

@@ -1,0 +1,232 @@
+//! Starts the real `herald` binary on an ephemeral port with a temporary data directory and
+//! talks to it over HTTP, as an operator or an app back end would.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use chrono::Utc;
+use herald_core::signature::{self, SignedParts};
+use reqwest::Method;
+use serde_json::Value;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A running herald process; killed when dropped.
+pub struct Herald {
+    pub child: Child,
+    pub base: String,
+    pub data: PathBuf,
+    /// Lines the process printed on stdout after the listening line.
+    pub stdout: mpsc::Receiver<String>,
+    /// Lines printed on stdout before and including the listening line.
+    pub banner: Vec<String>,
+    http: reqwest::Client,
+}
+
+/// Options for one start.
+#[derive(Default, Clone)]
+pub struct Start {
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+    /// Leave HERALD_ADMIN_TOKEN unset so the server generates one.
+    pub generated_token: bool,
+}
+
+impl Herald {
+    pub fn start(data: &Path) -> Herald {
+        Self::start_with(data, Start::default())
+    }
+
+    pub fn start_with(data: &Path, start: Start) -> Herald {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
+        cmd.arg("serve").arg("--data").arg(data).arg("--listen").arg("127.0.0.1:0");
+        cmd.args(&start.args);
+        cmd.env_remove("HERALD_ADMIN_TOKEN").env("HERALD_LOG_LEVEL", "warn");
+        if !start.generated_token {
+            cmd.env("HERALD_ADMIN_TOKEN", ADMIN_TOKEN);
+        }
+        cmd.envs(start.env.iter().map(|(k, v)| (k, v)));
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("start herald");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut banner = Vec::new();
+        let base = loop {
+            let line = rx.recv_timeout(Duration::from_secs(60)).expect("herald did not start");
+            banner.push(line.clone());
+            if let Some(url) = line.strip_prefix("herald listening on ") {
+                break url.to_owned();
+            }
+        };
+        Herald {
+            child,
+            base,
+            data: data.to_owned(),
+            stdout: rx,
+            banner,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        assert!(exit.success(), "herald exited with {exit}");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        send(req).await
+    }
+
+    pub async fn raw(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        send(req).await
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path))
+    }
+
+    /// Creates an app and returns `(id, key, secret)`.
+    pub async fn create_app(&self, name: &str) -> AppCreds {
+        let (status, app) = self
+            .admin(Method::POST, "/admin/apps", Some(serde_json::json!({ "name": name })))
+            .await;
+        assert_eq!(status, 201, "{app}");
+        AppCreds {
+            id: app["id"].as_i64().unwrap(),
+            key: app["key"].as_str().unwrap().into(),
+            secret: app["secret"].as_str().unwrap().into(),
+        }
+    }
+
+    /// A correctly signed request.
+    pub async fn signed(
+        &self,
+        app: &AppCreds,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let req = Signer::new(app).sign(
+            self.request(method.clone(), path),
+            method.as_str(),
+            path,
+            body.as_bytes(),
+        );
+        send(req.body(body)).await
+    }
+}
+
+impl Drop for Herald {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AppCreds {
+    pub id: i64,
+    pub key: String,
+    pub secret: String,
+}
+
+/// Builds signature headers, with every part overridable to provoke refusals.
+pub struct Signer {
+    pub key: String,
+    pub secret: String,
+    pub timestamp: i64,
+    pub nonce: String,
+}
+
+impl Signer {
+    pub fn new(app: &AppCreds) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Signer {
+            key: app.key.clone(),
+            secret: app.secret.clone(),
+            timestamp: Utc::now().timestamp(),
+            nonce: format!("nonce-{}-{n}", Utc::now().timestamp_nanos_opt().unwrap_or_default()),
+        }
+    }
+
+    pub fn sign(
+        &self,
+        req: reqwest::RequestBuilder,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> reqwest::RequestBuilder {
+        let (bare, query) = path.split_once('?').unwrap_or((path, ""));
+        let parts = SignedParts {
+            method,
+            path: bare,
+            query,
+            timestamp: self.timestamp,
+            nonce: &self.nonce,
+            body,
+        };
+        req.header(signature::KEY_HEADER, &self.key)
+            .header(signature::TIMESTAMP_HEADER, self.timestamp.to_string())
+            .header(signature::NONCE_HEADER, &self.nonce)
+            .header(signature::SIGNATURE_HEADER, parts.sign(&self.secret))
+    }
+}
+
+async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// The error code of an error body.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+/// Runs the `herald` CLI with the given args and environment; returns (success, stdout, stderr).
+pub fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(args)
+        .env_remove("HERALD_ADMIN_TOKEN")
+        .env_remove("HERALD_APP_KEY")
+        .env_remove("HERALD_APP_SECRET")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run herald cli");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
