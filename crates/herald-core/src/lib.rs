@@ -1,5 +1,6 @@
 //! herald's domain: apps, limits and the rules every layer agrees on. No I/O lives here.
 
+pub mod account;
 pub mod app;
 pub mod audience;
 pub mod limits;

@@ -2,16 +2,24 @@
 //! that builds a fresh, empty store, so a new backend runs the same checks unchanged.
 
 use chrono::{Duration, Utc};
-use herald_core::{App, Limits};
+use herald_core::account::{AccountId, Device, TokenKind, VendorToken};
+use herald_core::{App, LimitBreach, Limits};
 
-use crate::{AppUpdate, NewApp, Store, StoreError};
+use crate::{
+    AccountFailure, AppUpdate, AttributeUpdate, DeviceSet, IndexSink, NewApp, Store, StoreError,
+    TagOp, TagUpdate,
+};
 
 /// Generates one `#[tokio::test]` per contract check for the store built by `$make`.
 macro_rules! suite {
     ($make:path) => {
         $crate::contract::suite!(@tests $make;
             app_round_trip, app_key_is_unique, unknown_app_is_not_found,
-            update_changes_only_given_fields, rotate_keeps_previous_secret, delete_removes_app);
+            update_changes_only_given_fields, rotate_keeps_previous_secret, delete_removes_app,
+            import_is_idempotent_and_ids_are_never_reused, accounts_page_in_name_order,
+            tag_batches_apply_or_report_each_account, attribute_names_and_values,
+            devices_bind_move_and_count, deleting_an_account_removes_its_devices,
+            load_index_feeds_everything);
     };
     (@tests $make:path; $($name:ident),*) => {
         $(
@@ -99,4 +107,207 @@ pub(crate) async fn delete_removes_app(store: &dyn Store) {
     let app = create_demo_app(store, "doomed").await;
     store.delete_app(app.id).await.unwrap();
     assert!(matches!(store.app(app.id).await, Err(StoreError::NotFound { .. })));
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn device(id: &str, platform: &str) -> Device {
+    Device {
+        device_id: id.into(),
+        platform: platform.into(),
+        package: "com.example".into(),
+        vendor_token: (platform == "ios")
+            .then(|| VendorToken { kind: TokenKind::Apns, token: format!("tok-{id}") }),
+        app_version: Some("1.2.3".into()),
+        locale: None,
+        time_zone: Some("Asia/Shanghai".into()),
+    }
+}
+
+pub(crate) async fn import_is_idempotent_and_ids_are_never_reused(store: &dyn Store) {
+    let app = create_demo_app(store, "accounts").await;
+    let first = store.import_accounts(app.id, &names(&["a", "b", "a"])).await.unwrap();
+    assert_eq!(first, vec![("a".into(), 0, true), ("b".into(), 1, true)]);
+    let again = store.import_accounts(app.id, &names(&["b", "c"])).await.unwrap();
+    assert_eq!(again, vec![("b".into(), 1, false), ("c".into(), 2, true)]);
+    assert_eq!(store.delete_account(app.id, "c").await.unwrap(), 2);
+    let after = store.import_accounts(app.id, &names(&["c"])).await.unwrap();
+    assert_eq!(after, vec![("c".into(), 3, true)], "a deleted account's id is not reused");
+    let ids = store.account_ids(app.id, &names(&["a", "c", "zz"])).await.unwrap();
+    assert_eq!((ids.len(), ids["a"], ids["c"]), (2, 0, 3));
+    let other = create_demo_app(store, "other").await;
+    assert!(store.account_ids(other.id, &names(&["a"])).await.unwrap().is_empty(), "per app");
+    assert!(matches!(
+        store.import_accounts(i64::MAX, &names(&["a"])).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+pub(crate) async fn accounts_page_in_name_order(store: &dyn Store) {
+    let app = create_demo_app(store, "paging").await;
+    store.import_accounts(app.id, &names(&["c", "a", "d", "b"])).await.unwrap();
+    let page = store.accounts_page(app.id, None, 3).await.unwrap();
+    let got: Vec<&str> = page.iter().map(|a| a.account.as_str()).collect();
+    assert_eq!(got, ["a", "b", "c"]);
+    let rest = store.accounts_page(app.id, Some("c"), 3).await.unwrap();
+    assert_eq!(rest.iter().map(|a| a.account.as_str()).collect::<Vec<_>>(), ["d"]);
+}
+
+pub(crate) async fn tag_batches_apply_or_report_each_account(store: &dyn Store) {
+    let app = create_demo_app(store, "tags").await;
+    store.import_accounts(app.id, &names(&["u1", "u2"])).await.unwrap();
+    let update =
+        |accounts: &[&str], op| TagUpdate { accounts: names(accounts), op, tags_per_account: 3 };
+
+    let out = store
+        .update_tags(app.id, update(&["u1", "u2", "ghost"], TagOp::Add(names(&["x", "y"]))))
+        .await
+        .unwrap();
+    assert_eq!(out.applied.len(), 2);
+    assert_eq!(out.failed, vec![("ghost".into(), AccountFailure::UnknownAccount)]);
+
+    let out =
+        store.update_tags(app.id, update(&["u1"], TagOp::Add(names(&["z", "w"])))).await.unwrap();
+    let breach = LimitBreach { limit: "tags_per_account", value: 3, actual: 4 };
+    assert_eq!(out.failed, vec![("u1".into(), AccountFailure::Limit(breach))]);
+    assert!(out.applied.is_empty());
+
+    let out =
+        store.update_tags(app.id, update(&["u1"], TagOp::Remove(names(&["x"])))).await.unwrap();
+    assert_eq!(out.applied, vec![(0, "u1".into(), names(&["y"]))]);
+    store.update_tags(app.id, update(&["u2"], TagOp::Set(names(&["q"])))).await.unwrap();
+    let records = store.accounts_by_name(app.id, &names(&["u1", "u2"])).await.unwrap();
+    let mut tags: Vec<(String, Vec<String>)> =
+        records.into_iter().map(|r| (r.account, r.tags)).collect();
+    tags.sort();
+    assert_eq!(tags, vec![("u1".into(), names(&["y"])), ("u2".into(), names(&["q"]))]);
+    let out = store.update_tags(app.id, update(&["u2"], TagOp::Clear)).await.unwrap();
+    assert_eq!(out.applied, vec![(1, "u2".into(), vec![])]);
+}
+
+pub(crate) async fn attribute_names_and_values(store: &dyn Store) {
+    let app = create_demo_app(store, "attrs").await;
+    assert_eq!(store.attribute_names(app.id).await.unwrap(), vec![None; 10]);
+    let set = [(0, Some("city".to_string())), (3, Some("tier".to_string()))];
+    let named = store.set_attribute_names(app.id, &set).await.unwrap();
+    assert_eq!((named[0].as_deref(), named[3].as_deref()), (Some("city"), Some("tier")));
+    let clash = store.set_attribute_names(app.id, &[(1, Some("city".into()))]).await;
+    assert!(matches!(clash, Err(StoreError::Conflict(_))));
+
+    store.import_accounts(app.id, &names(&["u1"])).await.unwrap();
+    let updates = vec![
+        AttributeUpdate {
+            account: "u1".into(),
+            changes: vec![(0, Some("Shenzhen".into())), (3, Some("gold".into()))],
+        },
+        AttributeUpdate { account: "ghost".into(), changes: vec![(0, Some("x".into()))] },
+    ];
+    let out = store.update_attributes(app.id, updates).await.unwrap();
+    assert_eq!(out.applied.len(), 1);
+    assert_eq!(out.failed, vec![("ghost".into(), AccountFailure::UnknownAccount)]);
+    let record = store.account(app.id, "u1").await.unwrap();
+    assert_eq!(record.attributes[0].as_deref(), Some("Shenzhen"));
+
+    let remove = vec![AttributeUpdate { account: "u1".into(), changes: vec![(3, None)] }];
+    store.update_attributes(app.id, remove).await.unwrap();
+    assert_eq!(store.account(app.id, "u1").await.unwrap().attributes[3], None);
+
+    // Removing a name clears that attribute for everyone.
+    store.set_attribute_names(app.id, &[(0, None)]).await.unwrap();
+    assert_eq!(store.attribute_names(app.id).await.unwrap()[0], None);
+    assert_eq!(store.account(app.id, "u1").await.unwrap().attributes[0], None);
+}
+
+pub(crate) async fn devices_bind_move_and_count(store: &dyn Store) {
+    let app = create_demo_app(store, "devices").await;
+    let bound = store.register_device(app.id, "alice", &device("d1", "ios")).await.unwrap();
+    assert!(bound.new_account, "registering a device creates its account");
+    let alice = bound.account_id;
+    assert_eq!(
+        bound.changed,
+        vec![DeviceSet { account_id: alice, devices: vec![("ios".into(), "com.example".into())] }]
+    );
+    store.register_device(app.id, "alice", &device("d2", "android")).await.unwrap();
+    let (owner, d1) = store.device(app.id, "d1").await.unwrap();
+    assert_eq!((owner.as_str(), d1), ("alice", device("d1", "ios")));
+
+    let moved = store.register_device(app.id, "bob", &device("d1", "ios")).await.unwrap();
+    let bob = moved.account_id;
+    assert_eq!(moved.changed.len(), 2, "new owner and previous owner");
+    assert_eq!(
+        moved.changed[1],
+        DeviceSet { account_id: alice, devices: vec![("android".into(), "com.example".into())] }
+    );
+    assert_eq!(store.device(app.id, "d1").await.unwrap().0, "bob");
+    assert_eq!(
+        store.account(app.id, "alice").await.unwrap().devices,
+        vec![device("d2", "android")]
+    );
+
+    let counts = store.device_counts(app.id).await.unwrap();
+    assert_eq!((counts.total, counts.by_platform["ios"], counts.by_platform["android"]), (2, 1, 1));
+
+    let left = store.unregister_device(app.id, "d1").await.unwrap();
+    assert_eq!(left, DeviceSet { account_id: bob, devices: vec![] });
+    assert!(matches!(store.device(app.id, "d1").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.unregister_device(app.id, "d1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+pub(crate) async fn deleting_an_account_removes_its_devices(store: &dyn Store) {
+    let app = create_demo_app(store, "delete-account").await;
+    store.register_device(app.id, "carol", &device("d9", "web")).await.unwrap();
+    store.delete_account(app.id, "carol").await.unwrap();
+    assert!(matches!(store.device(app.id, "d9").await, Err(StoreError::NotFound { .. })));
+    assert_eq!(store.device_counts(app.id).await.unwrap().total, 0);
+    assert!(matches!(store.account(app.id, "carol").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.delete_account(app.id, "carol").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[derive(Default)]
+struct Collected {
+    accounts: Vec<(AccountId, Vec<String>, Vec<Option<String>>)>,
+    devices: Vec<(AccountId, String, String)>,
+}
+
+impl IndexSink for Collected {
+    fn account(&mut self, id: AccountId, tags: &[&str], attributes: &[Option<&str>]) {
+        let tags = tags.iter().map(|t| t.to_string()).collect();
+        let attrs = attributes.iter().map(|a| a.map(str::to_owned)).collect();
+        self.accounts.push((id, tags, attrs));
+    }
+
+    fn device(&mut self, account: AccountId, platform: &str, package: &str) {
+        self.devices.push((account, platform.into(), package.into()));
+    }
+}
+
+pub(crate) async fn load_index_feeds_everything(store: &dyn Store) {
+    let app = create_demo_app(store, "index").await;
+    store.set_attribute_names(app.id, &[(2, Some("city".into()))]).await.unwrap();
+    store.import_accounts(app.id, &names(&["a", "b"])).await.unwrap();
+    let tags = TagUpdate {
+        accounts: names(&["a"]),
+        op: TagOp::Add(names(&["t1", "t2"])),
+        tags_per_account: 10,
+    };
+    store.update_tags(app.id, tags).await.unwrap();
+    let attrs =
+        vec![AttributeUpdate { account: "b".into(), changes: vec![(2, Some("Shenzhen".into()))] }];
+    store.update_attributes(app.id, attrs).await.unwrap();
+    store.register_device(app.id, "b", &device("db", "ios")).await.unwrap();
+
+    let mut sink = Collected::default();
+    store.load_index(app.id, &mut sink).await.unwrap();
+    let mut city = vec![None; 10];
+    city[2] = Some("Shenzhen".to_string());
+    assert_eq!(sink.accounts, vec![(0, names(&["t1", "t2"]), vec![None; 10]), (1, vec![], city)]);
+    assert_eq!(sink.devices, vec![(1, "ios".into(), "com.example".into())]);
 }

@@ -1,6 +1,7 @@
 //! herald persistence. Everything herald keeps goes through the [`Store`] trait; the SQLite
 //! backend is the embedded default. Nothing outside this crate writes SQL.
 
+mod accounts;
 mod error;
 mod sqlite;
 mod time;
@@ -12,8 +13,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use herald_core::account::{AccountId, Device};
 use herald_core::{App, AppId, Limits};
 
+pub use accounts::{
+    AccountFailure, AccountRecord, AccountSummary, AttributeUpdate, BatchOutcome, DeviceBinding,
+    DeviceCounts, DeviceSet, IndexSink, TagOp, TagUpdate, ATTRIBUTE_SLOTS,
+};
 pub use error::{StoreError, StoreResult};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
@@ -55,6 +61,80 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<App>;
     /// Deletes the app and everything that belongs to it.
     async fn delete_app(&self, id: AppId) -> StoreResult<()>;
+
+    /// Creates the accounts that do not exist yet; returns each name with its id and whether it
+    /// is new, in input order. Importing again is a no-op.
+    async fn import_accounts(
+        &self,
+        app: AppId,
+        names: &[String],
+    ) -> StoreResult<Vec<(String, AccountId, bool)>>;
+    /// Ids of the named accounts that exist, by name.
+    async fn account_ids(
+        &self,
+        app: AppId,
+        names: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, AccountId>>;
+    /// One account with its tags, attributes and devices.
+    async fn account(&self, app: AppId, name: &str) -> StoreResult<AccountRecord>;
+    /// The named accounts that exist, with tags and attributes (devices left empty).
+    async fn accounts_by_name(
+        &self,
+        app: AppId,
+        names: &[String],
+    ) -> StoreResult<Vec<AccountRecord>>;
+    /// A page of accounts ordered by name, after `after`.
+    async fn accounts_page(
+        &self,
+        app: AppId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<AccountSummary>>;
+    /// Deletes an account and its devices; returns its id.
+    async fn delete_account(&self, app: AppId, name: &str) -> StoreResult<AccountId>;
+
+    /// Changes the tags of several accounts in one transaction; each account succeeds or is
+    /// reported in `failed` with the reason.
+    async fn update_tags(
+        &self,
+        app: AppId,
+        update: TagUpdate,
+    ) -> StoreResult<BatchOutcome<Vec<String>>>;
+
+    /// Attribute name per slot (always [`ATTRIBUTE_SLOTS`] entries).
+    async fn attribute_names(&self, app: AppId) -> StoreResult<Vec<Option<String>>>;
+    /// Names or unnames slots. A slot whose name changes or goes loses its values for every
+    /// account. Returns the names after the change.
+    async fn set_attribute_names(
+        &self,
+        app: AppId,
+        changes: &[(u8, Option<String>)],
+    ) -> StoreResult<Vec<Option<String>>>;
+    /// Sets (`Some`) or removes (`None`) attribute values by slot, per account.
+    async fn update_attributes(
+        &self,
+        app: AppId,
+        updates: Vec<AttributeUpdate>,
+    ) -> StoreResult<BatchOutcome<Vec<(u8, Option<String>)>>>;
+
+    /// Registers or updates a device and binds it to `account` (created if needed); a device
+    /// bound elsewhere moves (the last bind wins).
+    async fn register_device(
+        &self,
+        app: AppId,
+        account: &str,
+        device: &Device,
+    ) -> StoreResult<DeviceBinding>;
+    /// Removes a device; returns its account's remaining devices.
+    async fn unregister_device(&self, app: AppId, device_id: &str) -> StoreResult<DeviceSet>;
+    /// A device and the name of its account.
+    async fn device(&self, app: AppId, device_id: &str) -> StoreResult<(String, Device)>;
+    /// Registered devices, in total and per platform.
+    async fn device_counts(&self, app: AppId) -> StoreResult<DeviceCounts>;
+
+    /// Feeds every account (with tags and attributes) and device of the app to `sink`, for
+    /// rebuilding the audience index at start-up.
+    async fn load_index(&self, app: AppId, sink: &mut (dyn IndexSink + Send)) -> StoreResult<()>;
 }
 
 /// Shared handle the rest of herald holds.

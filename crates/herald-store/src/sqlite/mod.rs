@@ -3,7 +3,10 @@
 //! Writes go through a single connection so that SQLite never has to resolve two writers
 //! (which would surface as `SQLITE_BUSY` mid-transaction); reads use a small pool of their own.
 
+mod accounts;
 mod apps;
+mod devices;
+mod labels;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -11,11 +14,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+use herald_core::account::{AccountId, Device};
 use herald_core::{App, AppId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use crate::{AppUpdate, NewApp, Store, StoreResult};
+use crate::{
+    AccountRecord, AccountSummary, AppUpdate, AttributeUpdate, BatchOutcome, DeviceBinding,
+    DeviceCounts, DeviceSet, IndexSink, NewApp, Store, StoreResult, TagUpdate,
+};
 
 /// How the SQLite file is opened.
 #[derive(Debug, Clone)]
@@ -111,6 +120,100 @@ impl Store for SqliteStore {
 
     async fn delete_app(&self, id: AppId) -> StoreResult<()> {
         apps::delete(&self.writer, id).await
+    }
+
+    async fn import_accounts(
+        &self,
+        app: AppId,
+        names: &[String],
+    ) -> StoreResult<Vec<(String, AccountId, bool)>> {
+        accounts::import(&self.writer, app, names).await
+    }
+
+    async fn account_ids(
+        &self,
+        app: AppId,
+        names: &[String],
+    ) -> StoreResult<HashMap<String, AccountId>> {
+        accounts::ids(&self.reader, app, names).await
+    }
+
+    async fn account(&self, app: AppId, name: &str) -> StoreResult<AccountRecord> {
+        accounts::one(&self.reader, app, name).await
+    }
+
+    async fn accounts_by_name(
+        &self,
+        app: AppId,
+        names: &[String],
+    ) -> StoreResult<Vec<AccountRecord>> {
+        accounts::by_names(&self.reader, app, names).await
+    }
+
+    async fn accounts_page(
+        &self,
+        app: AppId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<AccountSummary>> {
+        accounts::page(&self.reader, app, after, limit).await
+    }
+
+    async fn delete_account(&self, app: AppId, name: &str) -> StoreResult<AccountId> {
+        accounts::delete(&self.writer, app, name).await
+    }
+
+    async fn update_tags(
+        &self,
+        app: AppId,
+        update: TagUpdate,
+    ) -> StoreResult<BatchOutcome<Vec<String>>> {
+        labels::update_tags(&self.writer, app, update).await
+    }
+
+    async fn attribute_names(&self, app: AppId) -> StoreResult<Vec<Option<String>>> {
+        labels::attribute_names(&self.reader, app).await
+    }
+
+    async fn set_attribute_names(
+        &self,
+        app: AppId,
+        changes: &[(u8, Option<String>)],
+    ) -> StoreResult<Vec<Option<String>>> {
+        labels::set_attribute_names(&self.writer, app, changes).await
+    }
+
+    async fn update_attributes(
+        &self,
+        app: AppId,
+        updates: Vec<AttributeUpdate>,
+    ) -> StoreResult<BatchOutcome<Vec<(u8, Option<String>)>>> {
+        labels::update_attributes(&self.writer, app, updates).await
+    }
+
+    async fn register_device(
+        &self,
+        app: AppId,
+        account: &str,
+        device: &Device,
+    ) -> StoreResult<DeviceBinding> {
+        devices::register(&self.writer, app, account, device).await
+    }
+
+    async fn unregister_device(&self, app: AppId, device_id: &str) -> StoreResult<DeviceSet> {
+        devices::unregister(&self.writer, app, device_id).await
+    }
+
+    async fn device(&self, app: AppId, device_id: &str) -> StoreResult<(String, Device)> {
+        devices::one(&self.reader, app, device_id).await
+    }
+
+    async fn device_counts(&self, app: AppId) -> StoreResult<DeviceCounts> {
+        devices::counts(&self.reader, app).await
+    }
+
+    async fn load_index(&self, app: AppId, sink: &mut (dyn IndexSink + Send)) -> StoreResult<()> {
+        accounts::load_index(&self.reader, app, sink).await
     }
 }
 

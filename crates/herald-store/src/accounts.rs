@@ -1,0 +1,112 @@
+//! Types of the account, tag, attribute and device part of the [`Store`](crate::Store).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use herald_core::account::{AccountId, Device};
+use herald_core::LimitBreach;
+
+/// Attribute slots every app has room for; `Limits::attribute_slots` may allow fewer.
+pub const ATTRIBUTE_SLOTS: usize = 10;
+
+/// An account with what the store keeps about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub id: AccountId,
+    pub account: String,
+    /// Sorted.
+    pub tags: Vec<String>,
+    /// Value per slot.
+    pub attributes: Vec<Option<String>>,
+    pub devices: Vec<Device>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An account in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSummary {
+    pub id: AccountId,
+    pub account: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What to do with the tags of each account of a [`TagUpdate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagOp {
+    Add(Vec<String>),
+    Remove(Vec<String>),
+    /// Replace all tags.
+    Set(Vec<String>),
+    Clear,
+}
+
+/// One tag change applied to several accounts.
+#[derive(Debug, Clone)]
+pub struct TagUpdate {
+    pub accounts: Vec<String>,
+    pub op: TagOp,
+    /// `Limits::tags_per_account` of the app.
+    pub tags_per_account: u32,
+}
+
+/// Attribute changes of one account: slot → new value, `None` removes.
+#[derive(Debug, Clone)]
+pub struct AttributeUpdate {
+    pub account: String,
+    pub changes: Vec<(u8, Option<String>)>,
+}
+
+/// Why one account of a batch was not changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountFailure {
+    #[error("account does not exist")]
+    UnknownAccount,
+    #[error(transparent)]
+    Limit(#[from] LimitBreach),
+}
+
+/// Result of a batch: per changed account its id, name and new state; per refused account why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOutcome<T> {
+    pub applied: Vec<(AccountId, String, T)>,
+    pub failed: Vec<(String, AccountFailure)>,
+}
+
+impl<T> Default for BatchOutcome<T> {
+    fn default() -> Self {
+        Self { applied: Vec::new(), failed: Vec::new() }
+    }
+}
+
+/// The (platform, package) pairs of one account's devices, for the audience index.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeviceSet {
+    pub account_id: AccountId,
+    pub devices: Vec<(String, String)>,
+}
+
+/// What registering a device changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceBinding {
+    pub account_id: AccountId,
+    /// The account was created by this registration.
+    pub new_account: bool,
+    /// The device sets of every account whose devices changed: the new owner, and the previous
+    /// owner when the device moved.
+    pub changed: Vec<DeviceSet>,
+}
+
+/// Registered devices of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeviceCounts {
+    pub total: u64,
+    pub by_platform: BTreeMap<String, u64>,
+}
+
+/// Receives an app's accounts and devices when the audience index is rebuilt.
+pub trait IndexSink {
+    /// One account: `tags` are the stored tags, `attributes` the value per slot.
+    fn account(&mut self, id: AccountId, tags: &[&str], attributes: &[Option<&str>]);
+    /// One device of an account.
+    fn device(&mut self, account: AccountId, platform: &str, package: &str);
+}

@@ -1,0 +1,243 @@
+//! The `accounts` table: import, lookup, listing, deletion and the index scan.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use herald_core::account::AccountId;
+use herald_core::AppId;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+
+use super::devices;
+use crate::time::{from_millis, to_millis};
+use crate::{AccountRecord, AccountSummary, IndexSink, StoreError, StoreResult, ATTRIBUTE_SLOTS};
+
+/// Rows fetched per round trip when scanning a whole app.
+pub(super) const SCAN_PAGE: i64 = 50_000;
+/// Bound parameters per statement stay well under SQLite's limit.
+pub(super) const CHUNK: usize = 500;
+
+pub(super) const ATTR_COLUMNS: &str =
+    "attr0, attr1, attr2, attr3, attr4, attr5, attr6, attr7, attr8, attr9";
+/// Column of each attribute slot.
+pub(super) const ATTR_COLUMN: [&str; ATTRIBUTE_SLOTS] =
+    ["attr0", "attr1", "attr2", "attr3", "attr4", "attr5", "attr6", "attr7", "attr8", "attr9"];
+
+pub(super) fn encode_tags(tags: &[String]) -> String {
+    tags.join("\n")
+}
+
+pub(super) fn decode_tags(raw: &str) -> Vec<String> {
+    raw.split('\n').filter(|t| !t.is_empty()).map(str::to_owned).collect()
+}
+
+pub(super) fn attrs_of(row: &SqliteRow) -> StoreResult<Vec<Option<String>>> {
+    ATTR_COLUMN.iter().map(|column| Ok(row.try_get(*column)?)).collect()
+}
+
+fn id_of(row: &SqliteRow) -> StoreResult<AccountId> {
+    let id: i64 = row.try_get("id")?;
+    AccountId::try_from(id).map_err(|_| StoreError::Corrupt(format!("account id {id}")))
+}
+
+fn record(row: &SqliteRow) -> StoreResult<AccountRecord> {
+    Ok(AccountRecord {
+        id: id_of(row)?,
+        account: row.try_get("account")?,
+        tags: decode_tags(row.try_get("tags")?),
+        attributes: attrs_of(row)?,
+        devices: Vec::new(),
+        created_at: from_millis(row.try_get("created_at")?)?,
+    })
+}
+
+/// Rows of the named accounts that exist (any order).
+pub(super) async fn rows_by_name(
+    conn: &mut SqliteConnection,
+    app: AppId,
+    names: &[String],
+) -> StoreResult<Vec<AccountRecord>> {
+    let mut out = Vec::with_capacity(names.len());
+    for chunk in names.chunks(CHUNK) {
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT id, account, tags, created_at, {ATTR_COLUMNS} FROM accounts WHERE app_id = "
+        ));
+        query.push_bind(app).push(" AND account IN (");
+        let mut list = query.separated(", ");
+        for name in chunk {
+            list.push_bind(name);
+        }
+        query.push(")");
+        for row in query.build().fetch_all(&mut *conn).await? {
+            out.push(record(&row)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Creates missing accounts inside the caller's transaction; returns `(name, id, new)` in input
+/// order (duplicates in the input appear once).
+pub(super) async fn ensure(
+    conn: &mut SqliteConnection,
+    app: AppId,
+    names: &[String],
+) -> StoreResult<Vec<(String, AccountId, bool)>> {
+    let existing: HashMap<String, AccountId> =
+        rows_by_name(conn, app, names).await?.into_iter().map(|r| (r.account, r.id)).collect();
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<&String> = names.iter().filter(|n| seen.insert(n.as_str())).collect();
+    let missing: Vec<&String> =
+        unique.iter().copied().filter(|n| !existing.contains_key(*n)).collect();
+    let mut next = allocate_ids(conn, app, missing.len()).await?;
+    let now = to_millis(Utc::now());
+    let mut created = HashMap::with_capacity(missing.len());
+    for chunk in missing.chunks(CHUNK) {
+        let mut query =
+            QueryBuilder::<Sqlite>::new("INSERT INTO accounts (app_id, id, account, created_at) ");
+        query.push_values(chunk, |mut row, name| {
+            row.push_bind(app).push_bind(i64::from(next)).push_bind(*name).push_bind(now);
+            created.insert((*name).clone(), next);
+            next = next.wrapping_add(1);
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(unique
+        .into_iter()
+        .map(|name| match existing.get(name) {
+            Some(id) => (name.clone(), *id, false),
+            None => (name.clone(), created.get(name).copied().unwrap_or_default(), true),
+        })
+        .collect())
+}
+
+/// Reserves `count` ids; ids are never handed out twice, even after deletion.
+async fn allocate_ids(
+    conn: &mut SqliteConnection,
+    app: AppId,
+    count: usize,
+) -> StoreResult<AccountId> {
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    let end: i64 = sqlx::query_scalar(
+        "UPDATE apps SET next_account_id = next_account_id + ? WHERE id = ? RETURNING next_account_id",
+    )
+    .bind(count)
+    .bind(app)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("app", app))?;
+    if end > i64::from(AccountId::MAX) {
+        return Err(StoreError::Conflict("the app has used all 2^32 account ids".into()));
+    }
+    AccountId::try_from(end - count).map_err(|_| StoreError::Corrupt("next_account_id".into()))
+}
+
+pub(super) async fn import(
+    pool: &SqlitePool,
+    app: AppId,
+    names: &[String],
+) -> StoreResult<Vec<(String, AccountId, bool)>> {
+    let mut tx = pool.begin().await?;
+    let out = ensure(&mut tx, app, names).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+pub(super) async fn ids(
+    pool: &SqlitePool,
+    app: AppId,
+    names: &[String],
+) -> StoreResult<HashMap<String, AccountId>> {
+    let mut conn = pool.acquire().await?;
+    Ok(rows_by_name(&mut conn, app, names).await?.into_iter().map(|r| (r.account, r.id)).collect())
+}
+
+pub(super) async fn by_names(
+    pool: &SqlitePool,
+    app: AppId,
+    names: &[String],
+) -> StoreResult<Vec<AccountRecord>> {
+    let mut conn = pool.acquire().await?;
+    rows_by_name(&mut conn, app, names).await
+}
+
+pub(super) async fn one(pool: &SqlitePool, app: AppId, name: &str) -> StoreResult<AccountRecord> {
+    let mut conn = pool.acquire().await?;
+    let mut record = rows_by_name(&mut conn, app, &[name.to_owned()])
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::not_found("account", name))?;
+    record.devices = devices::of_account(&mut conn, app, record.id).await?;
+    Ok(record)
+}
+
+pub(super) async fn page(
+    pool: &SqlitePool,
+    app: AppId,
+    after: Option<&str>,
+    limit: u32,
+) -> StoreResult<Vec<AccountSummary>> {
+    let rows = sqlx::query(
+        "SELECT id, account, created_at FROM accounts WHERE app_id = ? AND account > ? \
+         ORDER BY account LIMIT ?",
+    )
+    .bind(app)
+    .bind(after.unwrap_or(""))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(AccountSummary {
+                id: id_of(row)?,
+                account: row.try_get("account")?,
+                created_at: from_millis(row.try_get("created_at")?)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn delete(pool: &SqlitePool, app: AppId, name: &str) -> StoreResult<AccountId> {
+    let mut tx = pool.begin().await?;
+    let id: i64 =
+        sqlx::query_scalar("DELETE FROM accounts WHERE app_id = ? AND account = ? RETURNING id")
+            .bind(app)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found("account", name))?;
+    sqlx::query("DELETE FROM devices WHERE app_id = ? AND account_id = ?")
+        .bind(app)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    AccountId::try_from(id).map_err(|_| StoreError::Corrupt(format!("account id {id}")))
+}
+
+pub(super) async fn load_index(
+    pool: &SqlitePool,
+    app: AppId,
+    sink: &mut (dyn IndexSink + Send),
+) -> StoreResult<()> {
+    let mut after = -1_i64;
+    loop {
+        let rows = sqlx::query(&format!(
+            "SELECT id, tags, {ATTR_COLUMNS} FROM accounts WHERE app_id = ? AND id > ? ORDER BY id LIMIT ?"
+        ))
+        .bind(app)
+        .bind(after)
+        .bind(SCAN_PAGE)
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.try_get("id")?;
+        for row in &rows {
+            let tags: &str = row.try_get("tags")?;
+            let tags: Vec<&str> = tags.split('\n').filter(|t| !t.is_empty()).collect();
+            let attrs: Vec<Option<&str>> =
+                ATTR_COLUMN.iter().map(|column| row.try_get(*column)).collect::<Result<_, _>>()?;
+            sink.account(id_of(row)?, &tags, &attrs);
+        }
+    }
+    devices::load_index(pool, app, sink).await
+}

@@ -1,0 +1,197 @@
+//! The `devices` table: one row per install, bound to one account.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use herald_core::account::{AccountId, Device, TokenKind, VendorToken};
+use herald_core::AppId;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use super::accounts;
+use crate::time::to_millis;
+use crate::{DeviceBinding, DeviceCounts, DeviceSet, IndexSink, StoreError, StoreResult};
+
+const COLUMNS: &str =
+    "device_id, platform, package, token_kind, token, app_version, locale, time_zone";
+
+fn device(row: &SqliteRow) -> StoreResult<Device> {
+    let kind: Option<String> = row.try_get("token_kind")?;
+    let token: Option<String> = row.try_get("token")?;
+    let vendor_token = match (kind, token) {
+        (Some(kind), Some(token)) => Some(VendorToken {
+            kind: TokenKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("token kind {kind}")))?,
+            token,
+        }),
+        _ => None,
+    };
+    Ok(Device {
+        device_id: row.try_get("device_id")?,
+        platform: row.try_get("platform")?,
+        package: row.try_get("package")?,
+        vendor_token,
+        app_version: row.try_get("app_version")?,
+        locale: row.try_get("locale")?,
+        time_zone: row.try_get("time_zone")?,
+    })
+}
+
+pub(super) async fn of_account(
+    conn: &mut SqliteConnection,
+    app: AppId,
+    account: AccountId,
+) -> StoreResult<Vec<Device>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM devices WHERE app_id = ? AND account_id = ? ORDER BY device_id"
+    ))
+    .bind(app)
+    .bind(i64::from(account))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(device).collect()
+}
+
+async fn set_of(
+    conn: &mut SqliteConnection,
+    app: AppId,
+    account: AccountId,
+) -> StoreResult<DeviceSet> {
+    let devices = of_account(conn, app, account).await?;
+    Ok(DeviceSet {
+        account_id: account,
+        devices: devices.into_iter().map(|d| (d.platform, d.package)).collect(),
+    })
+}
+
+pub(super) async fn register(
+    pool: &SqlitePool,
+    app: AppId,
+    account: &str,
+    device: &Device,
+) -> StoreResult<DeviceBinding> {
+    let mut tx = pool.begin().await?;
+    let ensured = accounts::ensure(&mut tx, app, &[account.to_owned()]).await?;
+    let (_, account_id, new_account) = ensured
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Corrupt("account not created".into()))?;
+    let previous: Option<i64> =
+        sqlx::query_scalar("SELECT account_id FROM devices WHERE app_id = ? AND device_id = ?")
+            .bind(app)
+            .bind(&device.device_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let now = to_millis(Utc::now());
+    sqlx::query(
+        "INSERT INTO devices (app_id, device_id, account_id, platform, package, token_kind, token, \
+         app_version, locale, time_zone, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (app_id, device_id) DO UPDATE SET account_id = excluded.account_id, \
+         platform = excluded.platform, package = excluded.package, token_kind = excluded.token_kind, \
+         token = excluded.token, app_version = excluded.app_version, locale = excluded.locale, \
+         time_zone = excluded.time_zone, updated_at = excluded.updated_at",
+    )
+    .bind(app)
+    .bind(&device.device_id)
+    .bind(i64::from(account_id))
+    .bind(&device.platform)
+    .bind(&device.package)
+    .bind(device.vendor_token.as_ref().map(|t| t.kind.as_str()))
+    .bind(device.vendor_token.as_ref().map(|t| t.token.as_str()))
+    .bind(&device.app_version)
+    .bind(&device.locale)
+    .bind(&device.time_zone)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let mut changed = vec![set_of(&mut tx, app, account_id).await?];
+    if let Some(previous) = previous.and_then(|p| AccountId::try_from(p).ok()) {
+        if previous != account_id {
+            changed.push(set_of(&mut tx, app, previous).await?);
+        }
+    }
+    tx.commit().await?;
+    Ok(DeviceBinding { account_id, new_account, changed })
+}
+
+pub(super) async fn unregister(
+    pool: &SqlitePool,
+    app: AppId,
+    device_id: &str,
+) -> StoreResult<DeviceSet> {
+    let mut tx = pool.begin().await?;
+    let account: i64 = sqlx::query_scalar(
+        "DELETE FROM devices WHERE app_id = ? AND device_id = ? RETURNING account_id",
+    )
+    .bind(app)
+    .bind(device_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| StoreError::not_found("device", device_id))?;
+    let account = AccountId::try_from(account)
+        .map_err(|_| StoreError::Corrupt(format!("account id {account}")))?;
+    let set = set_of(&mut tx, app, account).await?;
+    tx.commit().await?;
+    Ok(set)
+}
+
+pub(super) async fn one(
+    pool: &SqlitePool,
+    app: AppId,
+    device_id: &str,
+) -> StoreResult<(String, Device)> {
+    let row = sqlx::query(&format!(
+        "SELECT a.account, {} FROM devices d JOIN accounts a ON a.app_id = d.app_id AND a.id = d.account_id \
+         WHERE d.app_id = ? AND d.device_id = ?",
+        COLUMNS.split(", ").map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ")
+    ))
+    .bind(app)
+    .bind(device_id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| StoreError::not_found("device", device_id))?;
+    Ok((row.try_get("account")?, device(&row)?))
+}
+
+pub(super) async fn counts(pool: &SqlitePool, app: AppId) -> StoreResult<DeviceCounts> {
+    let rows = sqlx::query(
+        "SELECT platform, COUNT(*) AS n FROM devices WHERE app_id = ? GROUP BY platform",
+    )
+    .bind(app)
+    .fetch_all(pool)
+    .await?;
+    let mut by_platform = BTreeMap::new();
+    for row in &rows {
+        let n: i64 = row.try_get("n")?;
+        by_platform.insert(row.try_get("platform")?, u64::try_from(n).unwrap_or_default());
+    }
+    Ok(DeviceCounts { total: by_platform.values().sum(), by_platform })
+}
+
+pub(super) async fn load_index(
+    pool: &SqlitePool,
+    app: AppId,
+    sink: &mut (dyn IndexSink + Send),
+) -> StoreResult<()> {
+    let mut after = 0_i64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT rowid, account_id, platform, package FROM devices \
+             WHERE app_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+        )
+        .bind(app)
+        .bind(after)
+        .bind(accounts::SCAN_PAGE)
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = rows.last() else { return Ok(()) };
+        after = last.try_get("rowid")?;
+        for row in &rows {
+            let account: i64 = row.try_get("account_id")?;
+            let Ok(account) = AccountId::try_from(account) else { continue };
+            sink.device(account, row.try_get("platform")?, row.try_get("package")?);
+        }
+    }
+}
