@@ -7,6 +7,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use herald_core::audience::AudienceError;
 use herald_core::limits::InvalidLimit;
 use herald_core::LimitBreach;
 use herald_store::StoreError;
@@ -39,6 +40,8 @@ pub enum ApiErrorKind {
     InvalidLimit(#[from] InvalidLimit),
     #[error(transparent)]
     LimitExceeded(#[from] LimitBreach),
+    #[error(transparent)]
+    InvalidAudience(#[from] AudienceError),
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
     #[error("no route {0}")]
@@ -62,9 +65,10 @@ impl ApiErrorKind {
             | Self::StaleTimestamp { .. }
             | Self::BadNonce
             | Self::ReplayedNonce { .. } => StatusCode::UNAUTHORIZED,
-            Self::InvalidJson(_) | Self::InvalidRequest(_) | Self::InvalidLimit(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidJson(_)
+            | Self::InvalidRequest(_)
+            | Self::InvalidLimit(_)
+            | Self::InvalidAudience(_) => StatusCode::BAD_REQUEST,
             Self::LimitExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound { .. } | Self::NoRoute(_) => StatusCode::NOT_FOUND,
@@ -89,6 +93,7 @@ impl ApiErrorKind {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidLimit(_) => "invalid_limit",
             Self::LimitExceeded(_) => "limit_exceeded",
+            Self::InvalidAudience(_) => "invalid_audience",
             Self::NotFound { .. } => "not_found",
             Self::NoRoute(_) => "no_route",
             Self::Conflict(_) => "conflict",
@@ -113,6 +118,12 @@ impl ApiErrorKind {
                 out.insert("limit".into(), json!(invalid.field));
                 out.insert("min".into(), json!(invalid.min));
                 out.insert("max".into(), json!(invalid.max));
+            }
+            Self::InvalidAudience(err) => {
+                out.insert("path".into(), json!(err.path));
+                if let Ok(Value::Object(kind)) = serde_json::to_value(&err.kind) {
+                    out.extend(kind);
+                }
             }
             Self::MissingHeader(header) => {
                 out.insert("header".into(), json!(header));

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod directory;
 pub mod error;
 mod extract;
 pub mod routes;

@@ -12,7 +12,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args).await,
-        command => match cli::run_client(command).await {
+        command => match cli::run_client(command, cli.conn).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => report(err),
         },

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::auth::{token, NonceCache};
 use crate::config::Settings;
+use crate::directory::Directory;
 use crate::routes;
 use crate::state::AppState;
 use crate::telemetry;
@@ -40,6 +41,8 @@ pub async fn run(
     .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
     let store: Arc<dyn Store> = Arc::new(store);
     let admin_token = admin_token(&settings)?;
+    let directory =
+        Arc::new(Directory::load(store.clone()).await.context("cannot build the audience index")?);
 
     let listener = TcpListener::bind(settings.listen)
         .await
@@ -51,6 +54,7 @@ pub async fn run(
     let drain_timeout = Duration::from_secs(settings.shutdown_timeout_secs);
     let state = AppState {
         store: store.clone(),
+        directory,
         settings: Arc::new(settings),
         admin_token: admin_token.into(),
         nonces: Arc::new(NonceCache::default()),

@@ -16,20 +16,11 @@ pub enum AppCommand {
         /// Limits that differ from the defaults, as JSON, e.g. '{"tags_per_account":20}'.
         #[arg(long)]
         limits: Option<String>,
-        #[command(flatten)]
-        conn: Connection,
     },
     /// List apps.
-    List {
-        #[command(flatten)]
-        conn: Connection,
-    },
+    List,
     /// Show one app and its limits.
-    Get {
-        id: i64,
-        #[command(flatten)]
-        conn: Connection,
-    },
+    Get { id: i64 },
     /// Rename an app or change some of its limits.
     Update {
         id: i64,
@@ -38,8 +29,6 @@ pub enum AppCommand {
         /// Limits to change, as JSON.
         #[arg(long)]
         limits: Option<String>,
-        #[command(flatten)]
-        conn: Connection,
     },
     /// Issue a new secret; the old one keeps working for the grace period.
     RotateSecret {
@@ -47,20 +36,14 @@ pub enum AppCommand {
         /// Seconds the old secret stays valid [server default: 86400].
         #[arg(long)]
         grace_secs: Option<u64>,
-        #[command(flatten)]
-        conn: Connection,
     },
     /// Delete an app and everything it owns.
-    Delete {
-        id: i64,
-        #[command(flatten)]
-        conn: Connection,
-    },
+    Delete { id: i64 },
 }
 
 const APP_FIELDS: [&str; 5] = ["id", "name", "key", "created_at", "updated_at"];
 
-fn parse_json_arg(name: &str, raw: Option<&str>) -> Result<Option<Value>, ClientError> {
+pub(super) fn parse_json_arg(name: &str, raw: Option<&str>) -> Result<Option<Value>, ClientError> {
     raw.map(|text| {
         serde_json::from_str(text)
             .map_err(|err| ClientError::Usage(format!("--{name} is not valid JSON: {err}")))
@@ -69,9 +52,9 @@ fn parse_json_arg(name: &str, raw: Option<&str>) -> Result<Option<Value>, Client
 }
 
 impl AppCommand {
-    pub async fn run(self) -> Result<(), ClientError> {
+    pub async fn run(self, conn: Connection) -> Result<(), ClientError> {
         match self {
-            AppCommand::Create { name, limits, conn } => {
+            AppCommand::Create { name, limits } => {
                 let limits = parse_json_arg("limits", limits.as_deref())?.unwrap_or(json!({}));
                 let body = json!({ "name": name, "limits": limits });
                 let app = Client::new(conn.clone())
@@ -82,7 +65,7 @@ impl AppCommand {
                     eprintln!("\nKeep the secret now: herald shows it only once.");
                 });
             }
-            AppCommand::List { conn } => {
+            AppCommand::List => {
                 let list =
                     Client::new(conn.clone()).admin(Method::GET, "/admin/apps", None).await?;
                 show(&conn, &list, |list| {
@@ -92,13 +75,13 @@ impl AppCommand {
                     );
                 });
             }
-            AppCommand::Get { id, conn } => {
+            AppCommand::Get { id } => {
                 let app = Client::new(conn.clone())
                     .admin(Method::GET, &format!("/admin/apps/{id}"), None)
                     .await?;
                 show(&conn, &app, show_app);
             }
-            AppCommand::Update { id, name, limits, conn } => {
+            AppCommand::Update { id, name, limits } => {
                 let mut body = json!({});
                 if let Some(name) = name {
                     body["name"] = json!(name);
@@ -111,7 +94,7 @@ impl AppCommand {
                     .await?;
                 show(&conn, &app, show_app);
             }
-            AppCommand::RotateSecret { id, grace_secs, conn } => {
+            AppCommand::RotateSecret { id, grace_secs } => {
                 let body = json!({ "grace_secs": grace_secs });
                 let path = format!("/admin/apps/{id}/rotate-secret");
                 let rotated =
@@ -120,7 +103,7 @@ impl AppCommand {
                     output::fields(r, &["secret", "previous_secret_expires_at"])
                 });
             }
-            AppCommand::Delete { id, conn } => {
+            AppCommand::Delete { id } => {
                 Client::new(conn.clone())
                     .admin(Method::DELETE, &format!("/admin/apps/{id}"), None)
                     .await?;
@@ -158,16 +141,14 @@ pub struct ApiArgs {
     /// JSON body.
     #[arg(long)]
     pub body: Option<String>,
-    #[command(flatten)]
-    pub conn: Connection,
 }
 
 impl ApiArgs {
-    pub async fn run(self) -> Result<(), ClientError> {
+    pub async fn run(self, conn: Connection) -> Result<(), ClientError> {
         let method = Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| ClientError::Usage(format!("unknown HTTP method {}", self.method)))?;
         let body = parse_json_arg("body", self.body.as_deref())?;
-        let answer = Client::new(self.conn).signed(method, &self.path, body.as_ref()).await?;
+        let answer = Client::new(conn).signed(method, &self.path, body.as_ref()).await?;
         output::json(&answer);
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 mod app_cmd;
 mod client;
+mod directory_cmd;
 mod output;
 
 use std::net::SocketAddr;
@@ -17,6 +18,8 @@ pub use client::{Client, ClientError};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub conn: Connection,
 }
 
 #[derive(Debug, Subcommand)]
@@ -28,6 +31,21 @@ pub enum Command {
     App(app_cmd::AppCommand),
     /// Send a signed request to any `/v1` route and print the answer.
     Api(app_cmd::ApiArgs),
+    /// Import, show, list and delete accounts.
+    #[command(subcommand)]
+    Account(directory_cmd::AccountCommand),
+    /// Register, show and unregister devices.
+    #[command(subcommand)]
+    Device(directory_cmd::DeviceCommand),
+    /// Add, remove, replace, clear and show tags of accounts.
+    #[command(subcommand)]
+    Tag(directory_cmd::TagCommand),
+    /// Attribute names and values.
+    #[command(subcommand)]
+    Attr(directory_cmd::AttrCommand),
+    /// Audience expressions: estimate their size.
+    #[command(subcommand)]
+    Audience(directory_cmd::AudienceCommand),
 }
 
 #[derive(Debug, Args)]
@@ -64,10 +82,15 @@ pub struct Connection {
 }
 
 /// Runs a client subcommand; `serve` is handled by the binary itself.
-pub async fn run_client(command: Command) -> Result<(), ClientError> {
+pub async fn run_client(command: Command, conn: Connection) -> Result<(), ClientError> {
     match command {
         Command::Serve(_) => Ok(()),
-        Command::App(cmd) => cmd.run().await,
-        Command::Api(args) => args.run().await,
+        Command::App(cmd) => cmd.run(conn).await,
+        Command::Api(args) => args.run(conn).await,
+        Command::Account(cmd) => cmd.run(conn).await,
+        Command::Device(cmd) => cmd.run(conn).await,
+        Command::Tag(cmd) => cmd.run(conn).await,
+        Command::Attr(cmd) => cmd.run(conn).await,
+        Command::Audience(cmd) => cmd.run(conn).await,
     }
 }

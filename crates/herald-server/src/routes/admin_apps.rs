@@ -198,6 +198,7 @@ pub async fn delete_app_route(
 ) -> ApiResult<StatusCode> {
     let id = app_id(&id)?;
     state.store.delete_app(id).await?;
+    state.directory.forget(id);
     tracing::info!(app_id = id, "app deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{admin_apps, app};
+use super::{accounts, admin_apps, app, attributes, audience, devices, tags};
 
 /// The error envelope of every failed call.
 #[derive(Serialize, ToSchema)]
@@ -38,11 +38,35 @@ pub struct ErrorDetail {
         admin_apps::rotate_secret_route,
         admin_apps::delete_app_route,
         app::get_calling_app_route,
+        accounts::import_accounts_route,
+        accounts::list_accounts_route,
+        accounts::get_account_route,
+        accounts::delete_account_route,
+        devices::register_device_route,
+        devices::get_device_route,
+        devices::unregister_device_route,
+        devices::device_stats_route,
+        tags::add_tags_route,
+        tags::remove_tags_route,
+        tags::set_tags_route,
+        tags::clear_tags_route,
+        tags::get_tags_route,
+        attributes::get_attribute_names_route,
+        attributes::set_attribute_names_route,
+        attributes::set_attributes_route,
+        attributes::remove_attributes_route,
+        attributes::get_attributes_route,
+        audience::estimate_route,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Security),
     tags((name = "admin", description = "Operator API; bearer admin token"),
-         (name = "app", description = "Signed app API"))
+         (name = "app", description = "Signed app API"),
+         (name = "accounts", description = "Accounts of the app"),
+         (name = "devices", description = "Client installs bound to accounts"),
+         (name = "tags", description = "Tags of accounts"),
+         (name = "attributes", description = "Attribute names and values"),
+         (name = "audience", description = "Audience expressions"))
 )]
 pub struct ApiDoc;
 

@@ -1,14 +1,19 @@
 //! HTTP routes: the admin API, the signed `/v1` API and the operations endpoints.
 
+mod accounts;
 mod admin_apps;
 mod app;
-mod docs;
+mod attributes;
+mod audience;
+mod devices;
+pub(crate) mod docs;
 mod ops;
+mod tags;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, Uri};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -36,6 +41,32 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), require_admin));
     let signed = Router::new()
         .route("/v1/app", get(app::get_calling_app_route))
+        .route("/v1/accounts", get(accounts::list_accounts_route))
+        .route("/v1/accounts/import", post(accounts::import_accounts_route))
+        .route(
+            "/v1/accounts/{account}",
+            get(accounts::get_account_route).delete(accounts::delete_account_route),
+        )
+        .route(
+            "/v1/devices/{device_id}",
+            put(devices::register_device_route)
+                .get(devices::get_device_route)
+                .delete(devices::unregister_device_route),
+        )
+        .route("/v1/stats/devices", get(devices::device_stats_route))
+        .route("/v1/tags/add", post(tags::add_tags_route))
+        .route("/v1/tags/remove", post(tags::remove_tags_route))
+        .route("/v1/tags/set", post(tags::set_tags_route))
+        .route("/v1/tags/clear", post(tags::clear_tags_route))
+        .route("/v1/tags/get", post(tags::get_tags_route))
+        .route(
+            "/v1/attributes/names",
+            get(attributes::get_attribute_names_route).put(attributes::set_attribute_names_route),
+        )
+        .route("/v1/attributes/set", post(attributes::set_attributes_route))
+        .route("/v1/attributes/remove", post(attributes::remove_attributes_route))
+        .route("/v1/attributes/get", post(attributes::get_attributes_route))
+        .route("/v1/audience/estimate", post(audience::estimate_route))
         .route_layer(from_fn_with_state(state.clone(), require_signature));
     let ops = Router::new()
         .route("/healthz", get(ops::healthz_route))

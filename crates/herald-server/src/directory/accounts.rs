@@ -1,0 +1,50 @@
+//! Importing and deleting accounts.
+
+use herald_core::App;
+use serde::Serialize;
+
+use super::{check_batch, Directory};
+use crate::error::ApiErrorKind;
+
+/// Which accounts an import created and which existed already.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImportOutcome {
+    pub created: Vec<String>,
+    pub existing: Vec<String>,
+}
+
+/// Creates the accounts that do not exist yet (≤ `accounts_per_batch`); importing again is a no-op.
+pub async fn import_accounts(
+    directory: &Directory,
+    app: &App,
+    accounts: &[String],
+) -> Result<ImportOutcome, ApiErrorKind> {
+    check_batch(accounts, &app.limits)?;
+    let dir = directory.app(app.id).await?;
+    let _write = dir.writes.lock().await;
+    let imported = directory.store.import_accounts(app.id, accounts).await?;
+    let mut outcome = ImportOutcome { created: Vec::new(), existing: Vec::new() };
+    let mut index = dir.index_mut();
+    for (name, id, new) in imported {
+        if new {
+            index.insert_account(id);
+            outcome.created.push(name);
+        } else {
+            outcome.existing.push(name);
+        }
+    }
+    Ok(outcome)
+}
+
+/// Deletes an account: it leaves every tag, attribute and platform, and its devices go.
+pub async fn delete_account(
+    directory: &Directory,
+    app: &App,
+    account: &str,
+) -> Result<(), ApiErrorKind> {
+    let dir = directory.app(app.id).await?;
+    let _write = dir.writes.lock().await;
+    let id = directory.store.delete_account(app.id, account).await?;
+    dir.index_mut().remove_account(id);
+    Ok(())
+}

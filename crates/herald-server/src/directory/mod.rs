@@ -1,0 +1,45 @@
+//! The app's directory: accounts, devices, tags and attributes, written to the store and mirrored
+//! in each app's audience index. Native routes and compat layers call these operations; none of
+//! them writes the store or the index on its own.
+
+mod accounts;
+mod attributes;
+mod devices;
+mod estimate;
+mod index;
+mod tags;
+
+pub use accounts::{delete_account, import_accounts, ImportOutcome};
+pub use attributes::{
+    attribute_names, get_attributes, named_attributes, set_attribute_names, update_attributes,
+    AttributeChange,
+};
+pub use devices::{register_device, unregister_device};
+pub use estimate::{estimate, resolve_audience, Estimate};
+pub use index::{AppDirectory, Directory};
+pub use tags::{get_tags, update_tags, BatchReport, FailedAccount};
+
+use herald_core::account::{check_account, FieldError};
+use herald_core::{LimitBreach, Limits};
+
+use crate::error::ApiErrorKind;
+
+/// Checks the size of a batch and each account name in it.
+fn check_batch(accounts: &[String], limits: &Limits) -> Result<(), ApiErrorKind> {
+    LimitBreach::check("accounts_per_batch", limits.accounts_per_batch, accounts.len())?;
+    if accounts.is_empty() {
+        return Err(ApiErrorKind::InvalidRequest("accounts must not be empty".into()));
+    }
+    for (i, account) in accounts.iter().enumerate() {
+        check_account(account).map_err(|err| at(format!("accounts[{i}]"), err))?;
+    }
+    Ok(())
+}
+
+/// A field error, prefixed with where in the request it is.
+fn at(path: String, err: FieldError) -> ApiErrorKind {
+    match err {
+        FieldError::Limit(breach) => ApiErrorKind::LimitExceeded(breach),
+        other => ApiErrorKind::InvalidRequest(format!("{path}: {other}")),
+    }
+}
