@@ -1,0 +1,478 @@
+//! Accounts, devices, tags, attributes and audience estimates through the real binary.
+
+mod common;
+
+use common::{cli, code, AppCreds, Herald, ADMIN_TOKEN};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn app_with_limits(herald: &Herald, limits: Value) -> AppCreds {
+    let (status, app) = herald
+        .admin(Method::POST, "/admin/apps", Some(json!({"name": "directory", "limits": limits})))
+        .await;
+    assert_eq!(status, 201, "{app}");
+    AppCreds {
+        id: app["id"].as_i64().unwrap(),
+        key: app["key"].as_str().unwrap().into(),
+        secret: app["secret"].as_str().unwrap().into(),
+    }
+}
+
+async fn post(herald: &Herald, app: &AppCreds, path: &str, body: Value) -> (u16, Value) {
+    herald.signed(app, Method::POST, path, Some(body)).await
+}
+
+async fn estimate(herald: &Herald, app: &AppCreds, audience: Value) -> Value {
+    let (status, out) =
+        post(herald, app, "/v1/audience/estimate", json!({ "audience": audience })).await;
+    assert_eq!(status, 200, "{out}");
+    out
+}
+
+async fn total(herald: &Herald, app: &AppCreds, audience: Value) -> u64 {
+    estimate(herald, app, audience).await["total"].as_u64().unwrap()
+}
+
+async fn register(herald: &Herald, app: &AppCreds, device: &str, account: &str, platform: &str) {
+    let body = json!({"account": account, "platform": platform, "package": "com.shop"});
+    let (status, out) =
+        herald.signed(app, Method::PUT, &format!("/v1/devices/{device}"), Some(body)).await;
+    assert_eq!(status, 200, "{out}");
+}
+
+/// The seed scenarios of docs/audience.md: stock followers, platinum members in Shenzhen,
+/// everyone except testers.
+async fn seed(herald: &Herald, app: &AppCreds) {
+    let accounts: Vec<String> = (1..=6).map(|i| format!("u{i}")).collect();
+    let (status, out) =
+        post(herald, app, "/v1/accounts/import", json!({ "accounts": accounts })).await;
+    assert_eq!((status, out["created"].as_array().unwrap().len()), (200, 6), "{out}");
+    for (accounts, tags) in [
+        (json!(["u1", "u2"]), json!(["stock:AAPL"])),
+        (json!(["u2", "u3"]), json!(["stock:TSLA"])),
+        (json!(["u6"]), json!(["tester"])),
+    ] {
+        let (status, out) =
+            post(herald, app, "/v1/tags/add", json!({"accounts": accounts, "tags": tags})).await;
+        assert_eq!(
+            (status, out["updated"].as_u64()),
+            (200, Some(accounts.as_array().unwrap().len() as u64)),
+            "{out}"
+        );
+    }
+    let names = json!({"names": {"0": "city", "1": "tier"}});
+    let (status, out) = herald.signed(app, Method::PUT, "/v1/attributes/names", Some(names)).await;
+    assert_eq!((status, &out["names"]), (200, &json!({"0": "city", "1": "tier"})));
+    let values = json!({"accounts": [
+        {"account": "u1", "attributes": {"city": "Shenzhen", "tier": "platinum"}},
+        {"account": "u4", "attributes": {"city": "Shenzhen", "tier": "gold"}},
+        {"account": "u5", "attributes": {"city": "Beijing", "tier": "platinum"}},
+    ]});
+    let (status, out) = post(herald, app, "/v1/attributes/set", values).await;
+    assert_eq!((status, out["updated"].as_u64()), (200, Some(3)), "{out}");
+    register(herald, app, "d1", "u1", "ios").await;
+    register(herald, app, "d2", "u2", "android").await;
+    register(herald, app, "d3", "u2", "ios").await;
+}
+
+#[tokio::test]
+async fn audiences_select_exactly_the_right_accounts_and_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app("scenarios").await;
+    seed(&herald, &app).await;
+
+    let stocks = json!({"or": [{"tag": "stock:AAPL"}, {"tag": "stock:TSLA"}]});
+    let platinum_shenzhen = json!({"and": [
+        {"attr": {"name": "tier", "eq": "platinum"}}, {"attr": {"name": "city", "eq": "Shenzhen"}}]});
+    let except_testers = json!({"not": {"tag": "tester"}});
+    let gold_or_platinum = json!({"attr": {"name": "tier", "in": ["gold", "platinum"]}});
+
+    let out = estimate(&herald, &app, stocks.clone()).await;
+    assert_eq!(out["total"], 3);
+    assert_eq!(out["by_platform"], json!({"ios": 2, "android": 1}));
+    assert_eq!(out["without_device"], 1);
+    assert_eq!(total(&herald, &app, platinum_shenzhen.clone()).await, 1);
+    assert_eq!(total(&herald, &app, except_testers.clone()).await, 5);
+    assert_eq!(total(&herald, &app, gold_or_platinum.clone()).await, 3);
+    assert_eq!(total(&herald, &app, json!({"all": true})).await, 6);
+    assert_eq!(total(&herald, &app, json!({"accounts": ["u1", "nobody"]})).await, 1);
+    assert_eq!(total(&herald, &app, json!({"platform": "ios"})).await, 2);
+
+    herald.stop();
+    let herald = Herald::start(dir.path());
+    assert_eq!(total(&herald, &app, stocks).await, 3, "index rebuilt from the store");
+    assert_eq!(total(&herald, &app, platinum_shenzhen).await, 1);
+    assert_eq!(total(&herald, &app, except_testers).await, 5);
+    assert_eq!(total(&herald, &app, gold_or_platinum).await, 3);
+    assert_eq!(
+        estimate(&herald, &app, json!({"all": true})).await["by_platform"],
+        json!({"ios": 2, "android": 1})
+    );
+}
+
+#[tokio::test]
+async fn invalid_audiences_point_at_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app("invalid").await;
+    let (status, err) = post(
+        &herald,
+        &app,
+        "/v1/audience/estimate",
+        json!({"audience": {"and": [{"tag": "a"}, {"attr": {"name": "nope", "eq": "x"}}]}}),
+    )
+    .await;
+    assert_eq!((status, code(&err)), (400, "invalid_audience"), "{err}");
+    assert_eq!(err["error"]["path"], "$.and[1].attr.name");
+    let (_, err) =
+        post(&herald, &app, "/v1/audience/estimate", json!({"audience": {"tag": "x".repeat(51)}}))
+            .await;
+    assert_eq!(
+        (code(&err), err["error"]["limit"].as_str()),
+        ("invalid_audience", Some("tag_bytes")),
+        "{err}"
+    );
+    let (_, err) =
+        post(&herald, &app, "/v1/audience/estimate", json!({"audience": {"tags": "x"}})).await;
+    assert_eq!(code(&err), "invalid_audience");
+}
+
+#[tokio::test]
+async fn accounts_import_list_get_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app("accounts").await;
+    seed(&herald, &app).await;
+
+    let (_, again) =
+        post(&herald, &app, "/v1/accounts/import", json!({"accounts": ["u1", "u7"]})).await;
+    assert_eq!(
+        (again["created"].clone(), again["existing"].clone()),
+        (json!(["u7"]), json!(["u1"]))
+    );
+
+    let (status, page) = herald.signed(&app, Method::GET, "/v1/accounts?limit=4", None).await;
+    assert_eq!(status, 200, "{page}");
+    let names: Vec<&str> = page["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["account"].as_str().unwrap())
+        .collect();
+    assert_eq!((names, page["next"].as_str()), (vec!["u1", "u2", "u3", "u4"], Some("u4")));
+    let (_, rest) = herald.signed(&app, Method::GET, "/v1/accounts?limit=4&after=u4", None).await;
+    assert_eq!((rest["accounts"].as_array().unwrap().len(), &rest["next"]), (3, &Value::Null));
+
+    let (status, u2) = herald.signed(&app, Method::GET, "/v1/accounts/u2", None).await;
+    assert_eq!(status, 200, "{u2}");
+    assert_eq!(u2["tags"], json!(["stock:AAPL", "stock:TSLA"]));
+    let (_, u1) = herald.signed(&app, Method::GET, "/v1/accounts/u1", None).await;
+    assert_eq!(u1["attributes"], json!({"city": "Shenzhen", "tier": "platinum"}));
+    assert_eq!(u1["devices"][0]["device_id"], "d1");
+
+    let (status, _) = herald.signed(&app, Method::DELETE, "/v1/accounts/u1", None).await;
+    assert_eq!(status, 204);
+    let (status, err) = herald.signed(&app, Method::GET, "/v1/accounts/u1", None).await;
+    assert_eq!((status, code(&err)), (404, "not_found"));
+    assert_eq!(total(&herald, &app, json!({"tag": "stock:AAPL"})).await, 1, "left its tags");
+    assert_eq!(total(&herald, &app, json!({"attr": {"name": "city", "eq": "Shenzhen"}})).await, 1);
+    assert_eq!(total(&herald, &app, json!({"platform": "ios"})).await, 1, "its devices went");
+    let (status, _) = herald.signed(&app, Method::GET, "/v1/devices/d1", None).await;
+    assert_eq!(status, 404);
+    let (status, _) = herald.signed(&app, Method::DELETE, "/v1/accounts/u1", None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn devices_bind_rebind_and_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app("devices").await;
+    let body = json!({"account": "alice", "platform": "ios", "package": "com.shop",
+        "vendor_token": {"kind": "apns", "token": "abc123"}, "app_version": "2.0", "locale": "zh_CN", "time_zone": "Asia/Shanghai"});
+    let (status, out) = herald.signed(&app, Method::PUT, "/v1/devices/phone-1", Some(body)).await;
+    assert_eq!(status, 200, "{out}");
+    register(&herald, &app, "tablet-1", "alice", "android").await;
+    assert_eq!(
+        total(&herald, &app, json!({"all": true})).await,
+        1,
+        "registration created the account"
+    );
+
+    let (_, device) = herald.signed(&app, Method::GET, "/v1/devices/phone-1", None).await;
+    assert_eq!(
+        (device["account"].as_str(), device["vendor_token"]["kind"].as_str()),
+        (Some("alice"), Some("apns"))
+    );
+    assert_eq!(device["time_zone"], "Asia/Shanghai");
+
+    register(&herald, &app, "phone-1", "bob", "ios").await;
+    let (_, device) = herald.signed(&app, Method::GET, "/v1/devices/phone-1", None).await;
+    assert_eq!(device["account"], "bob", "the last bind wins");
+    let ios = estimate(&herald, &app, json!({"platform": "ios"})).await;
+    assert_eq!(ios["total"], 1);
+    assert_eq!(
+        total(&herald, &app, json!({"and": [{"platform": "ios"}, {"accounts": ["alice"]}]})).await,
+        0
+    );
+
+    let (status, stats) = herald.signed(&app, Method::GET, "/v1/stats/devices", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(stats, json!({"total": 2, "by_platform": {"android": 1, "ios": 1}}));
+
+    let (status, _) = herald.signed(&app, Method::DELETE, "/v1/devices/phone-1", None).await;
+    assert_eq!(status, 204);
+    assert_eq!(total(&herald, &app, json!({"platform": "ios"})).await, 0);
+    let (status, err) = herald.signed(&app, Method::DELETE, "/v1/devices/phone-1", None).await;
+    assert_eq!((status, code(&err)), (404, "not_found"));
+
+    for (body, what) in [
+        (json!({"account": "a", "platform": "iOS", "package": "p"}), "platform"),
+        (json!({"account": "", "platform": "ios", "package": "p"}), "account"),
+        (
+            json!({"account": "a", "platform": "ios", "package": "p", "vendor_token": {"kind": "xmpp", "token": "t"}}),
+            "xmpp",
+        ),
+        (json!({"account": "a", "platform": "ios", "package": "p", "colour": "red"}), "colour"),
+    ] {
+        let (status, err) = herald.signed(&app, Method::PUT, "/v1/devices/x", Some(body)).await;
+        assert_eq!(status, 400, "{err}");
+        assert!(err["error"]["message"].as_str().unwrap().contains(what), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn tags_batches_and_every_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let limits =
+        json!({"tags_per_account": 3, "distinct_tags": 5, "tag_bytes": 8, "accounts_per_batch": 3});
+    let app = app_with_limits(&herald, limits).await;
+    post(&herald, &app, "/v1/accounts/import", json!({"accounts": ["a", "b", "c"]})).await;
+
+    let (status, out) = post(
+        &herald,
+        &app,
+        "/v1/tags/add",
+        json!({"accounts": ["a", "b", "ghost"], "tags": ["x", "y"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["updated"], 2);
+    assert_eq!(
+        out["failed"],
+        json!([{"account": "ghost", "code": "unknown_account", "message": "account does not exist"}])
+    );
+
+    let (_, out) =
+        post(&herald, &app, "/v1/tags/add", json!({"accounts": ["a", "c"], "tags": ["z", "w"]}))
+            .await;
+    assert_eq!(out["updated"], 1, "{out}");
+    assert_eq!(out["failed"][0]["account"], "a");
+    assert_eq!(
+        (out["failed"][0]["limit"].as_str(), out["failed"][0]["value"].as_u64()),
+        (Some("tags_per_account"), Some(3))
+    );
+
+    let (status, err) =
+        post(&herald, &app, "/v1/tags/add", json!({"accounts": ["b"], "tags": ["n1", "n2"]})).await;
+    assert_eq!(
+        (status, code(&err), err["error"]["limit"].as_str()),
+        (422, "limit_exceeded", Some("distinct_tags")),
+        "{err}"
+    );
+    let (status, err) =
+        post(&herald, &app, "/v1/tags/add", json!({"accounts": ["b"], "tags": ["toolongtag"]}))
+            .await;
+    assert_eq!(
+        (status, err["error"]["limit"].as_str(), err["error"]["value"].as_u64()),
+        (422, Some("tag_bytes"), Some(8))
+    );
+    let (status, err) = post(
+        &herald,
+        &app,
+        "/v1/tags/add",
+        json!({"accounts": ["a", "b", "c", "d"], "tags": ["x"]}),
+    )
+    .await;
+    assert_eq!((status, err["error"]["limit"].as_str()), (422, Some("accounts_per_batch")));
+    let (status, err) =
+        post(&herald, &app, "/v1/tags/add", json!({"accounts": ["b"], "tags": [""]})).await;
+    assert_eq!((status, code(&err)), (400, "invalid_request"));
+    let (status, err) =
+        post(&herald, &app, "/v1/tags/add", json!({"accounts": ["b"], "tags": ["a\tb"]})).await;
+    assert_eq!(status, 400);
+    assert!(err["error"]["message"].as_str().unwrap().contains("control character"), "{err}");
+
+    let (_, out) =
+        post(&herald, &app, "/v1/tags/remove", json!({"accounts": ["b"], "tags": ["x"]})).await;
+    assert_eq!(out["updated"], 1);
+    post(&herald, &app, "/v1/tags/set", json!({"accounts": ["c"], "tags": ["q"]})).await;
+    let (_, got) =
+        post(&herald, &app, "/v1/tags/get", json!({"accounts": ["a", "c", "ghost"]})).await;
+    assert_eq!(got, json!({"accounts": {"a": ["x", "y"], "c": ["q"]}, "unknown": ["ghost"]}));
+    assert_eq!(total(&herald, &app, json!({"tag": "q"})).await, 1);
+    assert_eq!(total(&herald, &app, json!({"tag": "x"})).await, 1);
+
+    let (_, out) = post(&herald, &app, "/v1/tags/clear", json!({"accounts": ["a"]})).await;
+    assert_eq!(out["updated"], 1);
+    assert_eq!(total(&herald, &app, json!({"tag": "y"})).await, 1);
+}
+
+#[tokio::test]
+async fn attributes_names_values_and_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app =
+        app_with_limits(&herald, json!({"attribute_slots": 2, "attribute_value_bytes": 5})).await;
+    seed_min(&herald, &app).await;
+
+    let (status, err) = herald
+        .signed(&app, Method::PUT, "/v1/attributes/names", Some(json!({"names": {"2": "zone"}})))
+        .await;
+    assert_eq!((status, err["error"]["limit"].as_str()), (422, Some("attribute_slots")), "{err}");
+    let (status, err) = herald
+        .signed(&app, Method::PUT, "/v1/attributes/names", Some(json!({"names": {"1": "city"}})))
+        .await;
+    assert_eq!((status, code(&err)), (409, "conflict"), "{err}");
+
+    let (status, err) = post(
+        &herald,
+        &app,
+        "/v1/attributes/set",
+        json!({"accounts": [{"account": "a", "attributes": {"colour": "red"}}]}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(err["error"]["message"].as_str().unwrap().contains("colour"), "{err}");
+    let (status, err) = post(
+        &herald,
+        &app,
+        "/v1/attributes/set",
+        json!({"accounts": [{"account": "a", "attributes": {"city": "Shenzhen"}}]}),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["limit"].as_str()),
+        (422, Some("attribute_value_bytes")),
+        "{err}"
+    );
+
+    let (_, out) = post(
+        &herald,
+        &app,
+        "/v1/attributes/set",
+        json!({"accounts": [
+        {"account": "a", "attributes": {"city": "SZ", "tier": "gold"}},
+        {"account": "ghost", "attributes": {"city": "SZ"}}]}),
+    )
+    .await;
+    assert_eq!(
+        (out["updated"].as_u64(), out["failed"][0]["code"].as_str()),
+        (Some(1), Some("unknown_account"))
+    );
+    let (_, got) =
+        post(&herald, &app, "/v1/attributes/get", json!({"accounts": ["a", "ghost"]})).await;
+    assert_eq!(
+        got,
+        json!({"accounts": {"a": {"city": "SZ", "tier": "gold"}}, "unknown": ["ghost"]})
+    );
+
+    post(
+        &herald,
+        &app,
+        "/v1/attributes/remove",
+        json!({"accounts": [{"account": "a", "names": ["tier"]}]}),
+    )
+    .await;
+    assert_eq!(total(&herald, &app, json!({"attr": {"name": "tier", "eq": "gold"}})).await, 0);
+    assert_eq!(total(&herald, &app, json!({"attr": {"name": "city", "eq": "SZ"}})).await, 1);
+
+    // Removing a name clears that attribute for everyone.
+    let (status, names) = herald
+        .signed(&app, Method::PUT, "/v1/attributes/names", Some(json!({"names": {"0": null}})))
+        .await;
+    assert_eq!((status, &names["names"]), (200, &json!({"1": "tier"})));
+    herald
+        .signed(&app, Method::PUT, "/v1/attributes/names", Some(json!({"names": {"0": "city"}})))
+        .await;
+    assert_eq!(total(&herald, &app, json!({"attr": {"name": "city", "eq": "SZ"}})).await, 0);
+    let (_, got) = post(&herald, &app, "/v1/attributes/get", json!({"accounts": ["a"]})).await;
+    assert_eq!(got["accounts"]["a"], json!({}));
+}
+
+async fn seed_min(herald: &Herald, app: &AppCreds) {
+    post(herald, app, "/v1/accounts/import", json!({"accounts": ["a", "b"]})).await;
+    let (status, _) = herald
+        .signed(
+            app,
+            Method::PUT,
+            "/v1/attributes/names",
+            Some(json!({"names": {"0": "city", "1": "tier"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn cli_drives_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let admin = [("HERALD_SERVER", herald.base.as_str()), ("HERALD_ADMIN_TOKEN", ADMIN_TOKEN)];
+    let (ok, out, err) = cli(&["app", "create", "--name", "cli", "--json"], &admin);
+    assert!(ok, "{err}");
+    let created: Value = serde_json::from_str(&out).unwrap();
+    let env = [
+        ("HERALD_SERVER", herald.base.as_str()),
+        ("HERALD_APP_KEY", created["key"].as_str().unwrap()),
+        ("HERALD_APP_SECRET", created["secret"].as_str().unwrap()),
+    ];
+    let run = |args: &[&str]| {
+        let (ok, out, err) = cli(args, &env);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    assert!(run(&["account", "import", "u1", "u2", "u3"]).contains("created 3"));
+    run(&[
+        "device",
+        "register",
+        "--account",
+        "u1",
+        "--device",
+        "d1",
+        "--platform",
+        "ios",
+        "--package",
+        "com.x",
+        "--apns-token",
+        "ab12",
+    ]);
+    assert!(run(&["tag", "add", "--account", "u1", "--account", "u2", "--tag", "vip"])
+        .contains("updated 2"));
+    run(&["attr", "names", "--set", "0=city"]);
+    run(&["attr", "set", "--account", "u1", "--attr", "city=Shenzhen"]);
+    let got: Value =
+        serde_json::from_str(&run(&["attr", "get", "--account", "u1", "--json"])).unwrap();
+    assert_eq!(got["accounts"]["u1"]["city"], "Shenzhen");
+    let tags: Value =
+        serde_json::from_str(&run(&["tag", "get", "--account", "u2", "--json"])).unwrap();
+    assert_eq!(tags["accounts"]["u2"], json!(["vip"]));
+    let est: Value = serde_json::from_str(&run(&[
+        "audience",
+        "estimate",
+        "--audience",
+        r#"{"and":[{"tag":"vip"},{"not":{"attr":{"name":"city","eq":"Shenzhen"}}}]}"#,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(est["total"], 1);
+    assert!(run(&["audience", "estimate", "--audience", r#"{"tag":"vip"}"#]).contains("ios"));
+    let account: Value = serde_json::from_str(&run(&["account", "get", "u1", "--json"])).unwrap();
+    assert_eq!(account["devices"][0]["vendor_token"]["token"], "ab12");
+    assert!(run(&["device", "stats"]).contains("ios"));
+    run(&["tag", "clear", "--account", "u2"]);
+    run(&["account", "delete", "u3"]);
+    let (ok, _, err) = cli(&["audience", "estimate", "--audience", r#"{"nope":1}"#], &env);
+    assert!(!ok && err.contains("invalid_audience"), "{err}");
+}
