@@ -4,6 +4,7 @@ pub mod account;
 pub mod app;
 pub mod audience;
 pub mod limits;
+pub mod push;
 pub mod signature;
 
 pub use app::{App, AppId};

@@ -3,11 +3,12 @@
 
 use chrono::{Duration, Utc};
 use herald_core::account::{AccountId, Device, TokenKind, VendorToken};
+use herald_core::push::PushStatus;
 use herald_core::{App, LimitBreach, Limits};
 
 use crate::{
-    AccountFailure, AppUpdate, AttributeUpdate, DeviceSet, IndexSink, NewApp, Store, StoreError,
-    TagOp, TagUpdate,
+    AccountFailure, AppUpdate, AttributeUpdate, Cursor, DeviceSet, Dispatch, IndexSink, NewApp,
+    NewPush, Store, StoreError, TagOp, TagUpdate,
 };
 
 /// Generates one `#[tokio::test]` per contract check for the store built by `$make`.
@@ -19,7 +20,8 @@ macro_rules! suite {
             import_is_idempotent_and_ids_are_never_reused, accounts_page_in_name_order,
             tag_batches_apply_or_report_each_account, attribute_names_and_values,
             devices_bind_move_and_count, deleting_an_account_removes_its_devices,
-            load_index_feeds_everything);
+            load_index_feeds_everything, pushes_dispatch_in_seq_order,
+            idempotency_key_names_the_same_push, cursors_move_forward);
     };
     (@tests $make:path; $($name:ident),*) => {
         $(
@@ -310,4 +312,95 @@ pub(crate) async fn load_index_feeds_everything(store: &dyn Store) {
     city[2] = Some("Shenzhen".to_string());
     assert_eq!(sink.accounts, vec![(0, names(&["t1", "t2"]), vec![None; 10]), (1, vec![], city)]);
     assert_eq!(sink.devices, vec![(1, "ios".into(), "com.example".into())]);
+}
+
+fn new_push(app: i64, id: &str, key: Option<&str>) -> NewPush {
+    NewPush {
+        app,
+        id: id.into(),
+        audience: r#"{"all":true}"#.into(),
+        message: r#"{"text":"hi"}"#.into(),
+        notification: None,
+        sender: Some("admin".into()),
+        platforms: Some(vec!["ios".into()]),
+        ttl_secs: 3600,
+        idempotency_key: key.map(str::to_owned),
+        push_at: Utc::now(),
+    }
+}
+
+pub(crate) async fn pushes_dispatch_in_seq_order(store: &dyn Store) {
+    let app = create_demo_app(store, "pushes").await;
+    let (first, created) = store.create_push(new_push(app.id, "p1", None)).await.unwrap();
+    assert!(created);
+    assert_eq!(
+        (first.status, first.seq, first.platforms.clone()),
+        (PushStatus::Scheduled, None, Some(vec!["ios".to_string()]))
+    );
+    store.create_push(new_push(app.id, "p2", None)).await.unwrap();
+    let scheduled = store.pushes_with_status(PushStatus::Scheduled).await.unwrap();
+    assert!(scheduled.iter().any(|p| p.id == "p1") && scheduled.iter().any(|p| p.id == "p2"));
+
+    let expires = Utc::now() + Duration::hours(1);
+    let stored =
+        Dispatch { recipients: Some(vec![1, 2, 3]), targeted: 3, expires_at: Some(expires) };
+    let online_only = Dispatch { recipients: None, targeted: 5, expires_at: None };
+    assert_eq!(store.begin_dispatch(app.id, "p2", stored).await.unwrap(), 1);
+    assert_eq!(store.begin_dispatch(app.id, "p1", online_only.clone()).await.unwrap(), 2);
+    assert!(matches!(
+        store.begin_dispatch(app.id, "p1", online_only).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    let p2 = store.push(app.id, "p2").await.unwrap();
+    assert_eq!((p2.status, p2.seq, p2.targeted), (PushStatus::Dispatching, Some(1), Some(3)));
+    assert_eq!(p2.recipients, Some(vec![1, 2, 3]));
+    let live = store.live_pushes(app.id, Utc::now()).await.unwrap();
+    assert_eq!(
+        live.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        ["p2"],
+        "online-only pushes are not stored"
+    );
+    assert!(
+        store.live_pushes(app.id, expires + Duration::seconds(1)).await.unwrap().is_empty(),
+        "expired"
+    );
+
+    store.finish_push(app.id, "p2", PushStatus::Done, None).await.unwrap();
+    let p2 = store.push(app.id, "p2").await.unwrap();
+    assert_eq!(p2.status, PushStatus::Done);
+    assert!(p2.finished_at.is_some());
+    assert_eq!(
+        store.live_pushes(app.id, Utc::now()).await.unwrap().len(),
+        1,
+        "done pushes stay in the inbox"
+    );
+    assert!(matches!(store.push(app.id, "nope").await, Err(StoreError::NotFound { .. })));
+}
+
+pub(crate) async fn idempotency_key_names_the_same_push(store: &dyn Store) {
+    let app = create_demo_app(store, "idempotent").await;
+    let (first, created) =
+        store.create_push(new_push(app.id, "k1", Some("campaign-7"))).await.unwrap();
+    assert!(created);
+    let (again, created) =
+        store.create_push(new_push(app.id, "k2", Some("campaign-7"))).await.unwrap();
+    assert!(!created);
+    assert_eq!(again.id, first.id);
+    assert!(matches!(store.push(app.id, "k2").await, Err(StoreError::NotFound { .. })));
+    let other = create_demo_app(store, "other-idempotent").await;
+    assert!(
+        store.create_push(new_push(other.id, "k1", Some("campaign-7"))).await.unwrap().1,
+        "keys are per app"
+    );
+}
+
+pub(crate) async fn cursors_move_forward(store: &dyn Store) {
+    let app = create_demo_app(store, "cursors").await;
+    assert_eq!(store.cursor(app.id, "d1").await.unwrap(), Cursor::default());
+    store.ack(app.id, "d1", Some(4), &[]).await.unwrap();
+    let cursor = store.ack(app.id, "d1", Some(2), &[7, 5]).await.unwrap();
+    assert_eq!(cursor, Cursor { acked: 5, acked_above: vec![7] });
+    assert_eq!(store.cursor(app.id, "d1").await.unwrap(), cursor);
+    assert_eq!(store.cursor(app.id, "d2").await.unwrap(), Cursor::default());
 }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod error;
+mod pushes;
 mod sqlite;
 mod time;
 
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use herald_core::account::{AccountId, Device};
+use herald_core::push::PushStatus;
 use herald_core::{App, AppId, Limits};
 
 pub use accounts::{
@@ -21,6 +23,7 @@ pub use accounts::{
     DeviceCounts, DeviceSet, IndexSink, TagOp, TagUpdate, ATTRIBUTE_SLOTS,
 };
 pub use error::{StoreError, StoreResult};
+pub use pushes::{Cursor, Dispatch, NewPush, PushRecord};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// A new app as the caller chose it; the store assigns the id and timestamps.
@@ -135,6 +138,38 @@ pub trait Store: Send + Sync + 'static {
     /// Feeds every account (with tags and attributes) and device of the app to `sink`, for
     /// rebuilding the audience index at start-up.
     async fn load_index(&self, app: AppId, sink: &mut (dyn IndexSink + Send)) -> StoreResult<()>;
+
+    /// Stores a new push (status `scheduled`). With an idempotency key seen within 7 days, stores
+    /// nothing and returns the first push with `false`.
+    async fn create_push(&self, push: NewPush) -> StoreResult<(PushRecord, bool)>;
+    async fn push(&self, app: AppId, id: &str) -> StoreResult<PushRecord>;
+    /// Gives a scheduled push the app's next sequence number and stores its resolved audience;
+    /// the push becomes `dispatching` and, unless online-only, part of every recipient's inbox.
+    async fn begin_dispatch(&self, app: AppId, id: &str, dispatch: Dispatch) -> StoreResult<u64>;
+    /// Ends a push's dispatch with `done` or `failed`.
+    async fn finish_push(
+        &self,
+        app: AppId,
+        id: &str,
+        status: PushStatus,
+        error: Option<String>,
+    ) -> StoreResult<()>;
+    /// Pushes of every app in a status, oldest push time first.
+    async fn pushes_with_status(&self, status: PushStatus) -> StoreResult<Vec<PushRecord>>;
+    /// Stored pushes of an app that devices may still receive: dispatched, not online-only,
+    /// not expired at `now`, not recalled; in seq order.
+    async fn live_pushes(&self, app: AppId, now: DateTime<Utc>) -> StoreResult<Vec<PushRecord>>;
+
+    /// A device's acknowledgement state (zero if it never acked).
+    async fn cursor(&self, app: AppId, device_id: &str) -> StoreResult<Cursor>;
+    /// Records acks of a device; returns its new state.
+    async fn ack(
+        &self,
+        app: AppId,
+        device_id: &str,
+        up_to: Option<u64>,
+        seqs: &[u64],
+    ) -> StoreResult<Cursor>;
 }
 
 /// Shared handle the rest of herald holds.

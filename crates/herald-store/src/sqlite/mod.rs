@@ -7,6 +7,7 @@ mod accounts;
 mod apps;
 mod devices;
 mod labels;
+mod pushes;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -17,13 +18,15 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use herald_core::account::{AccountId, Device};
+use herald_core::push::PushStatus;
 use herald_core::{App, AppId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
 use crate::{
-    AccountRecord, AccountSummary, AppUpdate, AttributeUpdate, BatchOutcome, DeviceBinding,
-    DeviceCounts, DeviceSet, IndexSink, NewApp, Store, StoreResult, TagUpdate,
+    AccountRecord, AccountSummary, AppUpdate, AttributeUpdate, BatchOutcome, Cursor, DeviceBinding,
+    DeviceCounts, DeviceSet, Dispatch, IndexSink, NewApp, NewPush, PushRecord, Store, StoreResult,
+    TagUpdate,
 };
 
 /// How the SQLite file is opened.
@@ -214,6 +217,50 @@ impl Store for SqliteStore {
 
     async fn load_index(&self, app: AppId, sink: &mut (dyn IndexSink + Send)) -> StoreResult<()> {
         accounts::load_index(&self.reader, app, sink).await
+    }
+
+    async fn create_push(&self, push: NewPush) -> StoreResult<(PushRecord, bool)> {
+        pushes::create(&self.writer, push).await
+    }
+
+    async fn push(&self, app: AppId, id: &str) -> StoreResult<PushRecord> {
+        pushes::one(&self.reader, app, id).await
+    }
+
+    async fn begin_dispatch(&self, app: AppId, id: &str, dispatch: Dispatch) -> StoreResult<u64> {
+        pushes::begin_dispatch(&self.writer, app, id, dispatch).await
+    }
+
+    async fn finish_push(
+        &self,
+        app: AppId,
+        id: &str,
+        status: PushStatus,
+        error: Option<String>,
+    ) -> StoreResult<()> {
+        pushes::finish(&self.writer, app, id, status, error).await
+    }
+
+    async fn pushes_with_status(&self, status: PushStatus) -> StoreResult<Vec<PushRecord>> {
+        pushes::with_status(&self.reader, status).await
+    }
+
+    async fn live_pushes(&self, app: AppId, now: DateTime<Utc>) -> StoreResult<Vec<PushRecord>> {
+        pushes::live(&self.reader, app, now).await
+    }
+
+    async fn cursor(&self, app: AppId, device_id: &str) -> StoreResult<Cursor> {
+        pushes::cursor(&self.reader, app, device_id).await
+    }
+
+    async fn ack(
+        &self,
+        app: AppId,
+        device_id: &str,
+        up_to: Option<u64>,
+        seqs: &[u64],
+    ) -> StoreResult<Cursor> {
+        pushes::ack(&self.writer, app, device_id, up_to, seqs).await
     }
 }
 

@@ -1,0 +1,111 @@
+//! Types of the push part of the [`Store`](crate::Store).
+
+use chrono::{DateTime, Utc};
+use herald_core::push::PushStatus;
+use herald_core::AppId;
+
+/// A push as accepted, before dispatch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPush {
+    pub app: AppId,
+    pub id: String,
+    /// The audience expression as the app sent it (JSON).
+    pub audience: String,
+    /// The custom message (JSON).
+    pub message: String,
+    /// The notification (JSON), if any.
+    pub notification: Option<String>,
+    pub sender: Option<String>,
+    pub platforms: Option<Vec<String>>,
+    pub ttl_secs: u32,
+    pub idempotency_key: Option<String>,
+    /// When to dispatch; now or earlier means at once.
+    pub push_at: DateTime<Utc>,
+}
+
+/// A push with its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushRecord {
+    pub app: AppId,
+    pub id: String,
+    pub seq: Option<u64>,
+    pub status: PushStatus,
+    pub audience: String,
+    pub message: String,
+    pub notification: Option<String>,
+    pub sender: Option<String>,
+    pub platforms: Option<Vec<String>>,
+    pub ttl_secs: u32,
+    pub idempotency_key: Option<String>,
+    pub push_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// When the push leaves the inbox; `None` for online-only pushes.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub recalled_at: Option<DateTime<Utc>>,
+    /// Serialized audience bitmap, stored at dispatch unless the push is online-only.
+    pub recipients: Option<Vec<u8>>,
+    /// Audience size at dispatch.
+    pub targeted: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// What the dispatcher stores when it resolves a push.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dispatch {
+    pub recipients: Option<Vec<u8>>,
+    pub targeted: u64,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A device's acknowledgement state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cursor {
+    /// Every push with `seq <= acked` was received.
+    pub acked: u64,
+    /// Pushes above `acked` received one by one, sorted.
+    pub acked_above: Vec<u64>,
+}
+
+impl Cursor {
+    /// Whether the device already received `seq`.
+    pub fn has(&self, seq: u64) -> bool {
+        seq <= self.acked || self.acked_above.binary_search(&seq).is_ok()
+    }
+
+    /// Applies an ack: the cumulative part moves forward only, explicit seqs are remembered
+    /// until the cumulative part passes them.
+    pub fn apply(&mut self, up_to: Option<u64>, seqs: &[u64]) {
+        if let Some(up_to) = up_to {
+            self.acked = self.acked.max(up_to);
+        }
+        self.acked_above.extend(seqs.iter().copied());
+        let acked = self.acked;
+        self.acked_above.retain(|s| *s > acked);
+        self.acked_above.sort_unstable();
+        self.acked_above.dedup();
+        // Explicit acks contiguous with the cursor fold into it.
+        while self.acked_above.first() == Some(&(self.acked + 1)) {
+            self.acked += 1;
+            self.acked_above.remove(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_moves_forward_and_folds_explicit_acks() {
+        let mut cursor = Cursor::default();
+        cursor.apply(None, &[3, 2]);
+        assert_eq!(cursor, Cursor { acked: 0, acked_above: vec![2, 3] });
+        cursor.apply(Some(1), &[]);
+        assert_eq!(cursor, Cursor { acked: 3, acked_above: vec![] });
+        cursor.apply(Some(2), &[9]);
+        assert_eq!(cursor, Cursor { acked: 3, acked_above: vec![9] }, "never moves back");
+        assert!(cursor.has(1) && cursor.has(9) && !cursor.has(4));
+    }
+}
