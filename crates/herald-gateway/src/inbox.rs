@@ -1,0 +1,103 @@
+//! The offline side of delivery: the [`Inbox`] seam the server implements over its store.
+//!
+//! A push is stored once with its audience bitmap and an app-wide sequence number; a device's
+//! inbox is "pushes after my cursor whose audience holds my account" (DESIGN principle 1). The
+//! gateway asks the inbox for that list when a device connects and reports acks and opens back.
+
+use async_trait::async_trait;
+use herald_core::AppId;
+
+use crate::auth::Identity;
+use crate::protocol::{Hello, Push, VendorToken};
+
+/// A device as described by its hello (everything but the token and the resume point).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub device_id: String,
+    pub platform: String,
+    pub package: String,
+    pub vendor_token: Option<VendorToken>,
+    pub app_version: Option<String>,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+}
+
+impl From<&Hello> for DeviceInfo {
+    fn from(hello: &Hello) -> Self {
+        Self {
+            device_id: hello.device_id.clone(),
+            platform: hello.platform.clone(),
+            package: hello.package.clone(),
+            vendor_token: hello.vendor_token.clone(),
+            app_version: hello.app_version.clone(),
+            locale: hello.locale.clone(),
+            time_zone: hello.time_zone.clone(),
+        }
+    }
+}
+
+/// The result of a login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Login {
+    /// The account's dense id within the app: its bit in audience bitmaps.
+    pub account_id: u32,
+    /// The device's stored cursor: the highest `seq` it acked cumulatively (0 if never).
+    pub cursor: u64,
+}
+
+/// Why the inbox could not serve a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InboxError {
+    /// The server will not serve this login (app disabled, account blocked, …); the message is
+    /// shown to the client. Closes with 4006.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The store failed; the client retries later. Closes with 1011 when it happens at login.
+    #[error("inbox unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Offline delivery state per device.
+///
+/// "seq" is the app-wide, strictly increasing sequence number the dispatcher gives each push
+/// it stores (or sends online); devices receive pushes in increasing seq order, and a device's
+/// *cursor* is the highest seq it acked cumulatively.
+#[async_trait]
+pub trait Inbox: Send + Sync + 'static {
+    /// Registers the device (or updates it: platform, package, vendor token, locale …), binds
+    /// it to `identity.account` (the last bind wins), creates the account and gives it its dense
+    /// id if it is new, so that later audiences can contain it; returns the id and the device's
+    /// stored cursor.
+    async fn login(&self, identity: &Identity, device: &DeviceInfo) -> Result<Login, InboxError>;
+
+    /// Stored pushes for the device with `seq > after_seq`, in increasing seq order, at most
+    /// `limit` of them. Only pushes whose audience held `account_id` when they were made, that
+    /// have not expired, were not recalled, and whose platform filter admits `device.platform`;
+    /// the notification resolved for that platform. The per-device offline cap applies (the
+    /// newest pushes are kept). The gateway calls again with the last seq it got while a call
+    /// returns `limit` pushes.
+    async fn pending(
+        &self,
+        app: AppId,
+        account_id: u32,
+        device: &DeviceInfo,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Push>, InboxError>;
+
+    /// The device received pushes: every one with `seq <= up_to` (moves its cursor forward,
+    /// never back) and the ones in `seqs` (counted as delivered, cursor unchanged). The gateway
+    /// only passes sequence numbers it sent on this connection or that were below its resume
+    /// point. Idempotent.
+    async fn ack(
+        &self,
+        app: AppId,
+        device_id: &str,
+        up_to: Option<u64>,
+        seqs: &[u64],
+    ) -> Result<(), InboxError>;
+
+    /// The user opened the notification of push `push_id` on the device (a click). Unknown
+    /// push ids are ignored.
+    async fn opened(&self, app: AppId, device_id: &str, push_id: &str) -> Result<(), InboxError>;
+}

@@ -1,0 +1,131 @@
+//! Gateway settings: queue sizes, timeouts and WebSocket buffer sizes, with their defaults.
+//!
+//! Durations are written as seconds (fractions allowed: `hello_timeout = 0.5`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How the gateway treats connections. Defaults suit many mostly idle connections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GatewaySettings {
+    /// Frames that may wait for one connection's socket. A client that lets this many pile up
+    /// is disconnected with 4009 (its pushes stay in its inbox), so a slow reader costs at most
+    /// this many shared frames of memory and never slows the fan-out to others.
+    pub queue_capacity: usize,
+    /// How long a new connection may take to send its hello before it is closed with 4003.
+    #[serde(with = "secs")]
+    pub hello_timeout: Duration,
+    /// Interval at which clients are told (in `welcome`) to send `ping`.
+    #[serde(with = "secs")]
+    pub heartbeat: Duration,
+    /// A connection that sends no frame for this long is closed with 4008; three heartbeats so
+    /// that one or two lost pings do not cost a reconnect.
+    #[serde(with = "secs")]
+    pub idle_timeout: Duration,
+    /// How long the server tries to deliver a close frame before dropping the socket: a client
+    /// that stopped reading would otherwise hold its connection open.
+    #[serde(with = "secs")]
+    pub close_timeout: Duration,
+    /// Initial read buffer per connection, in bytes. Client frames are small (a hello is a few
+    /// hundred bytes) and the buffer grows for larger ones; tungstenite's default of 128 KiB
+    /// would cost gigabytes across many idle connections.
+    pub read_buffer_size: usize,
+    /// Bytes buffered before a write reaches the socket. 0 writes each frame at once, which
+    /// keeps idle connections small; frames queued together are still flushed together.
+    pub write_buffer_size: usize,
+    /// Most bytes one connection may buffer for writing before sends wait.
+    pub max_write_buffer_size: usize,
+    /// Largest message (and frame) a client may send; larger ones close with 4004.
+    pub max_frame_size: usize,
+    /// How many stored pushes are fetched from the inbox per call while a device catches up.
+    pub pending_page: usize,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 128,
+            hello_timeout: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(90),
+            close_timeout: Duration::from_secs(2),
+            read_buffer_size: 2 * 1024,
+            write_buffer_size: 0,
+            max_write_buffer_size: 256 * 1024,
+            max_frame_size: 64 * 1024,
+            pending_page: 100,
+        }
+    }
+}
+
+impl GatewaySettings {
+    /// Checks the settings for values that cannot work.
+    ///
+    /// # Errors
+    /// A message naming the first bad setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.queue_capacity == 0 {
+            return Err("queue_capacity must be at least 1".into());
+        }
+        if self.pending_page == 0 {
+            return Err("pending_page must be at least 1".into());
+        }
+        if self.heartbeat.is_zero() || self.idle_timeout <= self.heartbeat {
+            return Err("idle_timeout must be longer than a non-zero heartbeat".into());
+        }
+        if self.hello_timeout.is_zero() {
+            return Err("hello_timeout must not be zero".into());
+        }
+        if self.max_frame_size < 1024 {
+            return Err("max_frame_size must be at least 1024 bytes".into());
+        }
+        if self.max_write_buffer_size <= self.write_buffer_size {
+            return Err("max_write_buffer_size must exceed write_buffer_size".into());
+        }
+        Ok(())
+    }
+}
+
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip() {
+        let settings = GatewaySettings::default();
+        settings.validate().unwrap();
+        let json = serde_json::to_string(&settings).unwrap();
+        assert_eq!(serde_json::from_str::<GatewaySettings>(&json).unwrap(), settings);
+        let partial: GatewaySettings =
+            serde_json::from_str(r#"{"hello_timeout": 0.5, "queue_capacity": 8}"#).unwrap();
+        assert_eq!(partial.hello_timeout, Duration::from_millis(500));
+        assert_eq!(partial.queue_capacity, 8);
+        assert_eq!(partial.heartbeat, settings.heartbeat);
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let bad = GatewaySettings { queue_capacity: 0, ..GatewaySettings::default() };
+        assert!(bad.validate().unwrap_err().contains("queue_capacity"));
+        let bad = GatewaySettings { idle_timeout: Duration::from_secs(1), ..Default::default() };
+        assert!(bad.validate().unwrap_err().contains("idle_timeout"));
+        assert!(serde_json::from_str::<GatewaySettings>(r#"{"heartbeat": -1}"#).is_err());
+    }
+}
