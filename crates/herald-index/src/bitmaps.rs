@@ -77,21 +77,26 @@ impl Bitmaps {
         });
     }
 
-    /// Reallocates every bitmap to its exact size. Bitmaps grown one id at a time keep up to half
-    /// of their array containers' capacity unused; a clone allocates exactly what is used.
-    pub(crate) fn shrink(&mut self) {
-        for bitmap in self.0.values_mut() {
-            *bitmap = bitmap.clone();
-        }
-        self.0.shrink_to_fit();
+    /// The map of the non-empty bitmaps among `entries`.
+    pub(crate) fn from_entries(
+        entries: impl IntoIterator<Item = (Box<str>, RoaringBitmap)>,
+    ) -> Self {
+        Self(entries.into_iter().filter(|(_, bitmap)| !bitmap.is_empty()).collect())
     }
 
-    /// Bytes held: bitmaps at their serialized size (close to their heap size), names, and the
-    /// hash table's slots.
+    /// Bytes held: the bitmaps (see [`bitmap_bytes`]), names, and the hash table's slots.
     pub(crate) fn memory_bytes(&self) -> usize {
         let slots = self.0.capacity() * (size_of::<(Box<str>, RoaringBitmap)>() + 1);
         let contents: usize =
-            self.0.iter().map(|(name, bitmap)| name.len() + bitmap.serialized_size()).sum();
+            self.0.iter().map(|(name, bitmap)| name.len() + bitmap_bytes(bitmap)).sum();
         slots + contents
     }
+}
+
+/// The heap bytes of a bitmap, estimated as its serialized size (the values, plus a few bytes per
+/// container) plus the in-memory container record that the serialized form does not have.
+pub(crate) fn bitmap_bytes(bitmap: &RoaringBitmap) -> usize {
+    const CONTAINER_RECORD: usize = 32;
+    let containers = usize::try_from(bitmap.statistics().n_containers).unwrap_or(usize::MAX);
+    bitmap.serialized_size() + containers.saturating_mul(CONTAINER_RECORD)
 }

@@ -19,22 +19,21 @@ impl AppIndex {
     ///
     /// Any plan shape is accepted; normalised plans are cheapest.
     pub fn evaluate(&self, plan: &Plan, accounts: AccountLookup<'_>) -> RoaringBitmap {
-        // Leaves may hold ids that are not (or no longer) eligible.
-        match self.eval(plan, accounts) {
-            Cow::Borrowed(bitmap) => bitmap & &self.eligible,
-            Cow::Owned(mut bitmap) => {
-                bitmap &= &self.eligible;
-                bitmap
-            }
+        let mut result = self.eval(plan, accounts).into_owned();
+        if !self.strays.is_empty() {
+            result -= &self.strays;
         }
+        result
     }
 
-    /// The accounts selected by `plan`, possibly including ineligible ids. Leaves are borrowed
-    /// from the index so that a plan of one tag copies nothing until the final intersection.
+    /// The accounts selected by `plan`, plus perhaps some of `strays`. Leaves are borrowed from
+    /// the index so that a plan of one tag copies its bitmap once.
     fn eval<'a>(&'a self, plan: &Plan, accounts: AccountLookup<'_>) -> Cow<'a, RoaringBitmap> {
         match plan {
             Plan::All => Cow::Borrowed(&self.eligible),
-            Plan::Accounts(names) => Cow::Owned(accounts(names)),
+            // The lookup may return any id; keeping only eligible ones keeps the result within
+            // eligible ∪ strays, like every other leaf.
+            Plan::Accounts(names) => Cow::Owned(accounts(names) & &self.eligible),
             Plan::Tag(tag) => borrowed(self.tags.get(tag)),
             Plan::Attr { slot, values } => {
                 let Some(slot_values) = self.attributes.get(slot) else {
@@ -42,7 +41,13 @@ impl AppIndex {
                 };
                 match values.as_slice() {
                     [value] => borrowed(slot_values.get(value)),
-                    values => Cow::Owned(values.iter().filter_map(|v| slot_values.get(v)).union()),
+                    values => union(
+                        values
+                            .iter()
+                            .filter_map(|v| slot_values.get(v))
+                            .map(Cow::Borrowed)
+                            .collect(),
+                    ),
                 }
             }
             Plan::Platform(platform) => borrowed(self.platforms.get(platform)),
@@ -95,10 +100,15 @@ impl AppIndex {
     /// `a OR b OR NOT c OR NOT d` is `eligible − ((c ∩ d) − (a ∪ b))`: the negated children are
     /// intersected and complemented once.
     fn or(&self, children: &[Plan], accounts: AccountLookup<'_>) -> RoaringBitmap {
-        let (negated, positive) = split_negated(children);
-        let positive: Vec<Cow<'_, RoaringBitmap>> =
-            positive.into_iter().map(|child| self.eval(child, accounts)).collect();
-        let union = positive.iter().map(AsRef::as_ref).union();
+        let (negated, mut positive) = split_negated(children);
+        if negated.is_empty() {
+            if let Some(at) = positive.iter().position(|child| is_and_not(child)) {
+                let and_not = positive.swap_remove(at);
+                return self.or_and_not(positive, and_not, accounts);
+            }
+        }
+        let positive = positive.into_iter().map(|child| self.eval(child, accounts)).collect();
+        let union = union(positive).into_owned();
         if negated.is_empty() {
             return union;
         }
@@ -106,6 +116,61 @@ impl AppIndex {
         excluded -= &union;
         &self.eligible - &excluded
     }
+
+    /// `o OR (p AND NOT n)` as `(o ∪ p) − (n − o)`. The result is the same as `o ∪ (p − n)`, but
+    /// `p − n` is usually sparse where `p` and `n` are dense, and roaring turns sparse results
+    /// into sorted arrays that `∪ o` must then merge element by element; here only the last
+    /// subtraction produces the sparse result. A common shape: "these, or those except testers".
+    fn or_and_not(
+        &self,
+        others: Vec<&Plan>,
+        and_not: &Plan,
+        accounts: AccountLookup<'_>,
+    ) -> RoaringBitmap {
+        let Plan::And(children) = and_not else {
+            return self.eval(and_not, accounts).into_owned();
+        };
+        let (negated, positive) = split_negated(children);
+        let others = union(others.into_iter().map(|child| self.eval(child, accounts)).collect());
+        let mut result = self.intersect(positive, &[], accounts);
+        result |= others.as_ref();
+        // NOT n1 AND NOT n2 is NOT (n1 ∪ n2).
+        let mut excluded =
+            union(negated.into_iter().map(|child| self.eval(child, accounts)).collect())
+                .into_owned();
+        excluded -= others.as_ref();
+        result -= &excluded;
+        result
+    }
+}
+
+/// An `and` with at least one negated and one plain child.
+fn is_and_not(plan: &Plan) -> bool {
+    match plan {
+        Plan::And(children) => {
+            children.iter().any(|c| matches!(c, Plan::Not(_)))
+                && children.iter().any(|c| !matches!(c, Plan::Not(_)))
+        }
+        _ => false,
+    }
+}
+
+/// The union of bitmaps. A few are merged pairwise into the largest, which keeps array containers
+/// as arrays; many go through roaring's multi-way union, which converts containers to bitmaps
+/// once instead of merging arrays again and again.
+fn union(mut bitmaps: Vec<Cow<'_, RoaringBitmap>>) -> Cow<'_, RoaringBitmap> {
+    if bitmaps.len() > 4 {
+        return Cow::Owned(bitmaps.iter().map(AsRef::as_ref).union());
+    }
+    bitmaps.sort_by_key(|bitmap| std::cmp::Reverse(bitmap.len()));
+    let mut bitmaps = bitmaps.into_iter();
+    let Some(mut result) = bitmaps.next() else {
+        return Cow::Owned(RoaringBitmap::new());
+    };
+    for bitmap in bitmaps {
+        *result.to_mut() |= bitmap.as_ref();
+    }
+    result
 }
 
 fn borrowed(bitmap: Option<&RoaringBitmap>) -> Cow<'_, RoaringBitmap> {

@@ -5,7 +5,7 @@ use std::mem::size_of;
 
 use roaring::RoaringBitmap;
 
-use crate::bitmaps::Bitmaps;
+use crate::bitmaps::{bitmap_bytes, Bitmaps};
 
 /// The audience index of one app: the eligible accounts (imported or logged in) and a bitmap of
 /// account ids per tag, per (attribute slot, value), per platform and per package.
@@ -18,9 +18,14 @@ use crate::bitmaps::Bitmaps;
 ///
 /// Ids outside the eligible set may carry tags and attributes (the store decides when an account
 /// becomes eligible); evaluation never selects them.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AppIndex {
     pub(crate) eligible: RoaringBitmap,
+    /// A superset of the ids that are in some bitmap without being eligible. Usually empty, and
+    /// then evaluation skips the final intersection with `eligible`, the most expensive step of a
+    /// simple audience. It may keep ids whose entries have since gone; subtracting them is
+    /// harmless.
+    pub(crate) strays: RoaringBitmap,
     pub(crate) tags: Bitmaps,
     /// Per slot, its values; a slot without values is absent.
     pub(crate) attributes: BTreeMap<u8, Bitmaps>,
@@ -32,12 +37,14 @@ impl AppIndex {
     /// Makes an account eligible (imported, or logged in for the first time). Returns whether it
     /// was not eligible before.
     pub fn insert_account(&mut self, id: u32) -> bool {
+        self.strays.remove(id);
         self.eligible.insert(id)
     }
 
     /// Forgets an account: not eligible, and in no tag, attribute, platform or package.
     pub fn remove_account(&mut self, id: u32) {
         self.eligible.remove(id);
+        self.strays.remove(id);
         self.tags.remove_everywhere(id);
         self.attributes.values_mut().for_each(|values| values.remove_everywhere(id));
         self.attributes.retain(|_, values| !values.is_empty());
@@ -48,6 +55,7 @@ impl AppIndex {
     /// Forgets many accounts at once; one pass over the names, whatever the number of ids.
     pub fn remove_accounts(&mut self, ids: &RoaringBitmap) {
         self.eligible -= ids;
+        self.strays -= ids;
         self.tags.remove_all(ids);
         self.attributes.values_mut().for_each(|values| values.remove_all(ids));
         self.attributes.retain(|_, values| !values.is_empty());
@@ -57,6 +65,9 @@ impl AppIndex {
 
     /// Adds tags to an account; tags it already has are kept once.
     pub fn add_tags<S: AsRef<str>>(&mut self, id: u32, tags: &[S]) {
+        if !tags.is_empty() {
+            self.note(id);
+        }
         for tag in tags {
             self.tags.insert(tag.as_ref(), id);
         }
@@ -83,6 +94,9 @@ impl AppIndex {
     /// Sets (or with `None` removes) an account's value of one attribute slot, replacing its
     /// previous value (found by scanning the slot's values).
     pub fn set_attribute(&mut self, id: u32, slot: u8, value: Option<&str>) {
+        if value.is_some() {
+            self.note(id);
+        }
         let values = self.attributes.entry(slot).or_default();
         values.remove_everywhere(id);
         if let Some(value) = value {
@@ -103,9 +117,19 @@ impl AppIndex {
     pub fn set_devices<P: AsRef<str>, K: AsRef<str>>(&mut self, id: u32, devices: &[(P, K)]) {
         self.platforms.remove_everywhere(id);
         self.packages.remove_everywhere(id);
+        if !devices.is_empty() {
+            self.note(id);
+        }
         for (platform, package) in devices {
             self.platforms.insert(platform.as_ref(), id);
             self.packages.insert(package.as_ref(), id);
+        }
+    }
+
+    /// Records that `id` enters a bitmap, which matters only if it is not eligible.
+    fn note(&mut self, id: u32) {
+        if !self.eligible.contains(id) {
+            self.strays.insert(id);
         }
     }
 
@@ -159,11 +183,23 @@ impl AppIndex {
             .values()
             .map(|values| size_of::<(u8, Bitmaps)>() + values.memory_bytes())
             .sum();
-        self.eligible.serialized_size()
+        bitmap_bytes(&self.eligible)
+            + bitmap_bytes(&self.strays)
             + self.tags.memory_bytes()
             + attributes
             + self.platforms.memory_bytes()
             + self.packages.memory_bytes()
+    }
+}
+
+/// Equal when they select the same accounts for every plan; `strays` is a cache and may differ.
+impl PartialEq for AppIndex {
+    fn eq(&self, other: &Self) -> bool {
+        self.eligible == other.eligible
+            && self.tags == other.tags
+            && self.attributes == other.attributes
+            && self.platforms == other.platforms
+            && self.packages == other.packages
     }
 }
 

@@ -13,6 +13,6 @@ mod builder;
 mod evaluate;
 mod index;
 
-pub use builder::IndexBuilder;
+pub use builder::{IndexBuilder, TagKey};
 pub use index::AppIndex;
 pub use roaring::RoaringBitmap;
