@@ -98,6 +98,7 @@ pub trait Inbox: Send + Sync + 'static {
     ) -> Result<(), InboxError>;
 
     /// The user opened the notification of push `push_id` on the device (a click). Unknown
-    /// push ids are ignored.
+    /// push ids, and pushes whose audience did not hold the device's account, are ignored:
+    /// the id comes from the client.
     async fn opened(&self, app: AppId, device_id: &str, push_id: &str) -> Result<(), InboxError>;
 }

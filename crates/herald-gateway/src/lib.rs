@@ -1,16 +1,147 @@
-//! herald-gateway: client connections. The wire protocol, client tokens, the seams the server
-//! implements ([`Authenticator`], [`Inbox`]) and the registry of live sessions with its online
-//! fan-out; the WebSocket session follows.
+//! herald-gateway: client connections. The wire protocol, client tokens, the registry of live
+//! sessions with its online fan-out, and the WebSocket session that syncs a device's offline
+//! inbox and then forwards live pushes.
+//!
+//! The gateway knows no HTTP route of the push API and no SQL: the server implements
+//! [`Authenticator`] and [`Inbox`] over its store, builds a [`Gateway`], mounts [`connect`] at
+//! `GET /v1/connect`, and hands pushes to [`Registry::deliver`].
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use herald_gateway::{Gateway, GatewaySettings, Authenticator, Inbox};
+//! # async fn wire(auth: Arc<dyn Authenticator>, inbox: Arc<dyn Inbox>) {
+//! let gateway = Gateway::new(GatewaySettings::default(), auth, inbox);
+//! let app: axum::Router = axum::Router::new()
+//!     .route("/v1/connect", axum::routing::get(herald_gateway::connect))
+//!     .with_state(gateway.clone());
+//! // … serve `app`; on shutdown:
+//! gateway.shutdown();
+//! gateway.closed().await;
+//! # }
+//! ```
 
 pub mod auth;
 pub mod inbox;
 mod outbox;
 pub mod protocol;
 pub mod registry;
+mod session;
 pub mod settings;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod token;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{watch, Notify};
 
 pub use auth::{AuthError, Authenticator, Identity};
 pub use inbox::{DeviceInfo, Inbox, InboxError, Login};
 pub use registry::{Delivery, PushFrames, Registry};
+pub use session::connect;
 pub use settings::GatewaySettings;
+
+/// Everything a session needs: settings, the two seams, the registry and the shutdown signal.
+/// Cheap to clone; use it as (or derive it from) the axum state of [`connect`].
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    settings: GatewaySettings,
+    auth: Arc<dyn Authenticator>,
+    inbox: Arc<dyn Inbox>,
+    registry: Arc<Registry>,
+    shutdown: watch::Sender<bool>,
+    /// Open WebSocket connections, identified or not: [`Gateway::closed`] waits for zero.
+    connections: AtomicUsize,
+    drained: Notify,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("settings", &self.inner.settings)
+            .field("connections", &self.connection_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// A gateway with an empty registry. Settings should have passed
+    /// [`GatewaySettings::validate`]; a zero queue capacity is raised to 1.
+    pub fn new(
+        settings: GatewaySettings,
+        auth: Arc<dyn Authenticator>,
+        inbox: Arc<dyn Inbox>,
+    ) -> Self {
+        let registry = Arc::new(Registry::new(settings.queue_capacity));
+        Self {
+            inner: Arc::new(Shared {
+                settings,
+                auth,
+                inbox,
+                registry,
+                shutdown: watch::Sender::new(false),
+                connections: AtomicUsize::new(0),
+                drained: Notify::new(),
+            }),
+        }
+    }
+
+    /// The live sessions, for fan-out and presence.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
+    pub fn settings(&self) -> &GatewaySettings {
+        &self.inner.settings
+    }
+
+    /// Closes every connection with 1001 and refuses new ones (with 503).
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Whether [`Gateway::shutdown`] was called.
+    pub fn is_shut_down(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
+    /// Open WebSocket connections, including those still waiting for their hello.
+    pub fn connection_count(&self) -> usize {
+        self.inner.connections.load(Ordering::Acquire)
+    }
+
+    /// Waits until no connection is open (after [`Gateway::shutdown`], until all have closed).
+    pub async fn closed(&self) {
+        loop {
+            let drained = self.inner.drained.notified();
+            if self.connection_count() == 0 {
+                return;
+            }
+            drained.await;
+        }
+    }
+
+    fn track_connection(&self) -> ConnectionGuard {
+        self.inner.connections.fetch_add(1, Ordering::AcqRel);
+        metrics::counter!("herald_gateway_connections_total").increment(1);
+        ConnectionGuard { gateway: self.clone() }
+    }
+}
+
+/// Counts a connection while it lives.
+struct ConnectionGuard {
+    gateway: Gateway,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        if self.gateway.inner.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.gateway.inner.drained.notify_waiters();
+        }
+    }
+}

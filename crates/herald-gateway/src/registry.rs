@@ -272,11 +272,8 @@ impl Registry {
         }
         delivery.sent = sent.into_iter().map(|(p, n)| (p.to_owned(), n)).collect();
         drop(inner);
+        // Disconnects are counted by the sessions as they close.
         metrics::counter!("herald_gateway_frames_queued_total").increment(delivery.total_sent());
-        if delivery.too_slow > 0 {
-            metrics::counter!("herald_gateway_disconnects_total", "reason" => "too_slow")
-                .increment(delivery.too_slow);
-        }
         delivery
     }
 

@@ -1,0 +1,259 @@
+//! A connection after a good hello: it is registered, catches up from the inbox, then forwards
+//! live pushes and handles acks, opens and pings.
+
+use std::pin::Pin;
+
+use axum::extract::ws::{Message, Utf8Bytes};
+use chrono::Utc;
+use futures_util::SinkExt;
+use tokio::time::Sleep;
+
+use super::{deadline, Conn, End};
+use crate::auth::Identity;
+use crate::inbox::DeviceInfo;
+use crate::outbox::Outbound;
+use crate::protocol::{
+    Ack, ClientFrame, CloseCode, ErrorCode, ProtocolError, ServerFrame, Welcome,
+};
+use crate::registry::Registration;
+
+/// What woke the session loop.
+enum Event {
+    /// Live frames were queued for this connection.
+    Queued,
+    /// The client sent something (or the connection ended).
+    Received(Option<Result<Message, axum::Error>>),
+}
+
+pub(super) struct IdentifiedSession {
+    conn: Conn,
+    identity: Identity,
+    account_id: u32,
+    device: DeviceInfo,
+    registration: Registration,
+    /// Pushes above this seq are due: `max(hello.last_seq, stored cursor)`.
+    resume_from: u64,
+    /// Highest push seq sent on this connection (starts at `resume_from`). Pushes at or below
+    /// it are skipped, so the inbox sync and the live queue never send one twice, and acks
+    /// above it are of pushes this connection never sent.
+    last_sent: u64,
+    /// Fires when the client has been silent for the idle timeout.
+    idle: Pin<Box<Sleep>>,
+}
+
+impl IdentifiedSession {
+    pub(super) fn new(
+        conn: Conn,
+        identity: Identity,
+        account_id: u32,
+        device: DeviceInfo,
+        registration: Registration,
+        resume_from: u64,
+    ) -> Self {
+        let idle =
+            Box::pin(tokio::time::sleep_until(deadline(conn.gateway.settings().idle_timeout)));
+        Self {
+            conn,
+            identity,
+            account_id,
+            device,
+            registration,
+            resume_from,
+            last_sent: resume_from,
+            idle,
+        }
+    }
+
+    /// Serves the session until it ends; the registration is dropped (the session leaves the
+    /// registry) before the caller sends the close frame.
+    pub(super) async fn run(mut self) -> (Conn, End) {
+        let end = match self.serve().await {
+            Ok(never) => match never {},
+            Err(end) => end,
+        };
+        (self.conn, end)
+    }
+
+    async fn serve(&mut self) -> Result<std::convert::Infallible, End> {
+        let settings = self.conn.gateway.settings();
+        let welcome = ServerFrame::Welcome(Welcome {
+            session_id: format!("{:016x}", rand::random::<u64>()),
+            server_time: Utc::now(),
+            heartbeat_secs: settings.heartbeat.as_secs_f64().ceil().max(1.0) as u64,
+            resume_from: self.resume_from,
+        });
+        self.conn.send(&welcome).await?;
+        self.sync_inbox().await?;
+        let mut batch = Vec::new();
+        loop {
+            let Self { conn, registration, idle, .. } = self;
+            let event = tokio::select! {
+                () = Conn::shutting_down(&mut conn.shutdown) => {
+                    return Err(End::Close(CloseCode::ShuttingDown))
+                }
+                () = idle.as_mut() => return Err(End::Close(CloseCode::IdleTimeout)),
+                next = registration.outbox().next(&mut batch) => {
+                    next.map_err(End::Close)?;
+                    Event::Queued
+                }
+                message = conn.socket.recv() => Event::Received(message),
+            };
+            match event {
+                Event::Queued => {
+                    let messages = self.live_messages(&mut batch);
+                    self.write(messages).await?;
+                }
+                Event::Received(message) => self.on_message(message).await?,
+            }
+        }
+    }
+
+    /// Sends the stored pushes after the resume point, page by page, in seq order.
+    async fn sync_inbox(&mut self) -> Result<(), End> {
+        let page = self.conn.gateway.settings().pending_page.max(1);
+        loop {
+            let after = self.last_sent;
+            let inbox = self.conn.gateway.inner.inbox.clone();
+            let pending =
+                inbox.pending(self.identity.app, self.account_id, &self.device, after, page);
+            let pushes = tokio::select! {
+                pushes = pending => pushes,
+                () = Conn::shutting_down(&mut self.conn.shutdown) => {
+                    return Err(End::Close(CloseCode::ShuttingDown))
+                }
+                code = self.registration.outbox().closed() => return Err(End::Close(code)),
+            };
+            let pushes = pushes.map_err(|err| {
+                tracing::warn!(%err, app = self.identity.app, "inbox unavailable during sync");
+                End::Close(CloseCode::Internal)
+            })?;
+            let full_page = pushes.len() >= page;
+            let mut messages = Vec::with_capacity(pushes.len());
+            for push in pushes {
+                // The contract says increasing seq; anything else would be a duplicate or
+                // break the order the client relies on.
+                if push.seq > self.last_sent {
+                    self.last_sent = push.seq;
+                    messages.push(Message::Text(ServerFrame::Push(push).encode().into_text()));
+                }
+            }
+            self.write(messages).await?;
+            // A page that did not move the cursor would be fetched again forever.
+            if !full_page || self.last_sent == after {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Turns queued frames into messages, dropping pushes already sent.
+    fn live_messages(&mut self, batch: &mut Vec<Outbound>) -> Vec<Message> {
+        let mut messages = Vec::with_capacity(batch.len());
+        for item in batch.drain(..) {
+            let frame = match item {
+                Outbound::Push { seq, .. } if seq <= self.last_sent => continue,
+                Outbound::Push { seq, frame } => {
+                    self.last_sent = seq;
+                    frame
+                }
+                Outbound::Other(frame) => frame,
+            };
+            messages.push(Message::Text(frame.into_text()));
+        }
+        messages
+    }
+
+    /// Writes messages and flushes once. Raced against the reasons to stop, because a client
+    /// that stopped reading would otherwise block the write forever.
+    async fn write(&mut self, messages: Vec<Message>) -> Result<(), End> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let count = messages.len() as u64;
+        let Self { conn, registration, idle, .. } = self;
+        let Conn { socket, shutdown, .. } = conn;
+        let write = async move {
+            for message in messages {
+                socket.feed(message).await?;
+            }
+            socket.flush().await
+        };
+        tokio::select! {
+            written = write => written.map_err(|_| End::Lost)?,
+            code = registration.outbox().closed() => return Err(End::Close(code)),
+            () = Conn::shutting_down(shutdown) => return Err(End::Close(CloseCode::ShuttingDown)),
+            () = idle.as_mut() => return Err(End::Close(CloseCode::IdleTimeout)),
+        }
+        metrics::counter!("herald_gateway_frames_sent_total").increment(count);
+        Ok(())
+    }
+
+    async fn on_message(
+        &mut self,
+        message: Option<Result<Message, axum::Error>>,
+    ) -> Result<(), End> {
+        let message = match message {
+            None => return Err(End::Lost),
+            Some(Err(err)) => return Err(self.conn.on_read_error(err).await),
+            Some(Ok(message)) => message,
+        };
+        let idle_timeout = self.conn.gateway.settings().idle_timeout;
+        self.idle.as_mut().reset(deadline(idle_timeout));
+        match message {
+            Message::Text(text) => self.on_client_msg(&text).await,
+            Message::Binary(_) => {
+                let err = ProtocolError::Binary;
+                self.conn.send_error(err.code(), err.to_string()).await
+            }
+            // Answered by the WebSocket layer; they still count as signs of life.
+            Message::Ping(_) | Message::Pong(_) => Ok(()),
+            Message::Close(_) => Err(End::ClientClosed),
+        }
+    }
+
+    /// Handles one text frame. Bad frames are answered with an error frame and the session
+    /// goes on: one bad frame from a buggy client is no reason to drop its pushes.
+    async fn on_client_msg(&mut self, text: &Utf8Bytes) -> Result<(), End> {
+        match ClientFrame::decode(text.as_str()) {
+            Err(err) => self.conn.send_error(err.code(), err.to_string()).await,
+            Ok(ClientFrame::Hello(_)) => {
+                let message = "this connection already said hello";
+                self.conn.send_error(ErrorCode::AlreadyIdentified, message).await
+            }
+            Ok(ClientFrame::Ping {}) => self.conn.send(&ServerFrame::Pong {}).await,
+            Ok(ClientFrame::Ack(ack)) => self.on_ack(ack).await,
+            Ok(ClientFrame::Opened(opened)) => {
+                metrics::counter!("herald_gateway_opened_total").increment(1);
+                let inbox = self.conn.gateway.inner.inbox.clone();
+                let app = self.identity.app;
+                if let Err(err) = inbox.opened(app, &self.device.device_id, &opened.push_id).await {
+                    tracing::warn!(%err, app, "recording an open failed");
+                    return self.conn.send_error(ErrorCode::Internal, "open not recorded").await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Passes acks of pushes this connection sent (or that were below its resume point) to the
+    /// inbox; acks beyond them would move the cursor past pushes the device never got.
+    async fn on_ack(&mut self, ack: Ack) -> Result<(), End> {
+        let last = self.last_sent;
+        let (known, unknown): (Vec<u64>, Vec<u64>) = ack.seqs.iter().partition(|&&s| s <= last);
+        let up_to = ack.up_to.filter(|&s| s <= last);
+        if up_to != ack.up_to || !unknown.is_empty() {
+            let message = format!("acked a seq above {last}, the last one sent here; ignored");
+            self.conn.send_error(ErrorCode::UnknownSeq, message).await?;
+        }
+        if up_to.is_none() && known.is_empty() {
+            return Ok(());
+        }
+        metrics::counter!("herald_gateway_acks_total").increment(1);
+        let inbox = self.conn.gateway.inner.inbox.clone();
+        let app = self.identity.app;
+        if let Err(err) = inbox.ack(app, &self.device.device_id, up_to, &known).await {
+            tracing::warn!(%err, app, "recording an ack failed");
+            return self.conn.send_error(ErrorCode::Internal, "ack not recorded").await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! One client connection, from the WebSocket upgrade to the close frame.
+//!
+//! A session is first [`UnidentifiedSession`] (waiting for a hello within the hello timeout),
+//! then [`IdentifiedSession`] (registered, syncing the inbox, forwarding live pushes). Each
+//! state consumes itself into the next, so an unidentified connection has no way to reach the
+//! registry or the inbox.
+
+mod identified;
+mod unidentified;
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite;
+
+use crate::protocol::{CloseCode, ErrorCode, ErrorFrame, ServerFrame};
+use crate::Gateway;
+
+use identified::IdentifiedSession;
+use unidentified::UnidentifiedSession;
+
+/// Handle the `GET /v1/connect` route: upgrade to a WebSocket configured for many mostly idle
+/// connections (small buffers, capped message size) and serve one client session on it.
+///
+/// Answers 503 once the gateway is shutting down.
+pub async fn connect(State(gateway): State<Gateway>, ws: WebSocketUpgrade) -> Response {
+    if gateway.is_shut_down() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let settings = gateway.settings();
+    ws.read_buffer_size(settings.read_buffer_size)
+        .write_buffer_size(settings.write_buffer_size)
+        .max_write_buffer_size(settings.max_write_buffer_size)
+        .max_message_size(settings.max_frame_size)
+        .max_frame_size(settings.max_frame_size)
+        .on_upgrade(move |socket| serve(gateway, socket))
+}
+
+async fn serve(gateway: Gateway, socket: WebSocket) {
+    let _guard = gateway.track_connection();
+    let shutdown = gateway.inner.shutdown.subscribe();
+    let conn = Conn { gateway, socket, shutdown, read_failed: false };
+    let (conn, end) = match UnidentifiedSession::new(conn).on_hello().await {
+        Ok(session) => session.run().await,
+        Err(ended) => ended,
+    };
+    conn.finish(end).await;
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The server closes with this code.
+    Close(CloseCode),
+    /// The client sent a close frame; tungstenite answers it.
+    ClientClosed,
+    /// The connection broke; nothing more can be sent.
+    Lost,
+}
+
+impl End {
+    fn label(self) -> &'static str {
+        match self {
+            End::Close(code) => code.label(),
+            End::ClientClosed => "client_closed",
+            End::Lost => "connection_lost",
+        }
+    }
+}
+
+/// The socket and what every state of a session needs around it.
+pub(crate) struct Conn {
+    gateway: Gateway,
+    socket: WebSocket,
+    shutdown: watch::Receiver<bool>,
+    /// Reading failed mid-message: the rest of it is still unread in the socket.
+    read_failed: bool,
+}
+
+impl Conn {
+    /// Sends one frame, flushing it.
+    async fn send(&mut self, frame: &ServerFrame) -> Result<(), End> {
+        let text = frame.encode().into_text();
+        self.socket.send(Message::Text(text)).await.map_err(|_| End::Lost)
+    }
+
+    /// Sends an error frame; the session goes on unless the caller ends it.
+    async fn send_error(&mut self, code: ErrorCode, message: impl Into<String>) -> Result<(), End> {
+        self.send(&ServerFrame::Error(ErrorFrame::new(code, message))).await
+    }
+
+    /// Sends an error frame and returns the close that follows it.
+    async fn reject(
+        &mut self,
+        code: ErrorCode,
+        message: impl Into<String>,
+        close: CloseCode,
+    ) -> End {
+        match self.send_error(code, message).await {
+            Ok(()) => End::Close(close),
+            Err(end) => end,
+        }
+    }
+
+    /// Resolves once the gateway shuts down.
+    async fn shutting_down(shutdown: &mut watch::Receiver<bool>) {
+        // An error means the gateway is gone: that is a shutdown too.
+        let _ = shutdown.wait_for(|&down| down).await;
+    }
+
+    /// Ends the connection: sends the close frame if there is one to send and waits (bounded by
+    /// the close timeout) for the client's answer, so that the close frame is not lost to a
+    /// reset; a client that stopped reading cannot hold the connection longer than that.
+    async fn finish(mut self, end: End) {
+        metrics::counter!("herald_gateway_disconnects_total", "reason" => end.label()).increment(1);
+        tracing::debug!(reason = end.label(), "session ended");
+        let limit = self.gateway.settings().close_timeout;
+        let socket = &mut self.socket;
+        let read_failed = self.read_failed;
+        let _ = tokio::time::timeout(limit, async move {
+            match end {
+                End::Lost => return,
+                End::ClientClosed => {}
+                End::Close(code) => {
+                    let frame = CloseFrame { code: code.code(), reason: code.reason().into() };
+                    if socket.send(Message::Close(Some(frame))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if read_failed {
+                // The client's answer cannot be read any more, and dropping a socket with
+                // unread input resets the connection, which may destroy the close frame
+                // before the client reads it: give the client the timeout to read it.
+                std::future::pending::<()>().await;
+            } else {
+                while let Some(Ok(_)) = socket.recv().await {}
+            }
+        })
+        .await;
+    }
+}
+
+impl Conn {
+    /// Ends the session after a read error; an oversized message is answered with an error
+    /// frame before the close, the rest cannot be answered.
+    async fn on_read_error(&mut self, err: axum::Error) -> End {
+        self.read_failed = true;
+        match err.into_inner().downcast::<tungstenite::Error>().map(|e| *e) {
+            Ok(tungstenite::Error::Capacity(detail)) => {
+                let close = CloseCode::FrameTooLarge;
+                self.reject(ErrorCode::FrameTooLarge, detail.to_string(), close).await
+            }
+            Ok(tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_)) => {
+                End::Close(CloseCode::ProtocolViolation)
+            }
+            _ => End::Lost,
+        }
+    }
+}
+
+/// The idle deadline after a frame from the client.
+fn deadline(after: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::now() + after
+}

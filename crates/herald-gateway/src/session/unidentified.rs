@@ -1,0 +1,151 @@
+//! A connection before its hello: it may only say hello, within the hello timeout.
+
+use axum::extract::ws::Message;
+
+use super::{Conn, End, IdentifiedSession};
+use crate::auth::AuthError;
+use crate::inbox::{DeviceInfo, InboxError};
+use crate::protocol::{ClientFrame, CloseCode, ErrorCode, Hello, ProtocolError};
+
+/// Why a hello was not accepted: the error frame to send and the close that follows.
+struct Rejection {
+    code: ErrorCode,
+    message: String,
+    close: CloseCode,
+}
+
+pub(super) struct UnidentifiedSession {
+    conn: Conn,
+}
+
+impl UnidentifiedSession {
+    pub(super) fn new(conn: Conn) -> Self {
+        Self { conn }
+    }
+
+    /// Waits for the hello, authenticates it, logs the device in and registers it; consumes
+    /// the session into an identified one, or ends it with the reason.
+    pub(super) async fn on_hello(mut self) -> Result<IdentifiedSession, (Conn, End)> {
+        let hello = match self.await_hello().await {
+            Ok(hello) => hello,
+            Err(end) => return Err((self.conn, end)),
+        };
+        match self.identify(&hello).await {
+            Ok(session) => Ok(session),
+            Err((mut conn, rejection)) => {
+                let end = conn.reject(rejection.code, rejection.message, rejection.close).await;
+                Err((conn, end))
+            }
+        }
+    }
+
+    async fn await_hello(&mut self) -> Result<Hello, End> {
+        let conn = &mut self.conn;
+        let timeout = tokio::time::sleep(conn.gateway.settings().hello_timeout);
+        tokio::pin!(timeout);
+        loop {
+            let message = tokio::select! {
+                () = Conn::shutting_down(&mut conn.shutdown) => {
+                    return Err(End::Close(CloseCode::ShuttingDown))
+                }
+                () = &mut timeout => return Err(End::Close(CloseCode::HelloTimeout)),
+                message = conn.socket.recv() => message,
+            };
+            let text = match message {
+                None => return Err(End::Lost),
+                Some(Err(err)) => return Err(conn.on_read_error(err).await),
+                Some(Ok(Message::Text(text))) => text,
+                // Control frames are answered by the WebSocket layer; keep waiting.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Close(_))) => return Err(End::ClientClosed),
+                Some(Ok(Message::Binary(_))) => {
+                    let err = ProtocolError::Binary;
+                    return Err(conn
+                        .reject(err.code(), err.to_string(), CloseCode::ProtocolViolation)
+                        .await);
+                }
+            };
+            return match ClientFrame::decode(text.as_str()) {
+                Ok(ClientFrame::Hello(hello)) => Ok(hello),
+                Ok(_) => {
+                    let message = "the first frame must be a hello";
+                    Err(conn
+                        .reject(ErrorCode::HelloRequired, message, CloseCode::ProtocolViolation)
+                        .await)
+                }
+                Err(err @ ProtocolError::UnsupportedVersion(_)) => Err(conn
+                    .reject(err.code(), err.to_string(), CloseCode::UnsupportedVersion)
+                    .await),
+                Err(err) => Err(conn
+                    .reject(err.code(), err.to_string(), CloseCode::ProtocolViolation)
+                    .await),
+            };
+        }
+    }
+
+    /// Authenticates and logs in; on failure returns what to tell the client.
+    async fn identify(self, hello: &Hello) -> Result<IdentifiedSession, (Conn, Rejection)> {
+        let conn = self.conn;
+        let gateway = conn.gateway.clone();
+        let identity = match gateway.inner.auth.verify(&hello.token).await {
+            Ok(identity) => identity,
+            Err(AuthError::Unavailable(detail)) => {
+                tracing::warn!(%detail, "authenticator unavailable");
+                let message = "authentication is unavailable, retry later".to_owned();
+                return Err((
+                    conn,
+                    Rejection { code: ErrorCode::Internal, message, close: CloseCode::Internal },
+                ));
+            }
+            // One answer for every kind of bad token: telling them apart helps only forgers.
+            Err(_) => {
+                let message = "bad or expired token".to_owned();
+                return Err((
+                    conn,
+                    Rejection {
+                        code: ErrorCode::Unauthorized,
+                        message,
+                        close: CloseCode::Unauthorized,
+                    },
+                ));
+            }
+        };
+        let device = DeviceInfo::from(hello);
+        let login = match gateway.inner.inbox.login(&identity, &device).await {
+            Ok(login) => login,
+            Err(InboxError::Refused(message)) => {
+                return Err((
+                    conn,
+                    Rejection { code: ErrorCode::Refused, message, close: CloseCode::Refused },
+                ));
+            }
+            Err(InboxError::Unavailable(detail)) => {
+                tracing::warn!(%detail, app = identity.app, "inbox unavailable at login");
+                let message = "the server is unavailable, retry later".to_owned();
+                return Err((
+                    conn,
+                    Rejection { code: ErrorCode::Internal, message, close: CloseCode::Internal },
+                ));
+            }
+        };
+        // Registered before the inbox is read: a push made meanwhile is queued live and,
+        // if the inbox has it too, skipped by seq. Either way nothing falls in between.
+        let registration = gateway.registry().register(identity.app, login.account_id, &device);
+        let resume_from = hello.last_seq.max(login.cursor);
+        tracing::debug!(
+            app = identity.app,
+            account = login.account_id,
+            device = %device.device_id,
+            resume_from,
+            "session identified"
+        );
+        Ok(IdentifiedSession::new(
+            conn,
+            identity,
+            login.account_id,
+            device,
+            registration,
+            resume_from,
+        ))
+    }
+}
