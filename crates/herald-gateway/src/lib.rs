@@ -6,6 +6,12 @@
 //! [`Authenticator`] and [`Inbox`] over its store, builds a [`Gateway`], mounts [`connect`] at
 //! `GET /v1/connect`, and hands pushes to [`Registry::deliver`].
 //!
+//! Metrics (the `metrics` crate; the server installs the exporter):
+//! `herald_gateway_connections_total`, `herald_gateway_sessions` (gauge of identified
+//! sessions), `herald_gateway_frames_queued_total`, `herald_gateway_frames_sent_total`,
+//! `herald_gateway_disconnects_total{reason}` (close code labels, `client_closed`,
+//! `connection_lost`), `herald_gateway_acks_total`, `herald_gateway_opened_total`.
+//!
 //! ```no_run
 //! # use std::sync::Arc;
 //! # use herald_gateway::{Gateway, GatewaySettings, Authenticator, Inbox};

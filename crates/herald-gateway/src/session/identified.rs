@@ -1,6 +1,7 @@
 //! A connection after a good hello: it is registered, catches up from the inbox, then forwards
 //! live pushes and handles acks, opens and pings.
 
+use std::future::Future;
 use std::pin::Pin;
 
 use axum::extract::ws::{Message, Utf8Bytes};
@@ -64,26 +65,27 @@ impl IdentifiedSession {
         }
     }
 
-    /// Serves the session until it ends; the registration is dropped (the session leaves the
-    /// registry) before the caller sends the close frame.
-    pub(super) async fn run(mut self) -> (Conn, End) {
-        let end = match self.serve().await {
-            Ok(never) => match never {},
-            Err(end) => end,
-        };
-        (self.conn, end)
+    /// Serves the session until it ends, then closes the connection. The session leaves the
+    /// registry before the close frame is sent, so nothing more is queued for it.
+    #[allow(clippy::manual_async_fn)] // on purpose, see below
+    pub(super) fn run(mut self) -> impl Future<Output = ()> + Send {
+        // An async block rather than an async fn: an async fn keeps a second copy of its
+        // arguments in its state, which every connection would pay for.
+        async move {
+            let end = match self.serve().await {
+                Ok(never) => match never {},
+                Err(end) => end,
+            };
+            drop(self.registration);
+            Box::pin(self.conn.finish(end)).await;
+        }
     }
 
     async fn serve(&mut self) -> Result<std::convert::Infallible, End> {
-        let settings = self.conn.gateway.settings();
-        let welcome = ServerFrame::Welcome(Welcome {
-            session_id: format!("{:016x}", rand::random::<u64>()),
-            server_time: Utc::now(),
-            heartbeat_secs: settings.heartbeat.as_secs_f64().ceil().max(1.0) as u64,
-            resume_from: self.resume_from,
-        });
-        self.conn.send(&welcome).await?;
-        self.sync_inbox().await?;
+        // Every await but the loop's select is boxed: the state of a future is as large as its
+        // largest await, and an idle connection should pay only for the select.
+        Box::pin(self.welcome()).await?;
+        Box::pin(self.sync_inbox()).await?;
         let mut batch = Vec::new();
         loop {
             let Self { conn, registration, idle, .. } = self;
@@ -101,11 +103,22 @@ impl IdentifiedSession {
             match event {
                 Event::Queued => {
                     let messages = self.live_messages(&mut batch);
-                    self.write(messages).await?;
+                    Box::pin(self.write(messages)).await?;
                 }
-                Event::Received(message) => self.on_message(message).await?,
+                Event::Received(message) => Box::pin(self.on_message(message)).await?,
             }
         }
+    }
+
+    async fn welcome(&mut self) -> Result<(), End> {
+        let settings = self.conn.gateway.settings();
+        let welcome = ServerFrame::Welcome(Welcome {
+            session_id: format!("{:016x}", rand::random::<u64>()),
+            server_time: Utc::now(),
+            heartbeat_secs: settings.heartbeat.as_secs_f64().ceil().max(1.0) as u64,
+            resume_from: self.resume_from,
+        });
+        self.conn.send(&welcome).await
     }
 
     /// Sends the stored pushes after the resume point, page by page, in seq order.

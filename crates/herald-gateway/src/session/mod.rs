@@ -8,6 +8,7 @@
 mod identified;
 mod unidentified;
 
+use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -40,15 +41,22 @@ pub async fn connect(State(gateway): State<Gateway>, ws: WebSocketUpgrade) -> Re
         .on_upgrade(move |socket| serve(gateway, socket))
 }
 
-async fn serve(gateway: Gateway, socket: WebSocket) {
-    let _guard = gateway.track_connection();
+fn serve(gateway: Gateway, socket: WebSocket) -> impl Future<Output = ()> + Send {
+    // The task's own future holds only boxes: each phase's state (handshake, session, close)
+    // exists only while that phase runs, and no value outlives its phase in this future's
+    // layout. Idle connections are most of them, so every byte here counts many times.
+    let guard = gateway.track_connection();
     let shutdown = gateway.inner.shutdown.subscribe();
     let conn = Conn { gateway, socket, shutdown, read_failed: false };
-    let (conn, end) = match UnidentifiedSession::new(conn).on_hello().await {
-        Ok(session) => session.run().await,
-        Err(ended) => ended,
-    };
-    conn.finish(end).await;
+    let hello = Box::pin(UnidentifiedSession::new(conn).on_hello());
+    async move {
+        let _guard = guard;
+        let session = match hello.await {
+            Some(session) => Box::pin(session.run()),
+            None => return,
+        };
+        session.await;
+    }
 }
 
 /// How a session ended.

@@ -24,19 +24,21 @@ impl UnidentifiedSession {
     }
 
     /// Waits for the hello, authenticates it, logs the device in and registers it; consumes
-    /// the session into an identified one, or ends it with the reason.
-    pub(super) async fn on_hello(mut self) -> Result<IdentifiedSession, (Conn, End)> {
-        let hello = match self.await_hello().await {
-            Ok(hello) => hello,
-            Err(end) => return Err((self.conn, end)),
+    /// the session into an identified one, or closes the connection and returns `None`.
+    pub(super) async fn on_hello(mut self) -> Option<IdentifiedSession> {
+        let end = match self.await_hello().await {
+            Ok(hello) => match self.identify(&hello).await {
+                Ok(session) => return Some(session),
+                Err((mut conn, rejection)) => {
+                    let end = conn.reject(rejection.code, rejection.message, rejection.close).await;
+                    conn.finish(end).await;
+                    return None;
+                }
+            },
+            Err(end) => end,
         };
-        match self.identify(&hello).await {
-            Ok(session) => Ok(session),
-            Err((mut conn, rejection)) => {
-                let end = conn.reject(rejection.code, rejection.message, rejection.close).await;
-                Err((conn, end))
-            }
-        }
+        self.conn.finish(end).await;
+        None
     }
 
     async fn await_hello(&mut self) -> Result<Hello, End> {
