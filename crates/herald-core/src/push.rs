@@ -89,8 +89,8 @@ impl Notification {
         put(&mut out, "body", &self.body);
         put(&mut out, "image", &self.image);
         let specific = match platform {
-            "ios" => self.ios.as_ref().map(|ios| serde_json::to_value(ios)),
-            "android" => self.android.as_ref().map(|android| serde_json::to_value(android)),
+            "ios" => self.ios.as_ref().map(serde_json::to_value),
+            "android" => self.android.as_ref().map(serde_json::to_value),
             _ => None,
         };
         if let Some(Ok(Value::Object(fields))) = specific {

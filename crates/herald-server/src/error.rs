@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use herald_core::audience::AudienceError;
 use herald_core::limits::InvalidLimit;
+use herald_core::push::PushError;
 use herald_core::LimitBreach;
 use herald_store::StoreError;
 use serde_json::{json, Map, Value};
@@ -145,6 +146,18 @@ where
 {
     fn from(item: T) -> Self {
         ApiError { kind: ApiErrorKind::from(item) }
+    }
+}
+
+impl From<PushError> for ApiErrorKind {
+    fn from(err: PushError) -> Self {
+        match err {
+            PushError::Limit(breach) => Self::LimitExceeded(breach),
+            PushError::Field(herald_core::account::FieldError::Limit(breach)) => {
+                Self::LimitExceeded(breach)
+            }
+            other => Self::InvalidRequest(other.to_string()),
+        }
     }
 }
 

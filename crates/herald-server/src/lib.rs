@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod directory;
+pub mod dispatch;
 pub mod error;
 mod extract;
 pub mod routes;

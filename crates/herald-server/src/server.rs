@@ -13,9 +13,12 @@ use herald_store::{SqliteOptions, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::auth::{token, NonceCache};
+use herald_gateway::{Gateway, GatewaySettings};
+
+use crate::auth::{token, NonceCache, StoreAuthenticator};
 use crate::config::Settings;
 use crate::directory::Directory;
+use crate::dispatch::{DispatchContext, Dispatcher, LiveInbox, StoreInbox};
 use crate::routes;
 use crate::state::AppState;
 use crate::telemetry;
@@ -41,41 +44,74 @@ pub async fn run(
     .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
     let store: Arc<dyn Store> = Arc::new(store);
     let admin_token = admin_token(&settings)?;
-    let directory =
-        Arc::new(Directory::load(store.clone()).await.context("cannot build the audience index")?);
+    raise_open_files_limit();
+    let state = build_state(store.clone(), settings, admin_token).await?;
 
-    let listener = TcpListener::bind(settings.listen)
+    let listener = TcpListener::bind(state.settings.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        .with_context(|| format!("cannot listen on {}", state.settings.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %settings.data_dir.display(), "herald listening");
+    tracing::info!(%addr, data_dir = %state.settings.data_dir.display(), "herald listening");
     println!("herald listening on http://{addr}");
 
-    let drain_timeout = Duration::from_secs(settings.shutdown_timeout_secs);
-    let state = AppState {
+    let drain_timeout = Duration::from_secs(state.settings.shutdown_timeout_secs);
+    let gateway = state.gateway.clone();
+    serve(listener, routes::router(state), shutdown, gateway, drain_timeout).await?;
+    store.close().await;
+    tracing::info!("herald stopped");
+    Ok(())
+}
+
+/// Rebuilds what lives in memory from the store (audience indexes, offline inbox), wires the
+/// gateway and the dispatcher, and resumes pushes a previous run left unfinished.
+async fn build_state(
+    store: Arc<dyn Store>,
+    settings: Settings,
+    admin_token: String,
+) -> anyhow::Result<AppState> {
+    let directory =
+        Arc::new(Directory::load(store.clone()).await.context("cannot build the audience index")?);
+    let live = Arc::new(LiveInbox::load(&store).await.context("cannot load the offline inbox")?);
+    let inbox =
+        StoreInbox { store: store.clone(), directory: directory.clone(), live: live.clone() };
+    let gateway = Gateway::new(
+        GatewaySettings::default(),
+        Arc::new(StoreAuthenticator { store: store.clone() }),
+        Arc::new(inbox),
+    );
+    let dispatcher = Dispatcher::new(DispatchContext {
         store: store.clone(),
+        directory: directory.clone(),
+        live,
+        registry: gateway.registry().clone(),
+    });
+    dispatcher.resume().await.context("cannot resume pushes")?;
+    dispatcher.spawn_sweeper();
+    Ok(AppState {
+        store,
         directory,
+        dispatcher,
+        gateway,
         settings: Arc::new(settings),
         admin_token: admin_token.into(),
         nonces: Arc::new(NonceCache::default()),
         metrics: telemetry::metrics_handle(),
-    };
-    serve(listener, routes::router(state), shutdown, drain_timeout).await?;
-    store.close().await;
-    tracing::info!("herald stopped");
-    Ok(())
+    })
 }
 
 async fn serve(
     listener: TcpListener,
     app: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    gateway: Gateway,
     drain_timeout: Duration,
 ) -> anyhow::Result<()> {
     let (stopping_tx, stopping) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: no new connections, draining requests");
+        // Client connections are closed with 1001 so that devices reconnect elsewhere or later.
+        gateway.shutdown();
         let _ = stopping_tx.send(true);
     });
     let mut graceful = stopping.clone();
@@ -92,6 +128,15 @@ async fn serve(
         } => tracing::warn!(?drain_timeout, "requests still running after the drain timeout; closing"),
     }
     Ok(())
+}
+
+/// Every client connection is an open file: the soft limit (often 1,024) is raised to the hard
+/// limit, which is what caps connections per process.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open files limit raised to the hard limit"),
+        Err(err) => tracing::warn!(%err, "cannot raise the open files limit"),
+    }
 }
 
 /// The admin token: configured, or kept in the data directory, or generated now and shown once.

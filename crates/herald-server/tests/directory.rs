@@ -1,22 +1,11 @@
 //! Accounts, devices, tags, attributes and audience estimates through the real binary.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::{cli, code, AppCreds, Herald, ADMIN_TOKEN};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-async fn app_with_limits(herald: &Herald, limits: Value) -> AppCreds {
-    let (status, app) = herald
-        .admin(Method::POST, "/admin/apps", Some(json!({"name": "directory", "limits": limits})))
-        .await;
-    assert_eq!(status, 201, "{app}");
-    AppCreds {
-        id: app["id"].as_i64().unwrap(),
-        key: app["key"].as_str().unwrap().into(),
-        secret: app["secret"].as_str().unwrap().into(),
-    }
-}
 
 async fn post(herald: &Herald, app: &AppCreds, path: &str, body: Value) -> (u16, Value) {
     herald.signed(app, Method::POST, path, Some(body)).await
@@ -248,7 +237,7 @@ async fn tags_batches_and_every_limit() {
     let herald = Herald::start(dir.path());
     let limits =
         json!({"tags_per_account": 3, "distinct_tags": 5, "tag_bytes": 8, "accounts_per_batch": 3});
-    let app = app_with_limits(&herald, limits).await;
+    let app = herald.create_app_with(limits).await;
     post(&herald, &app, "/v1/accounts/import", json!({"accounts": ["a", "b", "c"]})).await;
 
     let (status, out) = post(
@@ -325,7 +314,7 @@ async fn attributes_names_values_and_limits() {
     let dir = tempfile::tempdir().unwrap();
     let herald = Herald::start(dir.path());
     let app =
-        app_with_limits(&herald, json!({"attribute_slots": 2, "attribute_value_bytes": 5})).await;
+        herald.create_app_with(json!({"attribute_slots": 2, "attribute_value_bytes": 5})).await;
     seed_min(&herald, &app).await;
 
     let (status, err) = herald

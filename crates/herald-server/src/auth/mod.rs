@@ -1,10 +1,12 @@
 //! Who is calling: the operator (admin token) or an app (signed request).
 
 mod admin;
+mod client_token;
 mod nonce;
 mod signed;
 pub mod token;
 
 pub use admin::require_admin;
+pub use client_token::StoreAuthenticator;
 pub use nonce::NonceCache;
 pub use signed::{require_signature, CallingApp};

@@ -4,7 +4,9 @@
 mod app_cmd;
 mod client;
 mod directory_cmd;
+mod listen_cmd;
 mod output;
+mod push_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,6 +48,12 @@ pub enum Command {
     /// Audience expressions: estimate their size.
     #[command(subcommand)]
     Audience(directory_cmd::AudienceCommand),
+    /// Send a push (`herald push --audience ..`), or look at one (`herald push get ID`).
+    Push(push_cmd::PushArgs),
+    /// Mint a client token for an account (what a device presents when it connects).
+    Token(push_cmd::TokenArgs),
+    /// Connect as a device, print each push as a JSON line and ack it.
+    Listen(listen_cmd::ListenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -92,5 +100,8 @@ pub async fn run_client(command: Command, conn: Connection) -> Result<(), Client
         Command::Tag(cmd) => cmd.run(conn).await,
         Command::Attr(cmd) => cmd.run(conn).await,
         Command::Audience(cmd) => cmd.run(conn).await,
+        Command::Push(args) => args.run(conn).await,
+        Command::Token(args) => args.run(conn).await,
+        Command::Listen(args) => args.run(conn).await,
     }
 }

@@ -23,16 +23,25 @@ pub struct Estimate {
     pub without_device: u64,
 }
 
+/// Checks `audience` against the app's limits and attribute names.
+pub async fn plan_audience(
+    directory: &Directory,
+    app: &App,
+    audience: &Value,
+) -> Result<Plan, ApiErrorKind> {
+    let names = directory.app(app.id).await?.attribute_names();
+    let rules = AudienceRules::new(&app.limits, &names);
+    Ok(rules.parse(audience).and_then(|parsed| rules.plan(&parsed))?)
+}
+
 /// Checks `audience` against the app's rules and evaluates it on the app's index.
 pub async fn resolve_audience(
     directory: &Directory,
     app: &App,
     audience: &Value,
 ) -> Result<(Plan, RoaringBitmap), ApiErrorKind> {
+    let plan = plan_audience(directory, app, audience).await?;
     let dir = directory.app(app.id).await?;
-    let names = dir.attribute_names();
-    let rules = AudienceRules::new(&app.limits, &names);
-    let plan = rules.parse(audience).and_then(|parsed| rules.plan(&parsed))?;
     // Names are resolved before taking the index lock: no I/O happens under it.
     let wanted: Vec<String> = plan.account_names().into_iter().map(str::to_owned).collect();
     let ids = if wanted.is_empty() {

@@ -15,7 +15,7 @@ pub use attributes::{
     AttributeChange,
 };
 pub use devices::{register_device, unregister_device};
-pub use estimate::{estimate, resolve_audience, Estimate};
+pub use estimate::{estimate, plan_audience, resolve_audience, Estimate};
 pub use index::{AppDirectory, Directory};
 pub use tags::{get_tags, update_tags, BatchReport, FailedAccount};
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{accounts, admin_apps, app, attributes, audience, devices, tags};
+use super::{accounts, admin_apps, app, attributes, audience, devices, pushes, tags};
 
 /// The error envelope of every failed call.
 #[derive(Serialize, ToSchema)]
@@ -57,6 +57,9 @@ pub struct ErrorDetail {
         attributes::remove_attributes_route,
         attributes::get_attributes_route,
         audience::estimate_route,
+        pushes::create_push_route,
+        pushes::get_push_route,
+        pushes::create_client_token_route,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Security),
@@ -66,7 +69,8 @@ pub struct ErrorDetail {
          (name = "devices", description = "Client installs bound to accounts"),
          (name = "tags", description = "Tags of accounts"),
          (name = "attributes", description = "Attribute names and values"),
-         (name = "audience", description = "Audience expressions"))
+         (name = "audience", description = "Audience expressions"),
+         (name = "pushes", description = "Pushes and client tokens"))
 )]
 pub struct ApiDoc;
 

@@ -8,6 +8,7 @@ mod audience;
 mod devices;
 pub(crate) mod docs;
 mod ops;
+mod pushes;
 mod tags;
 
 use axum::extract::DefaultBodyLimit;
@@ -67,7 +68,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/attributes/remove", post(attributes::remove_attributes_route))
         .route("/v1/attributes/get", post(attributes::get_attributes_route))
         .route("/v1/audience/estimate", post(audience::estimate_route))
+        .route("/v1/pushes", post(pushes::create_push_route))
+        .route("/v1/pushes/{push_id}", get(pushes::get_push_route))
+        .route("/v1/client-tokens", post(pushes::create_client_token_route))
         .route_layer(from_fn_with_state(state.clone(), require_signature));
+    // Devices authenticate with a client token in their hello, not with a request signature.
+    let connect = Router::new().route("/v1/connect", get(herald_gateway::connect));
     let ops = Router::new()
         .route("/healthz", get(ops::healthz_route))
         .route("/readyz", get(ops::readyz_route))
@@ -78,6 +84,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(admin)
         .merge(signed)
+        .merge(connect)
         .merge(ops)
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))

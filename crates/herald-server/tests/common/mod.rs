@@ -110,9 +110,17 @@ impl Herald {
 
     /// Creates an app and returns `(id, key, secret)`.
     pub async fn create_app(&self, name: &str) -> AppCreds {
-        let (status, app) = self
-            .admin(Method::POST, "/admin/apps", Some(serde_json::json!({ "name": name })))
-            .await;
+        self.create_app_named(name, serde_json::json!({})).await
+    }
+
+    /// Creates an app with limits that differ from the defaults.
+    pub async fn create_app_with(&self, limits: Value) -> AppCreds {
+        self.create_app_named("test", limits).await
+    }
+
+    async fn create_app_named(&self, name: &str, limits: Value) -> AppCreds {
+        let body = serde_json::json!({ "name": name, "limits": limits });
+        let (status, app) = self.admin(Method::POST, "/admin/apps", Some(body)).await;
         assert_eq!(status, 201, "{app}");
         AppCreds {
             id: app["id"].as_i64().unwrap(),

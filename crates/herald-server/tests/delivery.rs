@@ -1,0 +1,355 @@
+//! Online and offline delivery through the real binary, with SDK clients as devices.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{AppCreds, Herald};
+use herald_client::{Client, ConnectOptions, Push, Reconnect};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn device(
+    herald: &Herald,
+    app: &AppCreds,
+    account: &str,
+    device: &str,
+    platform: &str,
+) -> Client {
+    let token = herald_client::mint_token(
+        &app.key,
+        &app.secret,
+        account,
+        chrono::Utc::now().timestamp() + 3600,
+    );
+    let mut options = ConnectOptions::new(token, device, platform, "com.shop");
+    options.reconnect = Reconnect { enabled: false, ..Reconnect::default() };
+    let url = format!("{}/v1/connect", herald.base.replace("http://", "ws://"));
+    Client::connect(url, options).await.expect("connect")
+}
+
+async fn push(herald: &Herald, app: &AppCreds, body: Value) -> String {
+    let (status, out) = herald.signed(app, Method::POST, "/v1/pushes", Some(body)).await;
+    assert!(status == 201 || status == 200, "{status} {out}");
+    out["push_id"].as_str().unwrap().to_owned()
+}
+
+async fn next(client: &mut Client) -> Push {
+    tokio::time::timeout(WAIT, client.next_push())
+        .await
+        .expect("a push in time")
+        .expect("client running")
+}
+
+/// Pushes a sentinel to everyone: a client's next push being the sentinel proves it received
+/// nothing in between, without waiting for an absence.
+async fn sentinel(herald: &Herald, app: &AppCreds, text: &str) {
+    push(herald, app, json!({"audience": {"all": true}, "message": {"sentinel": text}})).await;
+}
+
+fn text(push: &Push) -> Value {
+    push.message.clone()
+}
+
+async fn post(herald: &Herald, app: &AppCreds, path: &str, body: Value) {
+    let (status, out) = herald.signed(app, Method::POST, path, Some(body)).await;
+    assert_eq!(status, 200, "{out}");
+}
+
+#[tokio::test]
+async fn tag_and_attribute_audiences_reach_exactly_the_right_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app("audiences").await;
+    let mut alice = device(&herald, &app, "alice", "alice-phone", "ios").await;
+    let mut bob = device(&herald, &app, "bob", "bob-phone", "android").await;
+    let mut carol = device(&herald, &app, "carol", "carol-phone", "android").await;
+    post(&herald, &app, "/v1/tags/add", json!({"accounts": ["alice", "bob"], "tags": ["stock-a"]}))
+        .await;
+    let (status, _) = herald
+        .signed(&app, Method::PUT, "/v1/attributes/names", Some(json!({"names": {"0": "city"}})))
+        .await;
+    assert_eq!(status, 200);
+    post(
+        &herald,
+        &app,
+        "/v1/attributes/set",
+        json!({"accounts": [{"account": "carol", "attributes": {"city": "Shenzhen"}}]}),
+    )
+    .await;
+
+    push(&herald, &app, json!({"audience": {"tag": "stock-a"}, "message": {"n": 1},
+        "notification": {"title": "A", "body": "up", "ios": {"subtitle": "now"}, "android": {"channel_id": "stocks"}}})).await;
+    push(
+        &herald,
+        &app,
+        json!({"audience": {"attr": {"name": "city", "eq": "Shenzhen"}}, "message": {"n": 2}}),
+    )
+    .await;
+    push(
+        &herald,
+        &app,
+        json!({"audience": {"tag": "stock-a"}, "message": {"n": 3}, "platforms": ["android"]}),
+    )
+    .await;
+    sentinel(&herald, &app, "end").await;
+
+    let a1 = next(&mut alice).await;
+    assert_eq!(text(&a1), json!({"n": 1}));
+    assert_eq!(
+        a1.notification.as_ref().unwrap()["subtitle"],
+        "now",
+        "iOS notification resolved for iOS"
+    );
+    assert_eq!(text(&next(&mut alice).await), json!({"sentinel": "end"}), "alice got nothing else");
+
+    let b1 = next(&mut bob).await;
+    assert_eq!(b1.notification.as_ref().unwrap()["channel_id"], "stocks");
+    assert!(b1.notification.as_ref().unwrap().get("subtitle").is_none());
+    assert_eq!(text(&next(&mut bob).await), json!({"n": 3}));
+    assert_eq!(text(&next(&mut bob).await), json!({"sentinel": "end"}));
+
+    assert_eq!(text(&next(&mut carol).await), json!({"n": 2}));
+    assert_eq!(text(&next(&mut carol).await), json!({"sentinel": "end"}));
+}
+
+#[tokio::test]
+async fn offline_pushes_arrive_in_order_and_online_only_ones_are_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app("offline").await;
+    post(&herald, &app, "/v1/accounts/import", json!({"accounts": ["dave"]})).await;
+
+    push(&herald, &app, json!({"audience": {"accounts": ["dave"]}, "message": {"n": 1}})).await;
+    push(
+        &herald,
+        &app,
+        json!({"audience": {"all": true}, "message": {"n": 2}, "online_only": true}),
+    )
+    .await;
+    push(&herald, &app, json!({"audience": {"all": true}, "message": {"n": 3}, "ttl_secs": 1}))
+        .await;
+    push(&herald, &app, json!({"audience": {"accounts": ["dave"]}, "message": {"n": 4}})).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut phone = device(&herald, &app, "dave", "dave-phone", "ios").await;
+    let first = next(&mut phone).await;
+    let second = next(&mut phone).await;
+    assert_eq!(
+        (text(&first), text(&second)),
+        (json!({"n": 1}), json!({"n": 4})),
+        "in order, expired and online-only left out"
+    );
+    assert!(first.seq < second.seq);
+    push(
+        &herald,
+        &app,
+        json!({"audience": {"all": true}, "message": {"n": 5}, "online_only": true}),
+    )
+    .await;
+    assert_eq!(
+        text(&next(&mut phone).await),
+        json!({"n": 5}),
+        "online-only reaches online devices"
+    );
+}
+
+#[tokio::test]
+async fn acked_pushes_are_not_resent_and_unacked_ones_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app("acks").await;
+    let mut phone = device(&herald, &app, "erin", "erin-phone", "android").await;
+    push(&herald, &app, json!({"audience": {"accounts": ["erin"]}, "message": {"n": 1}})).await;
+    push(&herald, &app, json!({"audience": {"accounts": ["erin"]}, "message": {"n": 2}})).await;
+    let first = next(&mut phone).await;
+    let second = next(&mut phone).await;
+    assert_eq!(text(&second), json!({"n": 2}));
+    phone.ack(first.seq).unwrap();
+    // The ack travels before the close on the same connection.
+    phone.close().await;
+
+    // A reinstall that remembers nothing: the server's cursor decides.
+    let mut again = device(&herald, &app, "erin", "erin-phone", "android").await;
+    let resent = next(&mut again).await;
+    assert_eq!(
+        (text(&resent), resent.seq),
+        (json!({"n": 2}), second.seq),
+        "only the unacked push comes again"
+    );
+    again.ack(resent.seq).unwrap();
+    again.close().await;
+
+    let mut third = device(&herald, &app, "erin", "erin-phone", "android").await;
+    sentinel(&herald, &app, "after-acks").await;
+    assert_eq!(text(&next(&mut third).await), json!({"sentinel": "after-acks"}));
+}
+
+#[tokio::test]
+async fn two_devices_of_one_account_both_receive() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app("two-devices").await;
+    let mut phone = device(&herald, &app, "frank", "frank-phone", "ios").await;
+    let mut tablet = device(&herald, &app, "frank", "frank-tablet", "android").await;
+    push(&herald, &app, json!({"audience": {"accounts": ["frank"]}, "message": {"hello": "both"}}))
+        .await;
+    assert_eq!(text(&next(&mut phone).await), json!({"hello": "both"}));
+    assert_eq!(text(&next(&mut tablet).await), json!({"hello": "both"}));
+}
+
+#[tokio::test]
+async fn the_per_device_cap_keeps_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app_with(json!({"offline_pushes_per_device": 2})).await;
+    post(&herald, &app, "/v1/accounts/import", json!({"accounts": ["gina"]})).await;
+    for n in 1..=4 {
+        push(&herald, &app, json!({"audience": {"accounts": ["gina"]}, "message": {"n": n}})).await;
+    }
+    // Each push is dispatched in order; wait until the last one is done before connecting.
+    wait_dispatched(&herald, &app, 4).await;
+    let mut phone = device(&herald, &app, "gina", "gina-phone", "web").await;
+    assert_eq!(text(&next(&mut phone).await), json!({"n": 3}));
+    assert_eq!(text(&next(&mut phone).await), json!({"n": 4}));
+    sentinel(&herald, &app, "capped").await;
+    assert_eq!(text(&next(&mut phone).await), json!({"sentinel": "capped"}));
+}
+
+/// Waits until `count` pushes of the app have been dispatched (seqs 1..=count exist), by
+/// polling the estimate-free push listing: a push with the highest seq reports `done`.
+async fn wait_dispatched(herald: &Herald, app: &AppCreds, count: u64) {
+    let probe = push(
+        herald,
+        app,
+        json!({"audience": {"accounts": ["nobody"]}, "message": {"probe": count}}),
+    )
+    .await;
+    for _ in 0..400 {
+        let (_, view) = herald.signed(app, Method::GET, &format!("/v1/pushes/{probe}"), None).await;
+        if view["status"] == "done" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("pushes were not dispatched");
+}
+
+#[tokio::test]
+async fn a_killed_server_loses_no_stored_push() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app("durable").await;
+    post(&herald, &app, "/v1/accounts/import", json!({"accounts": ["hank"]})).await;
+    let id =
+        push(&herald, &app, json!({"audience": {"accounts": ["hank"]}, "message": {"kept": true}}))
+            .await;
+    drop(herald); // SIGKILL: no graceful shutdown.
+
+    let herald = Herald::start(dir.path());
+    let mut phone = device(&herald, &app, "hank", "hank-phone", "ios").await;
+    let got = next(&mut phone).await;
+    assert_eq!((got.push_id.as_str(), text(&got)), (id.as_str(), json!({"kept": true})));
+}
+
+#[tokio::test]
+async fn push_api_refusals_and_idempotency() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app =
+        herald.create_app_with(json!({"message_bytes": 100, "max_offline_ttl_secs": 3600})).await;
+    let send = |body: Value| {
+        let herald = &herald;
+        let app = &app;
+        async move { herald.signed(app, Method::POST, "/v1/pushes", Some(body)).await }
+    };
+    let (status, err) =
+        send(json!({"audience": {"all": true}, "message": {"x": "y".repeat(200)}})).await;
+    assert_eq!((status, err["error"]["limit"].as_str()), (422, Some("message_bytes")), "{err}");
+    let (status, err) =
+        send(json!({"audience": {"all": true}, "message": 1, "ttl_secs": 3601})).await;
+    assert_eq!(
+        (status, err["error"]["limit"].as_str()),
+        (422, Some("max_offline_ttl_secs")),
+        "{err}"
+    );
+    let (status, err) = send(json!({"audience": {"tagg": "x"}, "message": 1})).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (400, Some("invalid_audience")), "{err}");
+    let (status, err) = send(json!({"audience": {"all": true}})).await;
+    assert_eq!(status, 400, "{err}");
+    let (status, err) =
+        send(json!({"audience": {"all": true}, "message": 1, "notification": {"titel": "x"}}))
+            .await;
+    assert_eq!((status, err["error"]["code"].as_str()), (400, Some("invalid_json")), "{err}");
+
+    let (status, first) =
+        send(json!({"audience": {"all": true}, "message": 1, "idempotency_key": "k-1"})).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) =
+        send(json!({"audience": {"all": true}, "message": 2, "idempotency_key": "k-1"})).await;
+    assert_eq!(
+        (status, &again["push_id"], again["duplicate"].as_bool()),
+        (200, &first["push_id"], Some(true))
+    );
+    let (status, err) = herald.signed(&app, Method::GET, "/v1/pushes/p_unknown", None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (404, Some("not_found")));
+}
+
+#[tokio::test]
+async fn cli_pushes_and_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app("cli").await;
+    let env = [
+        ("HERALD_SERVER", herald.base.as_str()),
+        ("HERALD_APP_KEY", app.key.as_str()),
+        ("HERALD_APP_SECRET", app.secret.as_str()),
+    ];
+    let (ok, _, err) = common::cli(&["account", "import", "ivy"], &env);
+    assert!(ok, "{err}");
+    let (ok, out, err) = common::cli(
+        &[
+            "push",
+            "--audience",
+            r#"{"accounts":["ivy"]}"#,
+            "--message",
+            r#"{"hi":"ivy"}"#,
+            "--notification",
+            r#"{"title":"Hello"}"#,
+            "--ttl",
+            "600",
+            "--json",
+        ],
+        &env,
+    );
+    assert!(ok, "{err}");
+    let created: Value = serde_json::from_str(&out).unwrap();
+    let (ok, out, err) = common::cli(
+        &[
+            "listen",
+            "--account",
+            "ivy",
+            "--device",
+            "ivy-cli",
+            "--platform",
+            "ios",
+            "--count",
+            "1",
+            "--timeout",
+            "20",
+        ],
+        &env,
+    );
+    assert!(ok, "{err}");
+    let line: Value = serde_json::from_str(out.lines().next().expect("one push printed")).unwrap();
+    assert_eq!((&line["push_id"], &line["message"]), (&created["push_id"], &json!({"hi": "ivy"})));
+    assert_eq!(line["notification"]["title"], "Hello");
+
+    let (ok, out, _) = common::cli(&["push", "get", created["push_id"].as_str().unwrap()], &env);
+    assert!(ok && out.contains("done"), "{out}");
+    let (ok, out, _) = common::cli(&["token", "--account", "ivy"], &env);
+    assert!(ok && out.trim().contains('.'), "{out}");
+}
