@@ -14,5 +14,6 @@ mod evaluate;
 mod index;
 
 pub use builder::{IndexBuilder, TagKey};
+pub use evaluate::AccountLookup;
 pub use index::AppIndex;
 pub use roaring::RoaringBitmap;
