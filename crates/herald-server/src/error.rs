@@ -49,6 +49,12 @@ pub enum ApiErrorKind {
     NoRoute(String),
     #[error("{0}")]
     Conflict(String),
+    /// A push operation that does not fit the push's state (cancel a sent push, recall one
+    /// never sent); `code` says which.
+    #[error("{message}")]
+    PushState { code: &'static str, message: String },
+    #[error("limit {limit} is {value}; retry in {retry_after_secs} s")]
+    RateLimited { limit: &'static str, value: u64, retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -73,7 +79,8 @@ impl ApiErrorKind {
             Self::LimitExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound { .. } | Self::NoRoute(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::PushState { .. } => StatusCode::CONFLICT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -98,6 +105,8 @@ impl ApiErrorKind {
             Self::NotFound { .. } => "not_found",
             Self::NoRoute(_) => "no_route",
             Self::Conflict(_) => "conflict",
+            Self::PushState { code, .. } => code,
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -125,6 +134,11 @@ impl ApiErrorKind {
                 if let Ok(Value::Object(kind)) = serde_json::to_value(&err.kind) {
                     out.extend(kind);
                 }
+            }
+            Self::RateLimited { limit, value, retry_after_secs } => {
+                out.insert("limit".into(), json!(limit));
+                out.insert("value".into(), json!(value));
+                out.insert("retry_after_secs".into(), json!(retry_after_secs));
             }
             Self::MissingHeader(header) => {
                 out.insert("header".into(), json!(header));
@@ -182,7 +196,13 @@ impl IntoResponse for ApiError {
         body.insert("code".into(), json!(self.kind.code()));
         body.insert("message".into(), json!(self.kind.to_string()));
         self.kind.details(&mut body);
-        (status, axum::Json(json!({ "error": body }))).into_response()
+        let mut response = (status, axum::Json(json!({ "error": body }))).into_response();
+        if let ApiErrorKind::RateLimited { retry_after_secs, .. } = self.kind {
+            if let Ok(value) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 }
 

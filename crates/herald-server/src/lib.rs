@@ -7,10 +7,13 @@ pub mod directory;
 pub mod dispatch;
 pub mod error;
 mod extract;
+pub mod limits;
+pub mod pushes;
 pub mod routes;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use config::Settings;
 pub use server::run;

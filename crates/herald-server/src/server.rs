@@ -18,12 +18,15 @@ use herald_gateway::{Gateway, GatewaySettings};
 use crate::auth::{token, NonceCache, StoreAuthenticator};
 use crate::config::Settings;
 use crate::directory::Directory;
-use crate::dispatch::{DispatchContext, Dispatcher, LiveInbox, StoreInbox};
+use crate::dispatch::{DispatchContext, Dispatcher, LiveInbox, Receipts, StoreInbox};
 use crate::routes;
 use crate::state::AppState;
 use crate::telemetry;
+use crate::webhooks::Webhooks;
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// How often device cursors and report counts are written.
+const RECEIPTS_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Runs herald until `shutdown` completes, then stops accepting, lets in-flight requests finish
 /// (up to `shutdown_timeout_secs`) and closes the store.
@@ -56,7 +59,10 @@ pub async fn run(
 
     let drain_timeout = Duration::from_secs(state.settings.shutdown_timeout_secs);
     let gateway = state.gateway.clone();
+    let receipts = state.receipts.clone();
     serve(listener, routes::router(state), shutdown, gateway, drain_timeout).await?;
+    // Acks received up to here are written before the store closes.
+    receipts.flush().await;
     store.close().await;
     tracing::info!("herald stopped");
     Ok(())
@@ -72,8 +78,14 @@ async fn build_state(
     let directory =
         Arc::new(Directory::load(store.clone()).await.context("cannot build the audience index")?);
     let live = Arc::new(LiveInbox::load(&store).await.context("cannot load the offline inbox")?);
-    let inbox =
-        StoreInbox { store: store.clone(), directory: directory.clone(), live: live.clone() };
+    let receipts = Receipts::spawn(store.clone(), live.clone(), RECEIPTS_FLUSH_INTERVAL);
+    let webhooks = Webhooks::spawn(store.clone());
+    let inbox = StoreInbox {
+        store: store.clone(),
+        directory: directory.clone(),
+        live: live.clone(),
+        receipts: receipts.clone(),
+    };
     let gateway = Gateway::new(
         GatewaySettings::default(),
         Arc::new(StoreAuthenticator { store: store.clone() }),
@@ -84,6 +96,8 @@ async fn build_state(
         directory: directory.clone(),
         live,
         registry: gateway.registry().clone(),
+        receipts: receipts.clone(),
+        webhooks: webhooks.clone(),
     });
     dispatcher.resume().await.context("cannot resume pushes")?;
     dispatcher.spawn_sweeper();
@@ -96,6 +110,10 @@ async fn build_state(
         admin_token: admin_token.into(),
         nonces: Arc::new(NonceCache::default()),
         metrics: telemetry::metrics_handle(),
+        requests: Arc::default(),
+        broadcasts: Arc::default(),
+        receipts,
+        webhooks,
     })
 }
 

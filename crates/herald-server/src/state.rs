@@ -10,7 +10,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::auth::NonceCache;
 use crate::config::Settings;
 use crate::directory::Directory;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, Receipts};
+use crate::limits::{BroadcastGate, RequestLimiter};
+use crate::webhooks::Webhooks;
 
 /// Shared state of the HTTP server; cheap to clone.
 #[derive(Clone)]
@@ -23,6 +25,10 @@ pub struct AppState {
     pub admin_token: Arc<str>,
     pub nonces: Arc<NonceCache>,
     pub metrics: PrometheusHandle,
+    pub requests: Arc<RequestLimiter>,
+    pub broadcasts: Arc<BroadcastGate>,
+    pub receipts: Receipts,
+    pub webhooks: Webhooks,
 }
 
 impl FromRef<AppState> for Gateway {

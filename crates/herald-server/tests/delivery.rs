@@ -63,7 +63,7 @@ async fn post(herald: &Herald, app: &AppCreds, path: &str, body: Value) {
 async fn tag_and_attribute_audiences_reach_exactly_the_right_devices() {
     let dir = tempfile::tempdir().unwrap();
     let herald = Herald::start(dir.path());
-    let app = herald.create_app("audiences").await;
+    let app = herald.create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
     let mut alice = device(&herald, &app, "alice", "alice-phone", "ios").await;
     let mut bob = device(&herald, &app, "bob", "bob-phone", "android").await;
     let mut carol = device(&herald, &app, "carol", "carol-phone", "android").await;
@@ -120,7 +120,7 @@ async fn tag_and_attribute_audiences_reach_exactly_the_right_devices() {
 async fn offline_pushes_arrive_in_order_and_online_only_ones_are_not_stored() {
     let dir = tempfile::tempdir().unwrap();
     let herald = Herald::start(dir.path());
-    let app = herald.create_app("offline").await;
+    let app = herald.create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
     post(&herald, &app, "/v1/accounts/import", json!({"accounts": ["dave"]})).await;
 
     push(&herald, &app, json!({"audience": {"accounts": ["dave"]}, "message": {"n": 1}})).await;
@@ -161,7 +161,7 @@ async fn offline_pushes_arrive_in_order_and_online_only_ones_are_not_stored() {
 async fn acked_pushes_are_not_resent_and_unacked_ones_are() {
     let dir = tempfile::tempdir().unwrap();
     let herald = Herald::start(dir.path());
-    let app = herald.create_app("acks").await;
+    let app = herald.create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
     let mut phone = device(&herald, &app, "erin", "erin-phone", "android").await;
     push(&herald, &app, json!({"audience": {"accounts": ["erin"]}, "message": {"n": 1}})).await;
     push(&herald, &app, json!({"audience": {"accounts": ["erin"]}, "message": {"n": 2}})).await;
@@ -192,7 +192,7 @@ async fn acked_pushes_are_not_resent_and_unacked_ones_are() {
 async fn two_devices_of_one_account_both_receive() {
     let dir = tempfile::tempdir().unwrap();
     let herald = Herald::start(dir.path());
-    let app = herald.create_app("two-devices").await;
+    let app = herald.create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
     let mut phone = device(&herald, &app, "frank", "frank-phone", "ios").await;
     let mut tablet = device(&herald, &app, "frank", "frank-tablet", "android").await;
     push(&herald, &app, json!({"audience": {"accounts": ["frank"]}, "message": {"hello": "both"}}))
@@ -205,7 +205,9 @@ async fn two_devices_of_one_account_both_receive() {
 async fn the_per_device_cap_keeps_the_newest() {
     let dir = tempfile::tempdir().unwrap();
     let herald = Herald::start(dir.path());
-    let app = herald.create_app_with(json!({"offline_pushes_per_device": 2})).await;
+    let app = herald
+        .create_app_with(json!({"offline_pushes_per_device": 2, "broadcast_min_interval_secs": 0}))
+        .await;
     post(&herald, &app, "/v1/accounts/import", json!({"accounts": ["gina"]})).await;
     for n in 1..=4 {
         push(&herald, &app, json!({"audience": {"accounts": ["gina"]}, "message": {"n": n}})).await;
@@ -242,7 +244,7 @@ async fn wait_dispatched(herald: &Herald, app: &AppCreds, count: u64) {
 async fn a_killed_server_loses_no_stored_push() {
     let dir = tempfile::tempdir().unwrap();
     let herald = Herald::start(dir.path());
-    let app = herald.create_app("durable").await;
+    let app = herald.create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
     post(&herald, &app, "/v1/accounts/import", json!({"accounts": ["hank"]})).await;
     let id =
         push(&herald, &app, json!({"audience": {"accounts": ["hank"]}, "message": {"kept": true}}))
@@ -302,7 +304,7 @@ async fn push_api_refusals_and_idempotency() {
 async fn cli_pushes_and_listens() {
     let dir = tempfile::tempdir().unwrap();
     let herald = Herald::start(dir.path());
-    let app = herald.create_app("cli").await;
+    let app = herald.create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
     let env = [
         ("HERALD_SERVER", herald.base.as_str()),
         ("HERALD_APP_KEY", app.key.as_str()),

@@ -89,6 +89,8 @@ pub struct DeviceSet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceBinding {
     pub account_id: AccountId,
+    /// The device's dense per-app key, its bit in report bitmaps.
+    pub device_key: u32,
     /// The account was created by this registration.
     pub new_account: bool,
     /// The device sets of every account whose devices changed: the new owner, and the previous

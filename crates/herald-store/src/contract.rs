@@ -7,8 +7,9 @@ use herald_core::push::PushStatus;
 use herald_core::{App, LimitBreach, Limits};
 
 use crate::{
-    AccountFailure, AppUpdate, AttributeUpdate, Cursor, DeviceSet, Dispatch, IndexSink, NewApp,
-    NewPush, Store, StoreError, TagOp, TagUpdate,
+    AccountFailure, AppUpdate, AttributeUpdate, Cursor, DayCount, DeviceSet, Dispatch, IndexSink,
+    MinuteCount, NewApp, NewPush, PlatformReport, PushFilter, ReceiptsFlush, Store, StoreError,
+    TagOp, TagUpdate, WebhookAttempt,
 };
 
 /// Generates one `#[tokio::test]` per contract check for the store built by `$make`.
@@ -21,7 +22,9 @@ macro_rules! suite {
             tag_batches_apply_or_report_each_account, attribute_names_and_values,
             devices_bind_move_and_count, deleting_an_account_removes_its_devices,
             load_index_feeds_everything, pushes_dispatch_in_seq_order,
-            idempotency_key_names_the_same_push, cursors_move_forward);
+            idempotency_key_names_the_same_push, cursors_move_forward, cancel_and_recall,
+            pushes_page_newest_first, broadcast_usage_counts, receipts_flush_and_reports,
+            webhook_outbox, device_keys_are_dense_and_kept);
     };
     (@tests $make:path; $($name:ident),*) => {
         $(
@@ -326,6 +329,7 @@ fn new_push(app: i64, id: &str, key: Option<&str>) -> NewPush {
         ttl_secs: 3600,
         idempotency_key: key.map(str::to_owned),
         push_at: Utc::now(),
+        broadcast: true,
     }
 }
 
@@ -387,6 +391,9 @@ pub(crate) async fn idempotency_key_names_the_same_push(store: &dyn Store) {
         store.create_push(new_push(app.id, "k2", Some("campaign-7"))).await.unwrap();
     assert!(!created);
     assert_eq!(again.id, first.id);
+    let found = store.push_by_idempotency_key(app.id, "campaign-7").await.unwrap();
+    assert_eq!(found.map(|p| p.id), Some(first.id.clone()));
+    assert_eq!(store.push_by_idempotency_key(app.id, "other").await.unwrap(), None);
     assert!(matches!(store.push(app.id, "k2").await, Err(StoreError::NotFound { .. })));
     let other = create_demo_app(store, "other-idempotent").await;
     assert!(
@@ -398,9 +405,164 @@ pub(crate) async fn idempotency_key_names_the_same_push(store: &dyn Store) {
 pub(crate) async fn cursors_move_forward(store: &dyn Store) {
     let app = create_demo_app(store, "cursors").await;
     assert_eq!(store.cursor(app.id, "d1").await.unwrap(), Cursor::default());
-    store.ack(app.id, "d1", Some(4), &[]).await.unwrap();
-    let cursor = store.ack(app.id, "d1", Some(2), &[7, 5]).await.unwrap();
-    assert_eq!(cursor, Cursor { acked: 5, acked_above: vec![7] });
+    let cursor = Cursor { acked: 5, acked_above: vec![7] };
+    let flush = ReceiptsFlush {
+        cursors: vec![(app.id, "d1".into(), cursor.clone())],
+        ..Default::default()
+    };
+    store.flush_receipts(&flush).await.unwrap();
     assert_eq!(store.cursor(app.id, "d1").await.unwrap(), cursor);
     assert_eq!(store.cursor(app.id, "d2").await.unwrap(), Cursor::default());
+}
+
+async fn dispatched(store: &dyn Store, app: i64, id: &str, ttl: bool) -> u64 {
+    store.create_push(new_push(app, id, None)).await.unwrap();
+    let expires_at = ttl.then(|| Utc::now() + Duration::hours(1));
+    let dispatch = Dispatch { recipients: Some(vec![0]), targeted: 1, expires_at };
+    store.begin_dispatch(app, id, dispatch).await.unwrap()
+}
+
+pub(crate) async fn cancel_and_recall(store: &dyn Store) {
+    let app = create_demo_app(store, "cancel").await;
+    store.create_push(new_push(app.id, "s1", None)).await.unwrap();
+    let (before, after) = store.cancel_push(app.id, "s1").await.unwrap();
+    assert_eq!(
+        (before, after.status, after.recalled_at),
+        (PushStatus::Scheduled, PushStatus::Cancelled, None)
+    );
+    assert!(matches!(store.cancel_push(app.id, "s1").await, Err(StoreError::Conflict(_))));
+    assert!(
+        matches!(store.recall_push(app.id, "s1").await, Err(StoreError::Conflict(_))),
+        "never sent"
+    );
+
+    dispatched(store, app.id, "d1", true).await;
+    let (before, after) = store.cancel_push(app.id, "d1").await.unwrap();
+    assert_eq!((before, after.status), (PushStatus::Dispatching, PushStatus::Cancelled));
+    assert!(after.recalled_at.is_some(), "what was not delivered leaves the inboxes");
+    store.finish_push(app.id, "d1", PushStatus::Done, None).await.unwrap();
+    assert_eq!(
+        store.push(app.id, "d1").await.unwrap().status,
+        PushStatus::Cancelled,
+        "cancel wins"
+    );
+
+    dispatched(store, app.id, "r1", true).await;
+    store.finish_push(app.id, "r1", PushStatus::Done, None).await.unwrap();
+    assert_eq!(store.live_pushes(app.id, Utc::now()).await.unwrap().len(), 1);
+    let recalled = store.recall_push(app.id, "r1").await.unwrap();
+    assert!(recalled.recalled_at.is_some());
+    assert!(store.live_pushes(app.id, Utc::now()).await.unwrap().is_empty());
+    assert!(matches!(store.recall_push(app.id, "r1").await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.cancel_push(app.id, "r1").await, Err(StoreError::Conflict(_))), "done");
+    assert!(matches!(store.recall_push(app.id, "nope").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(store.cancel_push(app.id, "nope").await, Err(StoreError::NotFound { .. })));
+}
+
+pub(crate) async fn pushes_page_newest_first(store: &dyn Store) {
+    let app = create_demo_app(store, "page").await;
+    for id in ["a", "b", "c"] {
+        store.create_push(new_push(app.id, id, None)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    store.cancel_push(app.id, "b").await.unwrap();
+    let ids = |pushes: Vec<crate::PushRecord>| pushes.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    let first =
+        store.pushes_page(app.id, &PushFilter { limit: 2, ..Default::default() }).await.unwrap();
+    assert_eq!(ids(first), ["c", "b"]);
+    let next = PushFilter { limit: 2, after: Some("b".into()), ..Default::default() };
+    assert_eq!(ids(store.pushes_page(app.id, &next).await.unwrap()), ["a"]);
+    let cancelled =
+        PushFilter { limit: 10, status: Some(PushStatus::Cancelled), ..Default::default() };
+    assert_eq!(ids(store.pushes_page(app.id, &cancelled).await.unwrap()), ["b"]);
+    let future =
+        PushFilter { limit: 10, from: Some(Utc::now() + Duration::hours(1)), ..Default::default() };
+    assert!(store.pushes_page(app.id, &future).await.unwrap().is_empty());
+}
+
+pub(crate) async fn broadcast_usage_counts(store: &dyn Store) {
+    let app = create_demo_app(store, "usage").await;
+    let since = Utc::now() - Duration::seconds(1);
+    assert_eq!(store.broadcast_usage(app.id, since).await.unwrap().count, 0);
+    store.create_push(new_push(app.id, "b1", None)).await.unwrap();
+    let mut targeted = new_push(app.id, "t1", None);
+    targeted.broadcast = false;
+    store.create_push(targeted).await.unwrap();
+    let usage = store.broadcast_usage(app.id, since).await.unwrap();
+    assert_eq!(usage.count, 1);
+    assert!(usage.latest.is_some());
+}
+
+pub(crate) async fn receipts_flush_and_reports(store: &dyn Store) {
+    let app = create_demo_app(store, "reports").await;
+    let report = PlatformReport {
+        app: app.id,
+        push_id: "p1".into(),
+        platform: "ios".into(),
+        targeted: 10,
+        sent_online: 4,
+        stored_offline: 6,
+        vendor_sent: 5,
+        vendor_failed: [("Unregistered".to_string(), 1)].into(),
+        delivered: vec![1, 2],
+        opened: vec![3],
+    };
+    let minute =
+        MinuteCount { app: app.id, push_id: "p1".into(), minute: 100, delivered: 2, opened: 1 };
+    let day =
+        DayCount { app: app.id, day: "2026-11-21".into(), pushes: 1, delivered: 2, opened: 1 };
+    let flush = ReceiptsFlush {
+        cursors: vec![],
+        reports: vec![report.clone()],
+        minutes: vec![minute.clone()],
+        days: vec![day.clone()],
+    };
+    store.flush_receipts(&flush).await.unwrap();
+    store.flush_receipts(&flush).await.unwrap();
+    assert_eq!(store.push_report(app.id, "p1").await.unwrap(), vec![report], "rows are replaced");
+    let minutes = store.push_minutes(app.id, "p1").await.unwrap();
+    assert_eq!((minutes[0].delivered, minutes[0].opened), (4, 2), "minutes add up");
+    let days = store.app_days(app.id, "2026-11-01", "2026-11-30").await.unwrap();
+    assert_eq!((days[0].pushes, days[0].delivered, days[0].opened), (2, 4, 2), "days add up");
+    assert!(store.app_days(app.id, "2026-12-01", "2026-12-31").await.unwrap().is_empty());
+}
+
+pub(crate) async fn webhook_outbox(store: &dyn Store) {
+    let app = create_demo_app(store, "hooks").await;
+    assert_eq!(store.webhook(app.id).await.unwrap(), None);
+    let hook = store
+        .set_webhook(app.id, "http://127.0.0.1:1/hook", &names(&["push.finished"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (hook.url.as_str(), hook.events.clone()),
+        ("http://127.0.0.1:1/hook", names(&["push.finished"]))
+    );
+    let id = store.enqueue_webhook_event(app.id, "push.finished", "{}").await.unwrap();
+    let due = store.due_webhook_events(Utc::now(), 10).await.unwrap();
+    assert!(due.iter().any(|e| e.id == id && e.attempts == 0));
+    let later = Utc::now() + Duration::minutes(1);
+    store
+        .webhook_attempted(id, &WebhookAttempt::Retry { next: later, error: "500".into() })
+        .await
+        .unwrap();
+    assert!(!store.due_webhook_events(Utc::now(), 10).await.unwrap().iter().any(|e| e.id == id));
+    let due = store.due_webhook_events(later, 10).await.unwrap();
+    assert_eq!(due.iter().find(|e| e.id == id).map(|e| e.attempts), Some(1));
+    store.webhook_attempted(id, &WebhookAttempt::Delivered).await.unwrap();
+    assert!(!store.due_webhook_events(later, 10).await.unwrap().iter().any(|e| e.id == id));
+    store.delete_webhook(app.id).await.unwrap();
+    assert!(matches!(store.delete_webhook(app.id).await, Err(StoreError::NotFound { .. })));
+}
+
+pub(crate) async fn device_keys_are_dense_and_kept(store: &dyn Store) {
+    let app = create_demo_app(store, "keys").await;
+    let first = store.register_device(app.id, "a", &device("k1", "ios")).await.unwrap();
+    let second = store.register_device(app.id, "a", &device("k2", "ios")).await.unwrap();
+    assert_eq!((first.device_key, second.device_key), (0, 1));
+    let moved = store.register_device(app.id, "b", &device("k1", "android")).await.unwrap();
+    assert_eq!(moved.device_key, 0, "a device keeps its key when it moves");
+    store.unregister_device(app.id, "k2").await.unwrap();
+    let third = store.register_device(app.id, "a", &device("k3", "web")).await.unwrap();
+    assert_eq!(third.device_key, 2, "keys are never reused");
 }

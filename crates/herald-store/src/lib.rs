@@ -4,6 +4,7 @@
 mod accounts;
 mod error;
 mod pushes;
+mod reports;
 mod sqlite;
 mod time;
 
@@ -23,7 +24,10 @@ pub use accounts::{
     DeviceCounts, DeviceSet, IndexSink, TagOp, TagUpdate, ATTRIBUTE_SLOTS,
 };
 pub use error::{StoreError, StoreResult};
-pub use pushes::{Cursor, Dispatch, NewPush, PushRecord};
+pub use pushes::{BroadcastUsage, Cursor, Dispatch, NewPush, PushFilter, PushRecord};
+pub use reports::{
+    DayCount, MinuteCount, PlatformReport, ReceiptsFlush, Webhook, WebhookAttempt, WebhookEvent,
+};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// A new app as the caller chose it; the store assigns the id and timestamps.
@@ -143,10 +147,13 @@ pub trait Store: Send + Sync + 'static {
     /// nothing and returns the first push with `false`.
     async fn create_push(&self, push: NewPush) -> StoreResult<(PushRecord, bool)>;
     async fn push(&self, app: AppId, id: &str) -> StoreResult<PushRecord>;
+    /// The push created with an idempotency key within the last 7 days, if any.
+    async fn push_by_idempotency_key(&self, app: AppId, key: &str) -> StoreResult<Option<PushRecord>>;
     /// Gives a scheduled push the app's next sequence number and stores its resolved audience;
     /// the push becomes `dispatching` and, unless online-only, part of every recipient's inbox.
     async fn begin_dispatch(&self, app: AppId, id: &str, dispatch: Dispatch) -> StoreResult<u64>;
-    /// Ends a push's dispatch with `done` or `failed`.
+    /// Ends a push's dispatch with `done` or `failed`; a push cancelled meanwhile stays
+    /// cancelled.
     async fn finish_push(
         &self,
         app: AppId,
@@ -154,6 +161,20 @@ pub trait Store: Send + Sync + 'static {
         status: PushStatus,
         error: Option<String>,
     ) -> StoreResult<()>;
+    /// Cancels a scheduled or dispatching push (a dispatching one also leaves every inbox);
+    /// returns the status it had and the push now. Finished pushes are a `Conflict`.
+    async fn cancel_push(&self, app: AppId, id: &str) -> StoreResult<(PushStatus, PushRecord)>;
+    /// Marks a dispatched push recalled: it leaves every inbox. Pushes not yet sent or already
+    /// recalled are a `Conflict`.
+    async fn recall_push(&self, app: AppId, id: &str) -> StoreResult<PushRecord>;
+    /// An app's pushes, newest first.
+    async fn pushes_page(&self, app: AppId, filter: &PushFilter) -> StoreResult<Vec<PushRecord>>;
+    /// Broadcast pushes created since `since` (failed ones do not count).
+    async fn broadcast_usage(
+        &self,
+        app: AppId,
+        since: DateTime<Utc>,
+    ) -> StoreResult<BroadcastUsage>;
     /// Pushes of every app in a status, oldest push time first.
     async fn pushes_with_status(&self, status: PushStatus) -> StoreResult<Vec<PushRecord>>;
     /// Stored pushes of an app that devices may still receive: dispatched, not online-only,
@@ -162,14 +183,32 @@ pub trait Store: Send + Sync + 'static {
 
     /// A device's acknowledgement state (zero if it never acked).
     async fn cursor(&self, app: AppId, device_id: &str) -> StoreResult<Cursor>;
-    /// Records acks of a device; returns its new state.
-    async fn ack(
+    /// Writes cursors and report counts in one transaction.
+    async fn flush_receipts(&self, flush: &ReceiptsFlush) -> StoreResult<()>;
+    /// A push's report rows, one per platform.
+    async fn push_report(&self, app: AppId, push_id: &str) -> StoreResult<Vec<PlatformReport>>;
+    /// A push's deliveries and opens per minute.
+    async fn push_minutes(&self, app: AppId, push_id: &str) -> StoreResult<Vec<MinuteCount>>;
+    /// An app's daily totals for the days `from..=to` (`YYYY-MM-DD`).
+    async fn app_days(&self, app: AppId, from: &str, to: &str) -> StoreResult<Vec<DayCount>>;
+
+    async fn set_webhook(&self, app: AppId, url: &str, events: &[String]) -> StoreResult<Webhook>;
+    async fn webhook(&self, app: AppId) -> StoreResult<Option<Webhook>>;
+    async fn delete_webhook(&self, app: AppId) -> StoreResult<()>;
+    /// Adds an event to the outbox; it is due at once.
+    async fn enqueue_webhook_event(
         &self,
         app: AppId,
-        device_id: &str,
-        up_to: Option<u64>,
-        seqs: &[u64],
-    ) -> StoreResult<Cursor>;
+        kind: &str,
+        payload: &str,
+    ) -> StoreResult<i64>;
+    /// Events due at `now`, oldest first.
+    async fn due_webhook_events(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookEvent>>;
+    async fn webhook_attempted(&self, id: i64, attempt: &WebhookAttempt) -> StoreResult<()>;
 }
 
 /// Shared handle the rest of herald holds.

@@ -21,6 +21,8 @@ pub struct NewPush {
     pub idempotency_key: Option<String>,
     /// When to dispatch; now or earlier means at once.
     pub push_at: DateTime<Utc>,
+    /// Counts against the app's broadcast interval and daily quota.
+    pub broadcast: bool,
 }
 
 /// A push with its state.
@@ -49,11 +51,34 @@ pub struct PushRecord {
     /// Audience size at dispatch.
     pub targeted: Option<u64>,
     pub error: Option<String>,
+    pub broadcast: bool,
+}
+
+/// Which pushes a listing shows: newest first, optionally by status and creation time.
+#[derive(Debug, Clone, Default)]
+pub struct PushFilter {
+    pub status: Option<PushStatus>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub to: Option<DateTime<Utc>>,
+    /// Continue after this push id (the last one of the previous page).
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// Broadcast pushes of an app since a moment: how many, and when the latest was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BroadcastUsage {
+    pub count: u64,
+    pub latest: Option<DateTime<Utc>>,
 }
 
 /// What the dispatcher stores when it resolves a push.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dispatch {
+    /// Kept for every push (a recall needs to know who got it); only pushes with an expiry
+    /// are in the inbox.
     pub recipients: Option<Vec<u8>>,
     pub targeted: u64,
     pub expires_at: Option<DateTime<Utc>>,

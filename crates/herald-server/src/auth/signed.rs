@@ -79,6 +79,7 @@ pub async fn require_signature(
     if !state.nonces.first_use(app.id, nonce, expires, now.timestamp()) {
         return Err(ApiErrorKind::ReplayedNonce { window }.into());
     }
+    state.requests.admit(&app)?;
     let mut req = Request::from_parts(parts, Body::from(body));
     req.extensions_mut().insert(CallingApp(app));
     Ok(next.run(req).await)

@@ -7,6 +7,7 @@ mod directory_cmd;
 mod listen_cmd;
 mod output;
 mod push_cmd;
+mod stats_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,6 +55,12 @@ pub enum Command {
     Token(push_cmd::TokenArgs),
     /// Connect as a device, print each push as a JSON line and ack it.
     Listen(listen_cmd::ListenArgs),
+    /// Per-day totals of the app.
+    #[command(subcommand)]
+    Stats(stats_cmd::StatsCommand),
+    /// The app's webhook: events posted to its back end.
+    #[command(subcommand)]
+    Webhook(stats_cmd::WebhookCommand),
 }
 
 #[derive(Debug, Args)]
@@ -103,5 +110,7 @@ pub async fn run_client(command: Command, conn: Connection) -> Result<(), Client
         Command::Push(args) => args.run(conn).await,
         Command::Token(args) => args.run(conn).await,
         Command::Listen(args) => args.run(conn).await,
+        Command::Stats(cmd) => cmd.run(conn).await,
+        Command::Webhook(cmd) => cmd.run(conn).await,
     }
 }

@@ -22,6 +22,20 @@ pub struct PushArgs {
 pub enum PushAction {
     /// Show a push and its status.
     Get { push_id: String },
+    /// List pushes, newest first.
+    List {
+        /// scheduled, dispatching, done, cancelled or failed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// The push's funnel per platform: targeted, sent, stored, delivered, opened.
+    Report { push_id: String },
+    /// Cancel a scheduled push, or stop one that is dispatching.
+    Cancel { push_id: String },
+    /// Withdraw a push sent in the last 24 h.
+    Recall { push_id: String },
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +64,9 @@ pub struct SendArgs {
     /// The same key within 7 days returns the first push.
     #[arg(long)]
     pub idempotency_key: Option<String>,
+    /// Send at this time (RFC 3339, e.g. 2026-12-01T20:00:00+08:00) instead of now.
+    #[arg(long)]
+    pub at: Option<String>,
 }
 
 const PUSH_FIELDS: [&str; 8] =
@@ -58,13 +75,38 @@ const PUSH_FIELDS: [&str; 8] =
 impl PushArgs {
     pub async fn run(self, conn: Connection) -> Result<(), ClientError> {
         let client = Client::new(conn.clone());
-        let out = match self.action {
+        let (method, path, body) = match &self.action {
             Some(PushAction::Get { push_id }) => {
-                client.signed(Method::GET, &format!("/v1/pushes/{push_id}"), None).await?
+                (Method::GET, format!("/v1/pushes/{push_id}"), None)
             }
-            None => client.signed(Method::POST, "/v1/pushes", Some(&self.send.body()?)).await?,
+            Some(PushAction::List { status, limit }) => {
+                let status = status.as_ref().map(|s| format!("&status={s}")).unwrap_or_default();
+                (Method::GET, format!("/v1/pushes?limit={limit}{status}"), None)
+            }
+            Some(PushAction::Report { push_id }) => {
+                (Method::GET, format!("/v1/pushes/{push_id}/report"), None)
+            }
+            Some(PushAction::Cancel { push_id }) => {
+                (Method::POST, format!("/v1/pushes/{push_id}/cancel"), None)
+            }
+            Some(PushAction::Recall { push_id }) => {
+                (Method::POST, format!("/v1/pushes/{push_id}/recall"), None)
+            }
+            None => (Method::POST, "/v1/pushes".to_owned(), Some(self.send.body()?)),
         };
-        show(&conn, &out, |push| output::fields(push, &PUSH_FIELDS));
+        let out = client.signed(method, &path, body.as_ref()).await?;
+        show(&conn, &out, |out| match &self.action {
+            Some(PushAction::List { .. }) => output::table(
+                out["pushes"].as_array().map(Vec::as_slice).unwrap_or_default(),
+                &["push_id", "status", "seq", "targeted", "created_at"],
+            ),
+            Some(PushAction::Report { .. }) => show_report(out),
+            Some(PushAction::Recall { .. }) => {
+                output::fields(&out["push"], &PUSH_FIELDS);
+                println!("online_recalled  {}", out["online_recalled"]);
+            }
+            _ => output::fields(out, &PUSH_FIELDS),
+        });
         Ok(())
     }
 }
@@ -92,6 +134,12 @@ impl SendArgs {
         if let Some(key) = &self.idempotency_key {
             body["idempotency_key"] = json!(key);
         }
+        if let Some(at) = &self.at {
+            let at = chrono::DateTime::parse_from_rfc3339(at).map_err(|err| {
+                ClientError::Usage(format!("--at is not an RFC 3339 time: {err}"))
+            })?;
+            body["push_at"] = json!(at);
+        }
         Ok(body)
     }
 }
@@ -115,4 +163,35 @@ impl TokenArgs {
         show(&conn, &out, |t| println!("{}", t["token"].as_str().unwrap_or_default()));
         Ok(())
     }
+}
+
+const FUNNEL: [&str; 9] = [
+    "targeted",
+    "sent_online",
+    "stored_offline",
+    "vendor_sent",
+    "vendor_failed",
+    "delivered",
+    "opened",
+    "delivery_rate",
+    "open_rate",
+];
+
+/// A report as one table: a row per platform and a total row.
+fn show_report(report: &Value) {
+    println!(
+        "push {}  status {}  audience {}",
+        report["push_id"], report["status"], report["audience"]
+    );
+    let mut rows: Vec<Value> = Vec::new();
+    for (platform, funnel) in report["platforms"].as_object().into_iter().flatten() {
+        let mut row = funnel.clone();
+        row["platform"] = json!(platform);
+        rows.push(row);
+    }
+    let mut total = report["totals"].clone();
+    total["platform"] = json!("total");
+    rows.push(total);
+    let columns: Vec<&str> = std::iter::once("platform").chain(FUNNEL).collect();
+    output::table(&rows, &columns);
 }

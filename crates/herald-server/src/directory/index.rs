@@ -89,7 +89,8 @@ impl Directory {
         Ok(built)
     }
 
-    fn cached(&self, app: AppId) -> Option<Arc<AppDirectory>> {
+    /// The directory of an app if it is loaded already.
+    pub fn cached(&self, app: AppId) -> Option<Arc<AppDirectory>> {
         self.apps.read().unwrap_or_else(|p| p.into_inner()).get(&app).cloned()
     }
 

@@ -1,27 +1,42 @@
 //! The dispatcher: turns accepted pushes into deliveries. Per app, one push at a time in
 //! acceptance order: resolve the audience, store it with the next seq, put the push in the
 //! offline inbox, fan it out to online devices, mark it done. Running one app's pushes in order
-//! is what lets devices receive pushes in seq order without gaps.
+//! is what lets devices receive pushes in seq order without gaps. Pushes with a future push time
+//! wait in the [`Scheduler`] first; cancel and recall act on pushes in any of these stages.
 
 mod inbox;
+mod live;
+mod receipts;
+mod scheduler;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use herald_core::push::PushStatus;
 use herald_core::AppId;
-use herald_gateway::{PushFrames, Registry};
-use herald_store::{Dispatch, DynStore, StoreError};
+use herald_gateway::protocol::{Recall, ServerFrame};
+use herald_gateway::{Delivery, PushFrames, Registry};
+use herald_index::RoaringBitmap;
+use herald_store::{Dispatch, DynStore, PushRecord, StoreError};
+use serde_json::json;
 use tokio::sync::mpsc;
 
-pub use inbox::{LiveInbox, LivePush, StoreInbox};
+pub use inbox::StoreInbox;
+pub use live::{LiveInbox, LivePush};
+pub use receipts::{day_of, deserialize, DeviceRef, DispatchCounts, Receipts};
+pub use scheduler::Scheduler;
 
 use crate::directory::{self, Directory};
+use crate::error::ApiErrorKind;
+use crate::webhooks::Webhooks;
 
 /// Platforms whose notification has overrides of its own; others get the defaults.
 const OVERRIDDEN_PLATFORMS: [&str; 2] = ["ios", "android"];
+
+/// How long after its dispatch a push can be recalled.
+const RECALL_WINDOW_HOURS: i64 = 24;
 
 /// What the dispatcher works with.
 pub struct DispatchContext {
@@ -29,23 +44,33 @@ pub struct DispatchContext {
     pub directory: Arc<Directory>,
     pub live: Arc<LiveInbox>,
     pub registry: Arc<Registry>,
+    pub receipts: Receipts,
+    pub webhooks: Webhooks,
 }
 
-/// Hands pushes to a worker per app.
+/// Hands pushes to a worker per app, now or at their push time.
 #[derive(Clone)]
 pub struct Dispatcher {
     context: Arc<DispatchContext>,
     workers: Arc<Mutex<HashMap<AppId, mpsc::UnboundedSender<String>>>>,
+    scheduler: Scheduler,
 }
 
 impl Dispatcher {
     pub fn new(context: DispatchContext) -> Self {
-        Self { context: Arc::new(context), workers: Arc::default() }
+        let context = Arc::new(context);
+        let workers: Arc<Mutex<HashMap<AppId, mpsc::UnboundedSender<String>>>> = Arc::default();
+        let due = {
+            let context = context.clone();
+            let workers = workers.clone();
+            move |app: AppId, push_id: String| enqueue(&context, &workers, app, push_id)
+        };
+        Self { scheduler: Scheduler::spawn(due), context, workers }
     }
 
     /// Finishes what a previous run left: pushes caught mid-dispatch are already in their
     /// recipients' inboxes (devices fetch them when they reconnect), so they are marked done;
-    /// accepted pushes are queued again.
+    /// accepted pushes are queued again, scheduled ones wait for their time again.
     pub async fn resume(&self) -> Result<(), StoreError> {
         let store = &self.context.store;
         for push in store.pushes_with_status(PushStatus::Dispatching).await? {
@@ -53,24 +78,69 @@ impl Dispatcher {
             store.finish_push(push.app, &push.id, PushStatus::Done, None).await?;
         }
         for push in store.pushes_with_status(PushStatus::Scheduled).await? {
-            self.enqueue(push.app, push.id);
+            self.submit(&push);
         }
         Ok(())
     }
 
-    /// Queues a stored push for dispatch.
-    pub fn enqueue(&self, app: AppId, push_id: String) {
-        let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
-        let sender = workers.entry(app).or_insert_with(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run_worker(self.context.clone(), app, rx));
-            tx
-        });
-        if let Err(err) = sender.send(push_id) {
-            // The worker only ends with the runtime; the push stays `scheduled` in the store and
-            // is queued again by `resume` at the next start.
-            tracing::error!(app_id = app, push_id = %err.0, "dispatch worker gone");
+    /// Queues a stored push: at once, or at its push time.
+    pub fn submit(&self, push: &PushRecord) {
+        if push.push_at <= Utc::now() {
+            enqueue(&self.context, &self.workers, push.app, push.id.clone());
+        } else {
+            self.scheduler.schedule(push.push_at, push.app, push.id.clone());
         }
+    }
+
+    /// Cancels a scheduled push, or stops a dispatching one: what it has not delivered yet
+    /// leaves the inboxes.
+    pub async fn cancel(&self, app: AppId, push_id: &str) -> Result<PushRecord, ApiErrorKind> {
+        let (before, push) =
+            self.context.store.cancel_push(app, push_id).await.map_err(|err| match err {
+                StoreError::Conflict(message) => {
+                    ApiErrorKind::PushState { code: "push_not_cancellable", message }
+                }
+                other => other.into(),
+            })?;
+        if before == PushStatus::Dispatching {
+            self.context.live.remove(app, push_id);
+        }
+        tracing::info!(app_id = app, %push_id, was = before.as_str(), "push cancelled");
+        Ok(push)
+    }
+
+    /// Recalls a push sent within the last 24 h: it leaves every inbox and online devices get a
+    /// `recall` frame so the app can hide it.
+    pub async fn recall(
+        &self,
+        app: AppId,
+        push_id: &str,
+    ) -> Result<(PushRecord, Delivery), ApiErrorKind> {
+        let state =
+            |message: String| ApiErrorKind::PushState { code: "push_not_recallable", message };
+        let push = self.context.store.push(app, push_id).await?;
+        let sent_at = push
+            .started_at
+            .ok_or_else(|| state(format!("push {push_id} has not been sent; cancel it instead")))?;
+        if Utc::now() - sent_at > chrono::Duration::hours(RECALL_WINDOW_HOURS) {
+            return Err(state(format!(
+                "push {push_id} was sent more than {RECALL_WINDOW_HOURS} h ago"
+            )));
+        }
+        let push = self.context.store.recall_push(app, push_id).await.map_err(|err| match err {
+            StoreError::Conflict(message) => state(message),
+            other => other.into(),
+        })?;
+        let live = self.context.live.remove(app, push_id);
+        let recipients = match &live {
+            Some(live) => live.recipients.clone(),
+            None => push.recipients.as_deref().map(deserialize).unwrap_or_default(),
+        };
+        let seq = push.seq.unwrap_or_default();
+        let frame = ServerFrame::Recall(Recall { push_id: push_id.to_owned(), seq }).encode();
+        let delivery = self.context.registry.recall(app, &recipients, &frame);
+        tracing::info!(app_id = app, %push_id, online = delivery.total_sent(), "push recalled");
+        Ok((push, delivery))
     }
 
     /// Drops expired pushes from the in-memory inbox every minute.
@@ -89,30 +159,62 @@ impl Dispatcher {
     }
 }
 
+fn enqueue(
+    context: &Arc<DispatchContext>,
+    workers: &Mutex<HashMap<AppId, mpsc::UnboundedSender<String>>>,
+    app: AppId,
+    push_id: String,
+) {
+    let mut workers = workers.lock().unwrap_or_else(|p| p.into_inner());
+    let sender = workers.entry(app).or_insert_with(|| {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run_worker(context.clone(), app, rx));
+        tx
+    });
+    if let Err(err) = sender.send(push_id) {
+        // The worker only ends with the runtime; the push stays `scheduled` in the store and is
+        // queued again by `resume` at the next start.
+        tracing::error!(app_id = app, push_id = %err.0, "dispatch worker gone");
+    }
+}
+
 async fn run_worker(
     context: Arc<DispatchContext>,
     app: AppId,
     mut queue: mpsc::UnboundedReceiver<String>,
 ) {
     while let Some(push_id) = queue.recv().await {
-        if let Err(err) = dispatch(&context, app, &push_id).await {
-            tracing::error!(app_id = app, %push_id, %err, "dispatch failed");
-            let failed = context
-                .store
-                .finish_push(app, &push_id, PushStatus::Failed, Some(err.clone()))
-                .await;
-            if let Err(store_err) = failed {
-                tracing::error!(app_id = app, %push_id, %store_err, "cannot mark push failed");
+        match dispatch(&context, app, &push_id).await {
+            Ok(Some(summary)) => {
+                context.webhooks.emit(app, "push.finished", summary).await;
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::error!(app_id = app, %push_id, %err, "dispatch failed");
+                let failed = context
+                    .store
+                    .finish_push(app, &push_id, PushStatus::Failed, Some(err.clone()))
+                    .await;
+                if let Err(store_err) = failed {
+                    tracing::error!(app_id = app, %push_id, %store_err, "cannot mark push failed");
+                }
+                let event = json!({ "push_id": push_id, "status": "failed", "error": err });
+                context.webhooks.emit(app, "push.failed", event).await;
             }
         }
     }
 }
 
-async fn dispatch(context: &DispatchContext, app_id: AppId, push_id: &str) -> Result<(), String> {
+/// Dispatches one push; `None` when it was no longer waiting (cancelled meanwhile).
+async fn dispatch(
+    context: &DispatchContext,
+    app_id: AppId,
+    push_id: &str,
+) -> Result<Option<serde_json::Value>, String> {
     let store = &context.store;
     let push = store.push(app_id, push_id).await.map_err(|e| e.to_string())?;
     if push.status != PushStatus::Scheduled {
-        return Ok(());
+        return Ok(None);
     }
     let app = store.app(app_id).await.map_err(|e| e.to_string())?;
     let audience: serde_json::Value =
@@ -125,12 +227,19 @@ async fn dispatch(context: &DispatchContext, app_id: AppId, push_id: &str) -> Re
     let now = Utc::now();
     let expires_at =
         (push.ttl_secs > 0).then(|| now + chrono::Duration::seconds(i64::from(push.ttl_secs)));
-    let stored = expires_at.map(|_| serialize(&recipients)).transpose()?;
-    let dispatch = Dispatch { recipients: stored, targeted: recipients.len(), expires_at };
-    let seq = store.begin_dispatch(app_id, push_id, dispatch).await.map_err(|e| e.to_string())?;
-
+    let dispatch = Dispatch {
+        recipients: Some(receipts::serialize(&recipients)),
+        targeted: recipients.len(),
+        expires_at,
+    };
+    let seq = match store.begin_dispatch(app_id, push_id, dispatch).await {
+        Ok(seq) => seq,
+        // Cancelled between the read above and now.
+        Err(StoreError::Conflict(_)) => return Ok(None),
+        Err(err) => return Err(err.to_string()),
+    };
     let notification = push.notification.as_deref().map(serde_json::from_str);
-    let live = LivePush {
+    let live = Arc::new(LivePush {
         id: push.id.clone(),
         seq,
         recipients,
@@ -140,18 +249,44 @@ async fn dispatch(context: &DispatchContext, app_id: AppId, push_id: &str) -> Re
         notification: notification.transpose().map_err(|e| e.to_string())?,
         sent_at: now,
         expires_at,
-    };
-    let frames = frames(&live);
-    let recipients = live.recipients.clone();
+    });
     // In the inbox before the fan-out: a device connecting meanwhile finds it either live or
     // pending, and the session drops the duplicate by seq.
-    context.live.insert(app_id, live);
-    let delivery = context.registry.deliver(app_id, &recipients, &frames);
+    context.live.insert(app_id, live.clone());
+    let delivery = context.registry.deliver(app_id, &live.recipients, &frames(&live));
     store.finish_push(app_id, push_id, PushStatus::Done, None).await.map_err(|e| e.to_string())?;
+    report_dispatch(context, app_id, &live, &delivery);
     metrics::counter!("herald_pushes_dispatched_total").increment(1);
     metrics::counter!("herald_push_frames_sent_total").increment(delivery.total_sent());
-    tracing::info!(app_id, %push_id, seq, targeted = recipients.len(), online_sent = delivery.total_sent(), "push dispatched");
-    Ok(())
+    tracing::info!(app_id, %push_id, seq, targeted = live.recipients.len(), online_sent = delivery.total_sent(), "push dispatched");
+    Ok(Some(json!({
+        "push_id": push_id,
+        "status": "done",
+        "seq": seq,
+        "targeted": live.recipients.len(),
+        "sent_online": delivery.total_sent(),
+        "finished_at": Utc::now(),
+    })))
+}
+
+/// Per platform: accounts targeted, frames sent online, accounts left to the offline inbox.
+fn report_dispatch(context: &DispatchContext, app: AppId, push: &LivePush, delivery: &Delivery) {
+    let Some(dir) = context.directory.cached(app) else { return };
+    let index = dir.index();
+    let offline: RoaringBitmap = &push.recipients - &delivery.reached;
+    let targeted = index.platform_split(&push.recipients);
+    let stored =
+        if push.expires_at.is_some() { index.platform_split(&offline) } else { BTreeMap::new() };
+    let platforms = targeted
+        .into_iter()
+        .filter(|(platform, _)| push.admits(platform))
+        .map(|(platform, targeted)| {
+            let sent = delivery.sent.get(&platform).copied().unwrap_or_default();
+            let stored = stored.get(&platform).copied().unwrap_or_default();
+            (platform, (targeted, sent, stored))
+        })
+        .collect();
+    context.receipts.dispatched(DispatchCounts { app, push_id: push.id.clone(), platforms });
 }
 
 /// The push encoded once per platform variant.
@@ -166,10 +301,4 @@ fn frames(push: &LivePush) -> PushFrames {
         frames = frames.only_platforms(only.iter().cloned());
     }
     frames
-}
-
-fn serialize(bitmap: &herald_index::RoaringBitmap) -> Result<Vec<u8>, String> {
-    let mut bytes = Vec::with_capacity(bitmap.serialized_size());
-    bitmap.serialize_into(&mut bytes).map_err(|e| e.to_string())?;
-    Ok(bytes)
 }

@@ -8,7 +8,9 @@ use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{accounts, admin_apps, app, attributes, audience, devices, pushes, tags};
+use super::{
+    accounts, admin_apps, app, attributes, audience, devices, pushes, reports, tags, webhooks,
+};
 
 /// The error envelope of every failed call.
 #[derive(Serialize, ToSchema)]
@@ -60,6 +62,14 @@ pub struct ErrorDetail {
         pushes::create_push_route,
         pushes::get_push_route,
         pushes::create_client_token_route,
+        pushes::list_pushes_route,
+        pushes::cancel_push_route,
+        pushes::recall_push_route,
+        reports::push_report_route,
+        reports::days_route,
+        webhooks::set_webhook_route,
+        webhooks::get_webhook_route,
+        webhooks::delete_webhook_route,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Security),
@@ -70,7 +80,9 @@ pub struct ErrorDetail {
          (name = "tags", description = "Tags of accounts"),
          (name = "attributes", description = "Attribute names and values"),
          (name = "audience", description = "Audience expressions"),
-         (name = "pushes", description = "Pushes and client tokens"))
+         (name = "pushes", description = "Pushes and client tokens"),
+         (name = "reports", description = "What happened to pushes"),
+         (name = "webhooks", description = "Events posted to the app's back end"))
 )]
 pub struct ApiDoc;
 

@@ -9,7 +9,9 @@ mod devices;
 pub(crate) mod docs;
 mod ops;
 mod pushes;
+mod reports;
 mod tags;
+mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, Uri};
@@ -68,8 +70,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/attributes/remove", post(attributes::remove_attributes_route))
         .route("/v1/attributes/get", post(attributes::get_attributes_route))
         .route("/v1/audience/estimate", post(audience::estimate_route))
-        .route("/v1/pushes", post(pushes::create_push_route))
+        .route("/v1/pushes", post(pushes::create_push_route).get(pushes::list_pushes_route))
         .route("/v1/pushes/{push_id}", get(pushes::get_push_route))
+        .route("/v1/pushes/{push_id}/cancel", post(pushes::cancel_push_route))
+        .route("/v1/pushes/{push_id}/recall", post(pushes::recall_push_route))
+        .route("/v1/pushes/{push_id}/report", get(reports::push_report_route))
+        .route("/v1/stats/days", get(reports::days_route))
+        .route(
+            "/v1/webhook",
+            put(webhooks::set_webhook_route)
+                .get(webhooks::get_webhook_route)
+                .delete(webhooks::delete_webhook_route),
+        )
         .route("/v1/client-tokens", post(pushes::create_client_token_route))
         .route_layer(from_fn_with_state(state.clone(), require_signature));
     // Devices authenticate with a client token in their hello, not with a request signature.

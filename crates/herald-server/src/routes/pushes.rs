@@ -1,20 +1,21 @@
 //! Signed `/v1` routes that send pushes and show them, and mint client tokens.
 
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::{DateTime, Duration, Utc};
 use herald_core::account::check_account;
 use herald_core::push::{Notification, PushContent, PushStatus};
-use herald_store::{NewPush, PushRecord};
+use herald_store::{PushFilter, PushRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{token, CallingApp};
-use crate::directory;
+use crate::auth::CallingApp;
 use crate::error::{ApiErrorKind, ApiResult};
 use crate::extract::ApiJson;
+use crate::pushes::{self, PushRequest};
 use crate::routes::docs::ErrorBody;
 use crate::state::AppState;
 
@@ -41,6 +42,8 @@ pub struct CreatePush {
     pub sender: Option<String>,
     /// The same key within 7 days returns the first push and pushes nothing.
     pub idempotency_key: Option<String>,
+    /// When to send (RFC 3339); absent or in the past: at once.
+    pub push_at: Option<DateTime<Utc>>,
 }
 
 /// A push and its state.
@@ -62,10 +65,14 @@ pub struct PushView {
     pub idempotency_key: Option<String>,
     /// Audience size at dispatch.
     pub targeted: Option<u64>,
+    /// Counts against the broadcast interval and daily quota.
+    pub broadcast: bool,
+    pub push_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
+    pub recalled_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
     /// True when an earlier push with the same idempotency key was returned.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -87,10 +94,13 @@ impl PushView {
             ttl_secs: record.ttl_secs,
             idempotency_key: record.idempotency_key,
             targeted: record.targeted,
+            broadcast: record.broadcast,
+            push_at: record.push_at,
             created_at: record.created_at,
             started_at: record.started_at,
             finished_at: record.finished_at,
             expires_at: record.expires_at,
+            recalled_at: record.recalled_at,
             error: record.error,
             duplicate,
         }
@@ -109,41 +119,24 @@ pub async fn create_push_route(
     ApiJson(body): ApiJson<CreatePush>,
 ) -> ApiResult<(StatusCode, Json<PushView>)> {
     if body.online_only && body.ttl_secs.is_some_and(|ttl| ttl > 0) {
-        return Err(
-            ApiErrorKind::InvalidRequest("online_only pushes take no ttl_secs".into()).into()
-        );
+        let message = "online_only pushes take no ttl_secs".into();
+        return Err(ApiErrorKind::InvalidRequest(message).into());
     }
     let ttl_secs =
         if body.online_only { 0 } else { body.ttl_secs.unwrap_or(app.limits.max_offline_ttl_secs) };
-    let content = PushContent {
-        message: body.message,
-        notification: body.notification,
-        sender: body.sender,
-        platforms: body.platforms,
-        ttl_secs,
-        idempotency_key: body.idempotency_key,
+    let request = PushRequest {
+        audience: body.audience,
+        content: PushContent {
+            message: body.message,
+            notification: body.notification,
+            sender: body.sender,
+            platforms: body.platforms,
+            ttl_secs,
+            idempotency_key: body.idempotency_key,
+        },
+        push_at: body.push_at,
     };
-    content.check(&app.limits)?;
-    directory::plan_audience(&state.directory, &app, &body.audience).await?;
-    let new = NewPush {
-        app: app.id,
-        id: format!("p_{}", token::random_token(20)),
-        audience: body.audience.to_string(),
-        message: content.message.to_string(),
-        notification: content
-            .notification
-            .as_ref()
-            .map(|n| serde_json::to_string(n).unwrap_or_default()),
-        sender: content.sender,
-        platforms: content.platforms,
-        ttl_secs,
-        idempotency_key: content.idempotency_key,
-        push_at: Utc::now(),
-    };
-    let (record, created) = state.store.create_push(new).await?;
-    if created {
-        state.dispatcher.enqueue(app.id, record.id.clone());
-    }
+    let (record, created) = pushes::accept(&state, &app, request).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(PushView::new(record, !created))))
 }
@@ -198,4 +191,87 @@ pub async fn create_client_token_route(
     let token =
         herald_gateway::token::mint(&app.key, &app.secret, &body.account, expires_at.timestamp());
     Ok(Json(ClientToken { token, expires_at }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PushListQuery {
+    /// `scheduled`, `dispatching`, `done`, `cancelled` or `failed`.
+    pub status: Option<PushStatus>,
+    /// Created at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Created before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// The last push id of the previous page.
+    pub after: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PushList {
+    pub pushes: Vec<PushView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// Handle the `GET /v1/pushes` route: the app's pushes, newest first.
+#[utoipa::path(get, path = "/v1/pushes", tag = "pushes", security(("signature" = [])),
+    params(PushListQuery), responses((status = 200, body = PushList), (status = 400, body = ErrorBody)))]
+pub async fn list_pushes_route(
+    State(state): State<AppState>,
+    Extension(CallingApp(app)): Extension<CallingApp>,
+    query: Result<Query<PushListQuery>, QueryRejection>,
+) -> ApiResult<Json<PushList>> {
+    let Query(query) = query.map_err(|err| ApiErrorKind::InvalidRequest(err.body_text()))?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiErrorKind::InvalidRequest("limit must be between 1 and 1000".into()).into());
+    }
+    let filter = PushFilter {
+        status: query.status,
+        from: query.from,
+        to: query.to,
+        after: query.after,
+        limit,
+    };
+    let page = state.store.pushes_page(app.id, &filter).await?;
+    let next = (page.len() == limit as usize).then(|| page.last().map(|p| p.id.clone())).flatten();
+    Ok(Json(PushList { pushes: page.into_iter().map(|p| PushView::new(p, false)).collect(), next }))
+}
+
+/// Handle the `POST /v1/pushes/{push_id}/cancel` route: a scheduled push will not be sent; a
+/// dispatching one stops, and what it has not delivered leaves the inboxes.
+#[utoipa::path(post, path = "/v1/pushes/{push_id}/cancel", tag = "pushes", security(("signature" = [])),
+    params(("push_id" = String, Path)),
+    responses((status = 200, body = PushView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "push_not_cancellable: already done, failed or cancelled")))]
+pub async fn cancel_push_route(
+    State(state): State<AppState>,
+    Extension(CallingApp(app)): Extension<CallingApp>,
+    Path(push_id): Path<String>,
+) -> ApiResult<Json<PushView>> {
+    Ok(Json(PushView::new(state.dispatcher.cancel(app.id, &push_id).await?, false)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Recalled {
+    pub push: PushView,
+    /// Online devices that were sent a `recall` frame.
+    pub online_recalled: u64,
+}
+
+/// Handle the `POST /v1/pushes/{push_id}/recall` route: within 24 h of sending, the push
+/// leaves the offline inbox and online devices receive a `recall` frame.
+#[utoipa::path(post, path = "/v1/pushes/{push_id}/recall", tag = "pushes", security(("signature" = [])),
+    params(("push_id" = String, Path)),
+    responses((status = 200, body = Recalled), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "push_not_recallable: not sent, already recalled, or sent over 24 h ago")))]
+pub async fn recall_push_route(
+    State(state): State<AppState>,
+    Extension(CallingApp(app)): Extension<CallingApp>,
+    Path(push_id): Path<String>,
+) -> ApiResult<Json<Recalled>> {
+    let (push, delivery) = state.dispatcher.recall(app.id, &push_id).await?;
+    Ok(Json(Recalled { push: PushView::new(push, false), online_recalled: delivery.total_sent() }))
 }

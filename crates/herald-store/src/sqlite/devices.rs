@@ -76,21 +76,31 @@ pub(super) async fn register(
         .into_iter()
         .next()
         .ok_or_else(|| StoreError::Corrupt("account not created".into()))?;
+    let existing = sqlx::query(
+        "SELECT account_id, device_key FROM devices WHERE app_id = ? AND device_id = ?",
+    )
+    .bind(app)
+    .bind(&device.device_id)
+    .fetch_optional(&mut *tx)
+    .await?;
     let previous: Option<i64> =
-        sqlx::query_scalar("SELECT account_id FROM devices WHERE app_id = ? AND device_id = ?")
-            .bind(app)
-            .bind(&device.device_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        existing.as_ref().map(|row| row.try_get("account_id")).transpose()?;
+    let key: Option<i64> =
+        existing.as_ref().map(|row| row.try_get("device_key")).transpose()?.flatten();
+    let device_key = match key {
+        Some(key) => key,
+        None => next_device_key(&mut tx, app).await?,
+    };
     let now = to_millis(Utc::now());
     sqlx::query(
         "INSERT INTO devices (app_id, device_id, account_id, platform, package, token_kind, token, \
-         app_version, locale, time_zone, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         app_version, locale, time_zone, created_at, updated_at, device_key) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (app_id, device_id) DO UPDATE SET account_id = excluded.account_id, \
          platform = excluded.platform, package = excluded.package, token_kind = excluded.token_kind, \
          token = excluded.token, app_version = excluded.app_version, locale = excluded.locale, \
-         time_zone = excluded.time_zone, updated_at = excluded.updated_at",
+         time_zone = excluded.time_zone, updated_at = excluded.updated_at, \
+         device_key = excluded.device_key",
     )
     .bind(app)
     .bind(&device.device_id)
@@ -104,8 +114,11 @@ pub(super) async fn register(
     .bind(&device.time_zone)
     .bind(now)
     .bind(now)
+    .bind(device_key)
     .execute(&mut *tx)
     .await?;
+    let device_key = u32::try_from(device_key)
+        .map_err(|_| StoreError::Corrupt(format!("device key {device_key}")))?;
     let mut changed = vec![set_of(&mut tx, app, account_id).await?];
     if let Some(previous) = previous.and_then(|p| AccountId::try_from(p).ok()) {
         if previous != account_id {
@@ -113,7 +126,7 @@ pub(super) async fn register(
         }
     }
     tx.commit().await?;
-    Ok(DeviceBinding { account_id, new_account, changed })
+    Ok(DeviceBinding { account_id, device_key, new_account, changed })
 }
 
 pub(super) async fn unregister(
@@ -194,4 +207,19 @@ pub(super) async fn load_index(
             sink.device(account, row.try_get("platform")?, row.try_get("package")?);
         }
     }
+}
+
+/// Reserves the app's next device key; keys are never handed out twice.
+async fn next_device_key(conn: &mut SqliteConnection, app: AppId) -> StoreResult<i64> {
+    let key: i64 = sqlx::query_scalar(
+        "UPDATE apps SET next_device_key = next_device_key + 1 WHERE id = ? RETURNING next_device_key - 1",
+    )
+    .bind(app)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("app", app))?;
+    if key > i64::from(u32::MAX) {
+        return Err(StoreError::Conflict("the app has used all 2^32 device keys".into()));
+    }
+    Ok(key)
 }

@@ -8,6 +8,8 @@ mod apps;
 mod devices;
 mod labels;
 mod pushes;
+mod reports;
+mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -24,9 +26,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use crate::{
-    AccountRecord, AccountSummary, AppUpdate, AttributeUpdate, BatchOutcome, Cursor, DeviceBinding,
-    DeviceCounts, DeviceSet, Dispatch, IndexSink, NewApp, NewPush, PushRecord, Store, StoreResult,
-    TagUpdate,
+    AccountRecord, AccountSummary, AppUpdate, AttributeUpdate, BatchOutcome, BroadcastUsage,
+    Cursor, DayCount, DeviceBinding, DeviceCounts, DeviceSet, Dispatch, IndexSink, MinuteCount,
+    NewApp, NewPush, PlatformReport, PushFilter, PushRecord, ReceiptsFlush, Store, StoreResult,
+    TagUpdate, Webhook, WebhookAttempt, WebhookEvent,
 };
 
 /// How the SQLite file is opened.
@@ -227,6 +230,14 @@ impl Store for SqliteStore {
         pushes::one(&self.reader, app, id).await
     }
 
+    async fn push_by_idempotency_key(
+        &self,
+        app: AppId,
+        key: &str,
+    ) -> StoreResult<Option<PushRecord>> {
+        pushes::by_idempotency_key(&self.reader, app, key).await
+    }
+
     async fn begin_dispatch(&self, app: AppId, id: &str, dispatch: Dispatch) -> StoreResult<u64> {
         pushes::begin_dispatch(&self.writer, app, id, dispatch).await
     }
@@ -253,14 +264,73 @@ impl Store for SqliteStore {
         pushes::cursor(&self.reader, app, device_id).await
     }
 
-    async fn ack(
+    async fn cancel_push(&self, app: AppId, id: &str) -> StoreResult<(PushStatus, PushRecord)> {
+        pushes::cancel(&self.writer, app, id).await
+    }
+
+    async fn recall_push(&self, app: AppId, id: &str) -> StoreResult<PushRecord> {
+        pushes::recall(&self.writer, app, id).await
+    }
+
+    async fn pushes_page(&self, app: AppId, filter: &PushFilter) -> StoreResult<Vec<PushRecord>> {
+        pushes::page(&self.reader, app, filter).await
+    }
+
+    async fn broadcast_usage(
         &self,
         app: AppId,
-        device_id: &str,
-        up_to: Option<u64>,
-        seqs: &[u64],
-    ) -> StoreResult<Cursor> {
-        pushes::ack(&self.writer, app, device_id, up_to, seqs).await
+        since: DateTime<Utc>,
+    ) -> StoreResult<BroadcastUsage> {
+        pushes::broadcast_usage(&self.reader, app, since).await
+    }
+
+    async fn flush_receipts(&self, flush: &ReceiptsFlush) -> StoreResult<()> {
+        reports::flush(&self.writer, flush).await
+    }
+
+    async fn push_report(&self, app: AppId, push_id: &str) -> StoreResult<Vec<PlatformReport>> {
+        reports::push_report(&self.reader, app, push_id).await
+    }
+
+    async fn push_minutes(&self, app: AppId, push_id: &str) -> StoreResult<Vec<MinuteCount>> {
+        reports::push_minutes(&self.reader, app, push_id).await
+    }
+
+    async fn app_days(&self, app: AppId, from: &str, to: &str) -> StoreResult<Vec<DayCount>> {
+        reports::days(&self.reader, app, from, to).await
+    }
+
+    async fn set_webhook(&self, app: AppId, url: &str, events: &[String]) -> StoreResult<Webhook> {
+        webhooks::set(&self.writer, app, url, events).await
+    }
+
+    async fn webhook(&self, app: AppId) -> StoreResult<Option<Webhook>> {
+        webhooks::get(&self.reader, app).await
+    }
+
+    async fn delete_webhook(&self, app: AppId) -> StoreResult<()> {
+        webhooks::delete(&self.writer, app).await
+    }
+
+    async fn enqueue_webhook_event(
+        &self,
+        app: AppId,
+        kind: &str,
+        payload: &str,
+    ) -> StoreResult<i64> {
+        webhooks::enqueue(&self.writer, app, kind, payload).await
+    }
+
+    async fn due_webhook_events(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookEvent>> {
+        webhooks::due(&self.reader, now, limit).await
+    }
+
+    async fn webhook_attempted(&self, id: i64, attempt: &WebhookAttempt) -> StoreResult<()> {
+        webhooks::attempted(&self.writer, id, attempt).await
     }
 }
 

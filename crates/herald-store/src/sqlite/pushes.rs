@@ -4,10 +4,12 @@ use chrono::{DateTime, Duration, Utc};
 use herald_core::push::PushStatus;
 use herald_core::AppId;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::time::{from_millis, to_millis};
-use crate::{Cursor, Dispatch, NewPush, PushRecord, StoreError, StoreResult};
+use crate::{
+    BroadcastUsage, Cursor, Dispatch, NewPush, PushFilter, PushRecord, StoreError, StoreResult,
+};
 
 /// How long an idempotency key names the same push.
 const IDEMPOTENCY_WINDOW_DAYS: i64 = 7;
@@ -15,7 +17,7 @@ const IDEMPOTENCY_WINDOW_DAYS: i64 = 7;
 const COLUMNS: &str =
     "app_id, id, seq, status, audience, message, notification, sender, platforms, \
     ttl_secs, idempotency_key, push_at, created_at, started_at, finished_at, expires_at, \
-    recalled_at, recipients, targeted, error";
+    recalled_at, recipients, targeted, error, broadcast";
 
 fn opt_time(row: &SqliteRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
     let ms: Option<i64> = row.try_get(column)?;
@@ -54,6 +56,7 @@ fn record(row: &SqliteRow) -> StoreResult<PushRecord> {
         recipients: row.try_get("recipients")?,
         targeted: targeted.and_then(|t| u64::try_from(t).ok()),
         error: row.try_get("error")?,
+        broadcast: row.try_get("broadcast")?,
     })
 }
 
@@ -89,7 +92,8 @@ pub(super) async fn create(pool: &SqlitePool, push: NewPush) -> StoreResult<(Pus
         .map_err(|err| StoreError::Corrupt(err.to_string()))?;
     let row = sqlx::query(&format!(
         "INSERT INTO pushes (app_id, id, status, audience, message, notification, sender, platforms, \
-         ttl_secs, idempotency_key, push_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ttl_secs, idempotency_key, push_at, created_at, broadcast) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          RETURNING {COLUMNS}"
     ))
     .bind(push.app)
@@ -104,6 +108,7 @@ pub(super) async fn create(pool: &SqlitePool, push: NewPush) -> StoreResult<(Pus
     .bind(&push.idempotency_key)
     .bind(to_millis(push.push_at))
     .bind(to_millis(now))
+    .bind(push.broadcast)
     .fetch_one(&mut *tx)
     .await
     .map_err(|err| match err {
@@ -116,6 +121,22 @@ pub(super) async fn create(pool: &SqlitePool, push: NewPush) -> StoreResult<(Pus
     let created = record(&row)?;
     tx.commit().await?;
     Ok((created, true))
+}
+
+pub(super) async fn by_idempotency_key(
+    pool: &SqlitePool,
+    app: AppId,
+    key: &str,
+) -> StoreResult<Option<PushRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM pushes WHERE app_id = ? AND idempotency_key = ? AND created_at > ?"
+    ))
+    .bind(app)
+    .bind(key)
+    .bind(to_millis(Utc::now() - Duration::days(IDEMPOTENCY_WINDOW_DAYS)))
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(record).transpose()
 }
 
 pub(super) async fn one(pool: &SqlitePool, app: AppId, id: &str) -> StoreResult<PushRecord> {
@@ -171,8 +192,10 @@ pub(super) async fn finish(
     status: PushStatus,
     error: Option<String>,
 ) -> StoreResult<()> {
+    // Only a push still on its way can finish: a cancel that came first keeps its word.
     let done = sqlx::query(
-        "UPDATE pushes SET status = ?, finished_at = ?, error = ? WHERE app_id = ? AND id = ?",
+        "UPDATE pushes SET status = ?, finished_at = ?, error = ? \
+         WHERE app_id = ? AND id = ? AND status IN ('scheduled', 'dispatching')",
     )
     .bind(status.as_str())
     .bind(to_millis(Utc::now()))
@@ -182,7 +205,7 @@ pub(super) async fn finish(
     .execute(pool)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(StoreError::not_found("push", id));
+        one(pool, app, id).await?;
     }
     Ok(())
 }
@@ -236,35 +259,136 @@ fn cursor_of(row: &SqliteRow) -> StoreResult<Cursor> {
     })
 }
 
-pub(super) async fn ack(
+/// Cancels a scheduled or dispatching push; returns its status before and the push after.
+pub(super) async fn cancel(
     pool: &SqlitePool,
     app: AppId,
-    device_id: &str,
-    up_to: Option<u64>,
-    seqs: &[u64],
-) -> StoreResult<Cursor> {
+    id: &str,
+) -> StoreResult<(PushStatus, PushRecord)> {
     let mut tx = pool.begin().await?;
-    let row = sqlx::query(
-        "SELECT acked_seq, acked_above FROM device_cursors WHERE app_id = ? AND device_id = ?",
-    )
+    let before: String =
+        sqlx::query_scalar("SELECT status FROM pushes WHERE app_id = ? AND id = ?")
+            .bind(app)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found("push", id))?;
+    let before = PushStatus::parse(&before)
+        .ok_or_else(|| StoreError::Corrupt(format!("push status {before}")))?;
+    if !matches!(before, PushStatus::Scheduled | PushStatus::Dispatching) {
+        return Err(StoreError::Conflict(format!("push {id} is already {}", before.as_str())));
+    }
+    let now = to_millis(Utc::now());
+    // What a dispatching push has not delivered yet waits in inboxes: it leaves them.
+    let row = sqlx::query(&format!(
+        "UPDATE pushes SET status = 'cancelled', finished_at = ?, \
+         recalled_at = CASE WHEN seq IS NULL THEN NULL ELSE ? END \
+         WHERE app_id = ? AND id = ? RETURNING {COLUMNS}"
+    ))
+    .bind(now)
+    .bind(now)
     .bind(app)
-    .bind(device_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let mut cursor = row.as_ref().map_or(Ok(Cursor::default()), cursor_of)?;
-    cursor.apply(up_to, seqs);
-    let above = cursor.acked_above.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-    sqlx::query(
-        "INSERT INTO device_cursors (app_id, device_id, acked_seq, acked_above) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (app_id, device_id) DO UPDATE SET acked_seq = excluded.acked_seq, \
-         acked_above = excluded.acked_above",
-    )
-    .bind(app)
-    .bind(device_id)
-    .bind(i64::try_from(cursor.acked).unwrap_or(i64::MAX))
-    .bind(above)
-    .execute(&mut *tx)
+    .bind(id)
+    .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(cursor)
+    Ok((before, record(&row)?))
+}
+
+/// Marks a dispatched push recalled: it leaves every inbox.
+pub(super) async fn recall(pool: &SqlitePool, app: AppId, id: &str) -> StoreResult<PushRecord> {
+    let row = sqlx::query(&format!(
+        "UPDATE pushes SET recalled_at = ? WHERE app_id = ? AND id = ? AND seq IS NOT NULL \
+         AND recalled_at IS NULL RETURNING {COLUMNS}"
+    ))
+    .bind(to_millis(Utc::now()))
+    .bind(app)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(row) => record(&row),
+        None => {
+            let push = one(pool, app, id).await?;
+            let why = if push.recalled_at.is_some() {
+                "was already recalled"
+            } else {
+                "has not been sent"
+            };
+            Err(StoreError::Conflict(format!("push {id} {why}")))
+        }
+    }
+}
+
+pub(super) async fn page(
+    pool: &SqlitePool,
+    app: AppId,
+    filter: &PushFilter,
+) -> StoreResult<Vec<PushRecord>> {
+    let mut query =
+        QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM pushes WHERE app_id = "));
+    query.push_bind(app);
+    if let Some(status) = filter.status {
+        query.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(from) = filter.from {
+        query.push(" AND created_at >= ").push_bind(to_millis(from));
+    }
+    if let Some(to) = filter.to {
+        query.push(" AND created_at < ").push_bind(to_millis(to));
+    }
+    if let Some(after) = &filter.after {
+        // Newest first; ties on the creation time are broken by id.
+        query
+            .push(" AND (created_at, id) < (SELECT created_at, id FROM pushes WHERE app_id = ")
+            .push_bind(app)
+            .push(" AND id = ")
+            .push_bind(after)
+            .push(")");
+    }
+    query.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(filter.limit));
+    query.build().fetch_all(pool).await?.iter().map(record).collect()
+}
+
+pub(super) async fn broadcast_usage(
+    pool: &SqlitePool,
+    app: AppId,
+    since: DateTime<Utc>,
+) -> StoreResult<BroadcastUsage> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MAX(created_at) AS latest FROM pushes \
+         WHERE app_id = ? AND broadcast = 1 AND created_at >= ? AND status != 'failed'",
+    )
+    .bind(app)
+    .bind(to_millis(since))
+    .fetch_one(pool)
+    .await?;
+    let count: i64 = row.try_get("n")?;
+    let latest: Option<i64> = row.try_get("latest")?;
+    Ok(BroadcastUsage {
+        count: u64::try_from(count).unwrap_or_default(),
+        latest: latest.map(from_millis).transpose()?,
+    })
+}
+
+/// Writes device cursors inside the caller's transaction.
+pub(super) async fn save_cursors(
+    conn: &mut sqlx::SqliteConnection,
+    cursors: &[(AppId, String, Cursor)],
+) -> StoreResult<()> {
+    for (app, device_id, cursor) in cursors {
+        let above = cursor.acked_above.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        sqlx::query(
+            "INSERT INTO device_cursors (app_id, device_id, acked_seq, acked_above) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (app_id, device_id) DO UPDATE SET acked_seq = excluded.acked_seq, \
+             acked_above = excluded.acked_above",
+        )
+        .bind(app)
+        .bind(device_id)
+        .bind(i64::try_from(cursor.acked).unwrap_or(i64::MAX))
+        .bind(above)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }

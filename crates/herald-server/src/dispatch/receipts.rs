@@ -1,0 +1,444 @@
+//! Receipts: device cursors, deliveries and opens. Acks arrive at the rate pushes are delivered,
+//! far faster than one database write each, so cursors and report counts live in memory and are
+//! written every second in one transaction. Cursors and counts move together: after a crash a
+//! device re-sends exactly the acks whose counts were lost, and the unique-device bitmaps absorb
+//! the repeats, so counts stay exact.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use herald_core::AppId;
+use herald_index::RoaringBitmap;
+use herald_store::{
+    Cursor, DayCount, DynStore, MinuteCount, PlatformReport, ReceiptsFlush, StoreResult,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::live::LiveInbox;
+
+/// A device as reports count it.
+#[derive(Debug, Clone)]
+pub struct DeviceRef {
+    pub account_id: u32,
+    pub device_key: u32,
+    pub platform: String,
+}
+
+/// What a dispatch did, per platform: (targeted accounts, frames sent online, stored offline).
+#[derive(Debug, Clone)]
+pub struct DispatchCounts {
+    pub app: AppId,
+    pub push_id: String,
+    pub platforms: BTreeMap<String, (u64, u64, u64)>,
+}
+
+/// Something that changes reports.
+pub enum Receipt {
+    Login {
+        app: AppId,
+        device_id: String,
+        device: DeviceRef,
+    },
+    /// A device's cursor moved from `before` to `after`.
+    Ack {
+        app: AppId,
+        device_id: String,
+        before: Cursor,
+        after: Cursor,
+    },
+    Opened {
+        app: AppId,
+        device_id: String,
+        push_id: String,
+    },
+    Dispatched(DispatchCounts),
+    /// Vendor outcomes of a push on a platform: sent, and failures by reason.
+    Vendor {
+        app: AppId,
+        push_id: String,
+        platform: String,
+        sent: u64,
+        failed: BTreeMap<String, u64>,
+    },
+    Flush(oneshot::Sender<()>),
+}
+
+/// Device cursors, shared by the gateway's inbox (reads, acks) and the flusher.
+#[derive(Default)]
+struct CursorTable {
+    cursors: Mutex<CursorState>,
+}
+
+#[derive(Default)]
+struct CursorState {
+    by_device: HashMap<(AppId, String), Cursor>,
+    dirty: HashSet<(AppId, String)>,
+}
+
+/// Handle to the receipts worker.
+#[derive(Clone)]
+pub struct Receipts {
+    tx: mpsc::UnboundedSender<Receipt>,
+    cursors: Arc<CursorTable>,
+    store: DynStore,
+}
+
+impl Receipts {
+    /// Starts the worker; it flushes every `interval` and when asked.
+    pub fn spawn(store: DynStore, live: Arc<LiveInbox>, interval: Duration) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cursors = Arc::new(CursorTable::default());
+        let worker = Worker {
+            store: store.clone(),
+            live,
+            cursors: cursors.clone(),
+            devices: HashMap::new(),
+            reports: HashMap::new(),
+            dirty: HashSet::new(),
+            minutes: HashMap::new(),
+            days: HashMap::new(),
+        };
+        tokio::spawn(worker.run(rx, interval));
+        Self { tx, cursors, store }
+    }
+
+    fn send(&self, receipt: Receipt) {
+        // The worker lives as long as the runtime; a send can only fail during shutdown.
+        let _ = self.tx.send(receipt);
+    }
+
+    /// A device's cursor: the one in memory, else the stored one.
+    pub async fn cursor(&self, app: AppId, device_id: &str) -> StoreResult<Cursor> {
+        let key = (app, device_id.to_owned());
+        if let Some(cursor) = self.lock().by_device.get(&key) {
+            return Ok(cursor.clone());
+        }
+        let stored = self.store.cursor(app, device_id).await?;
+        Ok(self.lock().by_device.entry(key).or_insert(stored).clone())
+    }
+
+    /// Moves a device's cursor; the push deliveries it implies are counted.
+    pub async fn ack(
+        &self,
+        app: AppId,
+        device_id: &str,
+        up_to: Option<u64>,
+        seqs: &[u64],
+    ) -> StoreResult<()> {
+        self.cursor(app, device_id).await?;
+        let key = (app, device_id.to_owned());
+        let (before, after) = {
+            let mut state = self.lock();
+            let cursor = state.by_device.entry(key.clone()).or_default();
+            let before = cursor.clone();
+            cursor.apply(up_to, seqs);
+            let after = cursor.clone();
+            if after != before {
+                state.dirty.insert(key);
+            }
+            (before, after)
+        };
+        if after != before {
+            self.send(Receipt::Ack { app, device_id: device_id.to_owned(), before, after });
+        }
+        Ok(())
+    }
+
+    pub fn login(&self, app: AppId, device_id: &str, device: DeviceRef) {
+        self.send(Receipt::Login { app, device_id: device_id.to_owned(), device });
+    }
+
+    pub fn opened(&self, app: AppId, device_id: &str, push_id: &str) {
+        self.send(Receipt::Opened {
+            app,
+            device_id: device_id.to_owned(),
+            push_id: push_id.to_owned(),
+        });
+    }
+
+    pub fn dispatched(&self, counts: DispatchCounts) {
+        self.send(Receipt::Dispatched(counts));
+    }
+
+    pub fn vendor(
+        &self,
+        app: AppId,
+        push_id: &str,
+        platform: &str,
+        sent: u64,
+        failed: BTreeMap<String, u64>,
+    ) {
+        self.send(Receipt::Vendor {
+            app,
+            push_id: push_id.to_owned(),
+            platform: platform.to_owned(),
+            sent,
+            failed,
+        });
+    }
+
+    /// Writes everything received so far; returns once it is in the store.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        self.send(Receipt::Flush(done));
+        let _ = wait.await;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CursorState> {
+        self.cursors.cursors.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Counts of one push on one platform, with unique-device bitmaps.
+#[derive(Debug, Default)]
+struct PlatformCounts {
+    targeted: u64,
+    sent_online: u64,
+    stored_offline: u64,
+    vendor_sent: u64,
+    vendor_failed: BTreeMap<String, u64>,
+    delivered: RoaringBitmap,
+    opened: RoaringBitmap,
+}
+
+type PushKey = (AppId, String);
+
+struct Worker {
+    store: DynStore,
+    live: Arc<LiveInbox>,
+    cursors: Arc<CursorTable>,
+    devices: HashMap<(AppId, String), DeviceRef>,
+    /// Reports of pushes touched since start, loaded from the store on first touch so that
+    /// unique counting continues where the last run stopped.
+    reports: HashMap<PushKey, BTreeMap<String, PlatformCounts>>,
+    dirty: HashSet<(AppId, String, String)>,
+    minutes: HashMap<(AppId, String, i64), (u64, u64)>,
+    days: HashMap<(AppId, String), (u64, u64, u64)>,
+}
+
+impl Worker {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Receipt>, interval: Duration) {
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                receipt = rx.recv() => match receipt {
+                    Some(Receipt::Flush(done)) => {
+                        self.flush().await;
+                        let _ = done.send(());
+                    }
+                    Some(receipt) => self.apply(receipt).await,
+                    None => {
+                        self.flush().await;
+                        return;
+                    }
+                },
+                _ = tick.tick() => self.flush().await,
+            }
+        }
+    }
+
+    async fn apply(&mut self, receipt: Receipt) {
+        match receipt {
+            Receipt::Login { app, device_id, device } => {
+                self.devices.insert((app, device_id), device);
+            }
+            Receipt::Ack { app, device_id, before, after } => {
+                self.on_ack(app, &device_id, &before, &after).await
+            }
+            Receipt::Opened { app, device_id, push_id } => {
+                self.on_opened(app, &device_id, &push_id).await
+            }
+            Receipt::Dispatched(counts) => self.on_dispatched(counts).await,
+            Receipt::Vendor { app, push_id, platform, sent, failed } => {
+                let counts = self.counts(app, &push_id, &platform).await;
+                counts.vendor_sent += sent;
+                for (reason, n) in failed {
+                    *counts.vendor_failed.entry(reason).or_default() += n;
+                }
+            }
+            Receipt::Flush(done) => {
+                self.flush().await;
+                let _ = done.send(());
+            }
+        }
+    }
+
+    async fn on_ack(&mut self, app: AppId, device_id: &str, before: &Cursor, after: &Cursor) {
+        let Some(device) = self.devices.get(&(app, device_id.to_owned())).cloned() else { return };
+        let mut newly: Vec<u64> =
+            after.acked_above.iter().copied().filter(|s| !before.has(*s)).collect();
+        let ranged = self.live.range(app, before.acked.saturating_add(1), after.acked);
+        newly.extend(ranged.iter().map(|p| p.seq).filter(|s| !before.has(*s)));
+        for seq in newly {
+            let Some(push) = self.live.range(app, seq, seq).pop() else { continue };
+            if push.recipients.contains(device.account_id) && push.admits(&device.platform) {
+                self.delivered(app, &push.id, &device, false).await;
+            }
+        }
+    }
+
+    async fn on_opened(&mut self, app: AppId, device_id: &str, push_id: &str) {
+        let Some(device) = self.devices.get(&(app, device_id.to_owned())).cloned() else { return };
+        let known =
+            self.live.get(app, push_id).is_some() || self.store.push(app, push_id).await.is_ok();
+        if known {
+            // An open implies the push arrived, even if its ack was lost.
+            self.delivered(app, push_id, &device, true).await;
+        }
+    }
+
+    async fn delivered(&mut self, app: AppId, push_id: &str, device: &DeviceRef, opened: bool) {
+        let counts = self.counts(app, push_id, &device.platform).await;
+        let new_delivery = counts.delivered.insert(device.device_key);
+        let new_open = opened && counts.opened.insert(device.device_key);
+        if !new_delivery && !new_open {
+            return;
+        }
+        let minute = Utc::now().timestamp().div_euclid(60);
+        let entry = self.minutes.entry((app, push_id.to_owned(), minute)).or_default();
+        entry.0 += u64::from(new_delivery);
+        entry.1 += u64::from(new_open);
+        let day = self.days.entry((app, day_of(Utc::now()))).or_default();
+        day.1 += u64::from(new_delivery);
+        day.2 += u64::from(new_open);
+    }
+
+    async fn on_dispatched(&mut self, dispatch: DispatchCounts) {
+        for (platform, (targeted, sent_online, stored_offline)) in &dispatch.platforms {
+            let counts = self.counts(dispatch.app, &dispatch.push_id, platform).await;
+            counts.targeted = *targeted;
+            counts.sent_online = *sent_online;
+            counts.stored_offline = *stored_offline;
+        }
+        self.days.entry((dispatch.app, day_of(Utc::now()))).or_default().0 += 1;
+    }
+
+    /// The counts of a push on a platform, loaded from the store the first time; marks them
+    /// for the next flush.
+    async fn counts(&mut self, app: AppId, push_id: &str, platform: &str) -> &mut PlatformCounts {
+        let key = (app, push_id.to_owned());
+        if !self.reports.contains_key(&key) {
+            let stored = match self.store.push_report(app, push_id).await {
+                Ok(rows) => {
+                    rows.into_iter().map(|row| (row.platform.clone(), counts_of(row))).collect()
+                }
+                Err(err) => {
+                    tracing::error!(app_id = app, %push_id, %err, "cannot load a push report");
+                    BTreeMap::new()
+                }
+            };
+            self.reports.insert(key.clone(), stored);
+        }
+        self.dirty.insert((app, push_id.to_owned(), platform.to_owned()));
+        self.reports.entry(key).or_default().entry(platform.to_owned()).or_default()
+    }
+
+    async fn flush(&mut self) {
+        let cursors = {
+            let mut state = self.cursors.cursors.lock().unwrap_or_else(|p| p.into_inner());
+            let dirty: Vec<_> = state.dirty.drain().collect();
+            dirty
+                .into_iter()
+                .filter_map(|key| state.by_device.get(&key).map(|c| (key.0, key.1, c.clone())))
+                .collect::<Vec<_>>()
+        };
+        let flush = ReceiptsFlush {
+            reports: self
+                .dirty
+                .iter()
+                .filter_map(|(app, push_id, platform)| self.row(*app, push_id, platform))
+                .collect(),
+            minutes: self
+                .minutes
+                .iter()
+                .map(|((app, push_id, minute), (delivered, opened))| MinuteCount {
+                    app: *app,
+                    push_id: push_id.clone(),
+                    minute: *minute,
+                    delivered: *delivered,
+                    opened: *opened,
+                })
+                .collect(),
+            days: self
+                .days
+                .iter()
+                .map(|((app, day), (pushes, delivered, opened))| DayCount {
+                    app: *app,
+                    day: day.clone(),
+                    pushes: *pushes,
+                    delivered: *delivered,
+                    opened: *opened,
+                })
+                .collect(),
+            cursors,
+        };
+        if flush.is_empty() {
+            return;
+        }
+        match self.store.flush_receipts(&flush).await {
+            Ok(()) => {
+                self.dirty.clear();
+                self.minutes.clear();
+                self.days.clear();
+            }
+            Err(err) => {
+                // Nothing is dropped: the cursors are marked again and the rest stays pending.
+                tracing::error!(%err, "cannot write receipts; retrying at the next flush");
+                let mut state = self.cursors.cursors.lock().unwrap_or_else(|p| p.into_inner());
+                state.dirty.extend(flush.cursors.into_iter().map(|(app, device, _)| (app, device)));
+            }
+        }
+    }
+
+    fn row(&self, app: AppId, push_id: &str, platform: &str) -> Option<PlatformReport> {
+        let counts = self.reports.get(&(app, push_id.to_owned()))?.get(platform)?;
+        Some(PlatformReport {
+            app,
+            push_id: push_id.to_owned(),
+            platform: platform.to_owned(),
+            targeted: counts.targeted,
+            sent_online: counts.sent_online,
+            stored_offline: counts.stored_offline,
+            vendor_sent: counts.vendor_sent,
+            vendor_failed: counts.vendor_failed.clone(),
+            delivered: serialize(&counts.delivered),
+            opened: serialize(&counts.opened),
+        })
+    }
+}
+
+fn counts_of(row: PlatformReport) -> PlatformCounts {
+    PlatformCounts {
+        targeted: row.targeted,
+        sent_online: row.sent_online,
+        stored_offline: row.stored_offline,
+        vendor_sent: row.vendor_sent,
+        vendor_failed: row.vendor_failed,
+        delivered: deserialize(&row.delivered),
+        opened: deserialize(&row.opened),
+    }
+}
+
+/// The UTC day of a moment, as `YYYY-MM-DD`.
+pub fn day_of(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+pub fn serialize(bitmap: &RoaringBitmap) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(bitmap.serialized_size());
+    // Writing to a Vec cannot fail.
+    let _ = bitmap.serialize_into(&mut bytes);
+    bytes
+}
+
+pub fn deserialize(bytes: &[u8]) -> RoaringBitmap {
+    if bytes.is_empty() {
+        return RoaringBitmap::new();
+    }
+    RoaringBitmap::deserialize_from(bytes).unwrap_or_else(|err| {
+        tracing::error!(%err, "unreadable report bitmap; counting from zero");
+        RoaringBitmap::new()
+    })
+}

@@ -1,0 +1,61 @@
+//! Pushes with a future push time wait here, ordered by time; each is handed to the dispatcher
+//! when its time comes. The store is the truth: at start-up every scheduled push is put back.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use herald_core::AppId;
+use tokio::sync::Notify;
+
+/// The waiting pushes and the task that fires them.
+#[derive(Clone)]
+pub struct Scheduler {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    waiting: Mutex<BTreeSet<(DateTime<Utc>, AppId, String)>>,
+    /// Woken when a push earlier than the current wait is scheduled.
+    changed: Notify,
+}
+
+impl Scheduler {
+    /// Starts the task; `due(app, push_id)` is called for each push whose time has come.
+    pub fn spawn(due: impl Fn(AppId, String) + Send + 'static) -> Self {
+        let shared = Arc::new(Shared { waiting: Mutex::default(), changed: Notify::new() });
+        tokio::spawn(run(shared.clone(), due));
+        Self { shared }
+    }
+
+    pub fn schedule(&self, at: DateTime<Utc>, app: AppId, push_id: String) {
+        self.shared.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert((at, app, push_id));
+        self.shared.changed.notify_one();
+    }
+}
+
+async fn run(shared: Arc<Shared>, due: impl Fn(AppId, String)) {
+    loop {
+        let next = shared.waiting.lock().unwrap_or_else(|p| p.into_inner()).first().cloned();
+        let Some((at, app, push_id)) = next else {
+            shared.changed.notified().await;
+            continue;
+        };
+        let wait = (at - Utc::now()).to_std().unwrap_or_default();
+        if !wait.is_zero() {
+            // Woken early by a new, possibly earlier push: look again.
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = shared.changed.notified() => continue,
+            }
+        }
+        let removed = shared.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&(
+            at,
+            app,
+            push_id.clone(),
+        ));
+        if removed {
+            due(app, push_id);
+        }
+    }
+}

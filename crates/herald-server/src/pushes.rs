@@ -1,0 +1,68 @@
+//! Accepting a push: the one path every API (native and compat) takes from a request to a
+//! stored, queued push. Checks the content and the audience, answers a repeated idempotency key
+//! with the first push, enforces the broadcast interval and quota, stores, queues.
+
+use chrono::{DateTime, Utc};
+use herald_core::push::PushContent;
+use herald_core::App;
+use herald_store::{NewPush, PushRecord};
+use serde_json::Value;
+
+use crate::auth::token;
+use crate::directory;
+use crate::error::ApiErrorKind;
+use crate::state::AppState;
+
+/// A push as an API asks for it.
+#[derive(Debug, Clone)]
+pub struct PushRequest {
+    /// Audience expression (docs/audience.md).
+    pub audience: Value,
+    pub content: PushContent,
+    /// When to send; `None` or the past: at once.
+    pub push_at: Option<DateTime<Utc>>,
+}
+
+/// Stores and queues a push; returns it and whether it is new (`false`: the first push of a
+/// repeated idempotency key).
+pub async fn accept(
+    state: &AppState,
+    app: &App,
+    request: PushRequest,
+) -> Result<(PushRecord, bool), ApiErrorKind> {
+    let PushRequest { audience, content, push_at } = request;
+    content.check(&app.limits)?;
+    if let Some(key) = &content.idempotency_key {
+        // A retry of an accepted push is answered before any rate limit: it pushes nothing.
+        if let Some(first) = state.store.push_by_idempotency_key(app.id, key).await? {
+            return Ok((first, false));
+        }
+    }
+    let plan = directory::plan_audience(&state.directory, app, &audience).await?;
+    let broadcast = plan.is_broadcast();
+    let gate = state.broadcasts.lock_for(app.id);
+    // Held until the push is stored, so two broadcasts cannot both pass the checks.
+    let _serialised = if broadcast { Some(gate.lock().await) } else { None };
+    if broadcast {
+        state.broadcasts.check(&state.store, app, Utc::now()).await?;
+    }
+    let notification = content.notification.as_ref().map(serde_json::to_string).transpose();
+    let new = NewPush {
+        app: app.id,
+        id: format!("p_{}", token::random_token(20)),
+        audience: audience.to_string(),
+        message: content.message.to_string(),
+        notification: notification.map_err(|err| ApiErrorKind::Internal(err.to_string()))?,
+        sender: content.sender,
+        platforms: content.platforms,
+        ttl_secs: content.ttl_secs,
+        idempotency_key: content.idempotency_key,
+        push_at: push_at.unwrap_or_else(Utc::now),
+        broadcast,
+    };
+    let (record, created) = state.store.create_push(new).await?;
+    if created {
+        state.dispatcher.submit(&record);
+    }
+    Ok((record, created))
+}

@@ -1,0 +1,143 @@
+//! The `webhooks` table and the `webhook_events` outbox.
+
+use chrono::{DateTime, Utc};
+use herald_core::AppId;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+
+use crate::time::{from_millis, to_millis};
+use crate::{StoreError, StoreResult, Webhook, WebhookAttempt, WebhookEvent};
+
+pub(super) async fn set(
+    pool: &SqlitePool,
+    app: AppId,
+    url: &str,
+    events: &[String],
+) -> StoreResult<Webhook> {
+    let now = Utc::now();
+    let events_json =
+        serde_json::to_string(events).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+    sqlx::query(
+        "INSERT INTO webhooks (app_id, url, events, updated_at) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (app_id) DO UPDATE SET url = excluded.url, events = excluded.events, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(app)
+    .bind(url)
+    .bind(events_json)
+    .bind(to_millis(now))
+    .execute(pool)
+    .await
+    .map_err(|err| match err {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::not_found("app", app)
+        }
+        other => other.into(),
+    })?;
+    get(pool, app).await?.ok_or_else(|| StoreError::not_found("webhook", app))
+}
+
+pub(super) async fn get(pool: &SqlitePool, app: AppId) -> StoreResult<Option<Webhook>> {
+    let row = sqlx::query("SELECT url, events, updated_at FROM webhooks WHERE app_id = ?")
+        .bind(app)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|row| {
+        let events: String = row.try_get("events")?;
+        Ok(Webhook {
+            app,
+            url: row.try_get("url")?,
+            events: serde_json::from_str(&events)
+                .map_err(|err| StoreError::Corrupt(format!("webhook events: {err}")))?,
+            updated_at: from_millis(row.try_get("updated_at")?)?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn delete(pool: &SqlitePool, app: AppId) -> StoreResult<()> {
+    let done = sqlx::query("DELETE FROM webhooks WHERE app_id = ?").bind(app).execute(pool).await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found("webhook", app));
+    }
+    Ok(())
+}
+
+pub(super) async fn enqueue(
+    pool: &SqlitePool,
+    app: AppId,
+    kind: &str,
+    payload: &str,
+) -> StoreResult<i64> {
+    let now = to_millis(Utc::now());
+    let id = sqlx::query_scalar(
+        "INSERT INTO webhook_events (app_id, kind, payload, next_attempt_at, created_at) \
+         VALUES (?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(app)
+    .bind(kind)
+    .bind(payload)
+    .bind(now)
+    .bind(now)
+    .fetch_one(pool)
+    .await?;
+    Ok(id)
+}
+
+fn event(row: &SqliteRow) -> StoreResult<WebhookEvent> {
+    let attempts: i64 = row.try_get("attempts")?;
+    Ok(WebhookEvent {
+        id: row.try_get("id")?,
+        app: row.try_get("app_id")?,
+        kind: row.try_get("kind")?,
+        payload: row.try_get("payload")?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        created_at: from_millis(row.try_get("created_at")?)?,
+    })
+}
+
+pub(super) async fn due(
+    pool: &SqlitePool,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> StoreResult<Vec<WebhookEvent>> {
+    let rows = sqlx::query(
+        "SELECT id, app_id, kind, payload, attempts, created_at FROM webhook_events \
+         WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? \
+         ORDER BY next_attempt_at, id LIMIT ?",
+    )
+    .bind(to_millis(now))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(event).collect()
+}
+
+pub(super) async fn attempted(
+    pool: &SqlitePool,
+    id: i64,
+    attempt: &WebhookAttempt,
+) -> StoreResult<()> {
+    let now = to_millis(Utc::now());
+    let query = match attempt {
+        WebhookAttempt::Delivered => sqlx::query(
+            "UPDATE webhook_events SET attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?",
+        )
+        .bind(now),
+        WebhookAttempt::Retry { next, error } => sqlx::query(
+            "UPDATE webhook_events SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
+        )
+        .bind(to_millis(*next))
+        .bind(error.clone()),
+        WebhookAttempt::Failed { error } => sqlx::query(
+            "UPDATE webhook_events SET attempts = attempts + 1, failed_at = ?, last_error = ? WHERE id = ?",
+        )
+        .bind(now)
+        .bind(error.clone()),
+    };
+    let done = query.bind(id).execute(pool).await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found("webhook event", id));
+    }
+    Ok(())
+}
