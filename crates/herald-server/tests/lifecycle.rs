@@ -438,3 +438,56 @@ async fn webhooks_are_signed_and_retried() {
         (Some("push.finished"), &sent["push_id"])
     );
 }
+
+#[tokio::test]
+async fn cli_schedules_cancels_reports_and_configures_webhooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app_with(lax()).await;
+    let env = [
+        ("HERALD_SERVER", herald.base.as_str()),
+        ("HERALD_APP_KEY", app.key.as_str()),
+        ("HERALD_APP_SECRET", app.secret.as_str()),
+    ];
+    let run = |args: &[&str]| {
+        let (ok, out, err) = common::cli(args, &env);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    let at = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let scheduled: Value = serde_json::from_str(&run(&[
+        "push",
+        "--audience",
+        r#"{"all":true}"#,
+        "--message",
+        "1",
+        "--at",
+        &at,
+        "--json",
+    ]))
+    .unwrap();
+    let id = scheduled["push_id"].as_str().unwrap();
+    assert_eq!(scheduled["status"], "scheduled");
+    assert!(run(&["push", "list", "--status", "scheduled"]).contains(id));
+    assert!(run(&["push", "cancel", id]).contains("cancelled"));
+    let (ok, _, err) = common::cli(&["push", "cancel", id], &env);
+    assert!(!ok && err.contains("push_not_cancellable"), "{err}");
+
+    let sent: Value = serde_json::from_str(&run(&[
+        "push",
+        "--audience",
+        r#"{"all":true}"#,
+        "--message",
+        "2",
+        "--json",
+    ]))
+    .unwrap();
+    let sent_id = sent["push_id"].as_str().unwrap();
+    wait_status(&herald, &app, sent_id, "done").await;
+    let report = run(&["push", "report", sent_id]);
+    assert!(report.contains("total") && report.contains("delivery_rate"), "{report}");
+    assert!(run(&["stats", "days", "--json"]).contains("\"days\""));
+    run(&["webhook", "set", "--url", "http://127.0.0.1:9/hook", "--event", "push.failed"]);
+    assert!(run(&["webhook", "get"]).contains("push.failed"));
+    assert!(run(&["webhook", "delete"]).contains("deleted"));
+}

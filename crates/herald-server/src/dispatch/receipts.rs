@@ -18,6 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::live::LiveInbox;
 
+/// Reports kept in memory between flushes before the cache is emptied.
+const MAX_CACHED_REPORTS: usize = 10_000;
+
 /// A device as reports count it.
 #[derive(Debug, Clone)]
 pub struct DeviceRef {
@@ -382,6 +385,11 @@ impl Worker {
                 self.dirty.clear();
                 self.minutes.clear();
                 self.days.clear();
+                // Everything is in the store now; a long-running server reloads what it touches
+                // again instead of keeping every report it ever saw.
+                if self.reports.len() > MAX_CACHED_REPORTS {
+                    self.reports.clear();
+                }
             }
             Err(err) => {
                 // Nothing is dropped: the cursors are marked again and the rest stays pending.
