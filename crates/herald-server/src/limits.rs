@@ -58,35 +58,87 @@ impl BroadcastGate {
         self.locks.lock().unwrap_or_else(|p| p.into_inner()).entry(app).or_default().clone()
     }
 
-    /// Refuses a broadcast that comes too soon after the last one or past the daily quota.
+    /// Refuses a broadcast through `source` that comes too soon after the last one or past
+    /// the hourly or daily cap of `rule`.
     pub async fn check(
         &self,
         store: &DynStore,
         app: &App,
+        source: &str,
+        rule: &BroadcastRule,
         now: DateTime<Utc>,
     ) -> Result<(), ApiErrorKind> {
         let day_start = now.date_naive().and_time(NaiveTime::MIN).and_utc();
-        let usage = store.broadcast_usage(app.id, day_start).await?;
-        let quota = app.limits.broadcast_daily_quota;
-        if usage.count >= u64::from(quota) {
-            let tomorrow = day_start + Duration::days(1);
+        let today = store.broadcast_usage(app.id, source, day_start).await?;
+        if today.count >= u64::from(rule.per_day) {
             return Err(ApiErrorKind::RateLimited {
-                limit: "broadcast_daily_quota",
-                value: u64::from(quota),
-                retry_after_secs: secs_until(now, tomorrow),
+                limit: rule.names.per_day,
+                value: u64::from(rule.per_day),
+                retry_after_secs: secs_until(now, day_start + Duration::days(1)),
             });
         }
-        let interval = Duration::seconds(i64::from(app.limits.broadcast_min_interval_secs));
-        if let Some(latest) = usage.latest {
+        if let Some(per_hour) = rule.per_hour {
+            let hour_ago = now - Duration::hours(1);
+            let hour = store.broadcast_usage(app.id, source, hour_ago).await?;
+            if hour.count >= u64::from(per_hour) {
+                // The window frees a slot when its oldest push turns an hour old; without the
+                // oldest at hand, the newest gives a safe upper bound.
+                let free_at = hour.latest.unwrap_or(now) + Duration::hours(1);
+                return Err(ApiErrorKind::RateLimited {
+                    limit: rule.names.per_hour,
+                    value: u64::from(per_hour),
+                    retry_after_secs: secs_until(now, free_at),
+                });
+            }
+        }
+        let interval = Duration::seconds(i64::from(rule.min_interval_secs));
+        let recent = match rule.min_interval_secs {
+            0 => None,
+            _ => store.broadcast_usage(app.id, source, now - interval).await?.latest,
+        };
+        if let Some(latest) = recent {
             if now < latest + interval {
                 return Err(ApiErrorKind::RateLimited {
-                    limit: "broadcast_min_interval_secs",
-                    value: u64::from(app.limits.broadcast_min_interval_secs),
+                    limit: rule.names.min_interval,
+                    value: u64::from(rule.min_interval_secs),
                     retry_after_secs: secs_until(now, latest + interval),
                 });
             }
         }
         Ok(())
+    }
+}
+
+/// The names a rule's limits are reported by.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleNames {
+    pub min_interval: &'static str,
+    pub per_hour: &'static str,
+    pub per_day: &'static str,
+}
+
+/// Broadcast rate limits of one API (native or a compat layer).
+#[derive(Debug, Clone, Copy)]
+pub struct BroadcastRule {
+    pub min_interval_secs: u32,
+    pub per_hour: Option<u32>,
+    pub per_day: u32,
+    pub names: RuleNames,
+}
+
+impl BroadcastRule {
+    /// The native API's rule, from the app's limits.
+    pub fn native(app: &App) -> Self {
+        Self {
+            min_interval_secs: app.limits.broadcast_min_interval_secs,
+            per_hour: None,
+            per_day: app.limits.broadcast_daily_quota,
+            names: RuleNames {
+                min_interval: "broadcast_min_interval_secs",
+                per_hour: "broadcast_hourly_quota",
+                per_day: "broadcast_daily_quota",
+            },
+        }
     }
 }
 

@@ -9,13 +9,48 @@ use herald_store::{NewPush, PushRecord};
 use serde_json::Value;
 
 use crate::auth::token;
+use crate::compat::{Layer, LayerLimits};
 use crate::directory;
 use crate::error::ApiErrorKind;
+use crate::limits::{BroadcastRule, RuleNames};
 use crate::state::AppState;
+
+/// Which API a push comes through; each has its own broadcast rate limits.
+#[derive(Debug, Clone, Copy)]
+pub enum PushSource {
+    Native,
+    Layer(Layer, LayerLimits),
+}
+
+impl PushSource {
+    fn name(self) -> &'static str {
+        match self {
+            PushSource::Native => "native",
+            PushSource::Layer(layer, _) => layer.as_str(),
+        }
+    }
+
+    fn rule(self, app: &App) -> BroadcastRule {
+        match self {
+            PushSource::Native => BroadcastRule::native(app),
+            PushSource::Layer(_, limits) => BroadcastRule {
+                min_interval_secs: limits.min_interval_secs,
+                per_hour: limits.per_hour,
+                per_day: limits.per_day,
+                names: RuleNames {
+                    min_interval: "layer.min_interval_secs",
+                    per_hour: "layer.per_hour",
+                    per_day: "layer.per_day",
+                },
+            },
+        }
+    }
+}
 
 /// A push as an API asks for it.
 #[derive(Debug, Clone)]
 pub struct PushRequest {
+    pub source: PushSource,
     /// Audience expression (docs/audience.md).
     pub audience: Value,
     pub content: PushContent,
@@ -30,7 +65,7 @@ pub async fn accept(
     app: &App,
     request: PushRequest,
 ) -> Result<(PushRecord, bool), ApiErrorKind> {
-    let PushRequest { audience, content, push_at } = request;
+    let PushRequest { source, audience, content, push_at } = request;
     content.check(&app.limits)?;
     if let Some(key) = &content.idempotency_key {
         // A retry of an accepted push is answered before any rate limit: it pushes nothing.
@@ -44,7 +79,10 @@ pub async fn accept(
     // Held until the push is stored, so two broadcasts cannot both pass the checks.
     let _serialised = if broadcast { Some(gate.lock().await) } else { None };
     if broadcast {
-        state.broadcasts.check(&state.store, app, Utc::now()).await?;
+        state
+            .broadcasts
+            .check(&state.store, app, source.name(), &source.rule(app), Utc::now())
+            .await?;
     }
     let notification = content.notification.as_ref().map(serde_json::to_string).transpose();
     let new = NewPush {
@@ -59,6 +97,7 @@ pub async fn accept(
         idempotency_key: content.idempotency_key,
         push_at: push_at.unwrap_or_else(Utc::now),
         broadcast,
+        source: source.name().to_owned(),
     };
     let (record, created) = state.store.create_push(new).await?;
     if created {

@@ -223,3 +223,35 @@ async fn generated_admin_token_is_printed_once_and_kept() {
         herald.raw(herald.request(Method::GET, "/admin/apps").bearer_auth(&token)).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn compat_layers_are_configured_per_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let one = herald.create_app("one").await;
+    let two = herald.create_app("two").await;
+    let path = |id: i64, layer: &str| format!("/admin/apps/{id}/compat/{layer}");
+
+    let (status, err) = herald.admin(Method::GET, &path(one.id, "tencent"), None).await;
+    assert_eq!((status, code(&err)), (404, "not_found"));
+    let (status, set) = herald
+        .admin(Method::PUT, &path(one.id, "tencent"), Some(json!({"sdkappid": 1400000001})))
+        .await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["admin_identifier"], "administrator");
+    assert_eq!(set["limits"], json!({"min_interval_secs": 1, "per_hour": null, "per_day": 100}));
+    let (status, clash) = herald
+        .admin(Method::PUT, &path(two.id, "tencent"), Some(json!({"sdkappid": 1400000001})))
+        .await;
+    assert_eq!((status, code(&clash)), (409, "conflict"), "an SDKAppID names one app");
+    let (status, err) =
+        herald.admin(Method::PUT, &path(two.id, "tencent"), Some(json!({"sdkapid": 1}))).await;
+    assert_eq!((status, code(&err)), (400, "invalid_json"));
+
+    let (status, rc) = herald.admin(Method::PUT, &path(two.id, "rongcloud"), Some(json!({}))).await;
+    assert_eq!((status, &rc["limits"]["per_hour"]), (200, &json!(2)));
+    let (status, got) = herald.admin(Method::GET, &path(two.id, "rongcloud"), None).await;
+    assert_eq!((status, got), (200, rc));
+    let (status, _) = herald.admin(Method::PUT, &path(two.id, "jpush"), Some(json!({}))).await;
+    assert_eq!(status, 404);
+}

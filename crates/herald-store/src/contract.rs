@@ -24,7 +24,7 @@ macro_rules! suite {
             load_index_feeds_everything, pushes_dispatch_in_seq_order,
             idempotency_key_names_the_same_push, cursors_move_forward, cancel_and_recall,
             pushes_page_newest_first, broadcast_usage_counts, receipts_flush_and_reports,
-            webhook_outbox, device_keys_are_dense_and_kept);
+            webhook_outbox, device_keys_are_dense_and_kept, compat_layers_map_external_ids);
     };
     (@tests $make:path; $($name:ident),*) => {
         $(
@@ -330,6 +330,7 @@ fn new_push(app: i64, id: &str, key: Option<&str>) -> NewPush {
         idempotency_key: key.map(str::to_owned),
         push_at: Utc::now(),
         broadcast: true,
+        source: "native".into(),
     }
 }
 
@@ -483,14 +484,23 @@ pub(crate) async fn pushes_page_newest_first(store: &dyn Store) {
 pub(crate) async fn broadcast_usage_counts(store: &dyn Store) {
     let app = create_demo_app(store, "usage").await;
     let since = Utc::now() - Duration::seconds(1);
-    assert_eq!(store.broadcast_usage(app.id, since).await.unwrap().count, 0);
+    assert_eq!(store.broadcast_usage(app.id, "native", since).await.unwrap().count, 0);
     store.create_push(new_push(app.id, "b1", None)).await.unwrap();
     let mut targeted = new_push(app.id, "t1", None);
     targeted.broadcast = false;
     store.create_push(targeted).await.unwrap();
-    let usage = store.broadcast_usage(app.id, since).await.unwrap();
+    let mut compat = new_push(app.id, "c1", None);
+    compat.source = "tencent".into();
+    store.create_push(compat).await.unwrap();
+    let usage = store.broadcast_usage(app.id, "native", since).await.unwrap();
     assert_eq!(usage.count, 1);
     assert!(usage.latest.is_some());
+    assert_eq!(
+        store.broadcast_usage(app.id, "tencent", since).await.unwrap().count,
+        1,
+        "per source"
+    );
+    assert_eq!(store.push(app.id, "c1").await.unwrap().source, "tencent");
 }
 
 pub(crate) async fn receipts_flush_and_reports(store: &dyn Store) {
@@ -565,4 +575,21 @@ pub(crate) async fn device_keys_are_dense_and_kept(store: &dyn Store) {
     store.unregister_device(app.id, "k2").await.unwrap();
     let third = store.register_device(app.id, "a", &device("k3", "web")).await.unwrap();
     assert_eq!(third.device_key, 2, "keys are never reused");
+}
+
+pub(crate) async fn compat_layers_map_external_ids(store: &dyn Store) {
+    let app = create_demo_app(store, "compat").await;
+    assert_eq!(store.compat_layer(app.id, "tencent").await.unwrap(), None);
+    let external = unique("sdkappid");
+    store.set_compat_layer(app.id, "tencent", Some(&external), r#"{"a":1}"#).await.unwrap();
+    assert_eq!(store.compat_layer(app.id, "tencent").await.unwrap().as_deref(), Some(r#"{"a":1}"#));
+    let (found, settings) = store.app_by_compat_id("tencent", &external).await.unwrap();
+    assert_eq!((found.id, settings.as_str()), (app.id, r#"{"a":1}"#));
+    let other = create_demo_app(store, "compat-other").await;
+    let clash = store.set_compat_layer(other.id, "tencent", Some(&external), "{}").await;
+    assert!(matches!(clash, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.app_by_compat_id("rongcloud", &external).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }

@@ -148,7 +148,11 @@ pub trait Store: Send + Sync + 'static {
     async fn create_push(&self, push: NewPush) -> StoreResult<(PushRecord, bool)>;
     async fn push(&self, app: AppId, id: &str) -> StoreResult<PushRecord>;
     /// The push created with an idempotency key within the last 7 days, if any.
-    async fn push_by_idempotency_key(&self, app: AppId, key: &str) -> StoreResult<Option<PushRecord>>;
+    async fn push_by_idempotency_key(
+        &self,
+        app: AppId,
+        key: &str,
+    ) -> StoreResult<Option<PushRecord>>;
     /// Gives a scheduled push the app's next sequence number and stores its resolved audience;
     /// the push becomes `dispatching` and, unless online-only, part of every recipient's inbox.
     async fn begin_dispatch(&self, app: AppId, id: &str, dispatch: Dispatch) -> StoreResult<u64>;
@@ -169,12 +173,27 @@ pub trait Store: Send + Sync + 'static {
     async fn recall_push(&self, app: AppId, id: &str) -> StoreResult<PushRecord>;
     /// An app's pushes, newest first.
     async fn pushes_page(&self, app: AppId, filter: &PushFilter) -> StoreResult<Vec<PushRecord>>;
-    /// Broadcast pushes created since `since` (failed ones do not count).
+    /// Broadcast pushes created through `source` since `since` (failed ones do not count).
     async fn broadcast_usage(
         &self,
         app: AppId,
+        source: &str,
         since: DateTime<Utc>,
     ) -> StoreResult<BroadcastUsage>;
+
+    /// Sets an app's settings of a compat layer and the id the layer's clients know it by
+    /// (unique per layer: a `Conflict` otherwise).
+    async fn set_compat_layer(
+        &self,
+        app: AppId,
+        layer: &str,
+        external_id: Option<&str>,
+        settings: &str,
+    ) -> StoreResult<()>;
+    /// An app's settings of a compat layer, if set.
+    async fn compat_layer(&self, app: AppId, layer: &str) -> StoreResult<Option<String>>;
+    /// The app a layer's clients call `external_id`, with its settings of the layer.
+    async fn app_by_compat_id(&self, layer: &str, external_id: &str) -> StoreResult<(App, String)>;
     /// Pushes of every app in a status, oldest push time first.
     async fn pushes_with_status(&self, status: PushStatus) -> StoreResult<Vec<PushRecord>>;
     /// Stored pushes of an app that devices may still receive: dispatched, not online-only,

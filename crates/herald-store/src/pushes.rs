@@ -23,6 +23,8 @@ pub struct NewPush {
     pub push_at: DateTime<Utc>,
     /// Counts against the app's broadcast interval and daily quota.
     pub broadcast: bool,
+    /// The API that created it: `native`, `tencent`, `rongcloud`.
+    pub source: String,
 }
 
 /// A push with its state.
@@ -52,6 +54,7 @@ pub struct PushRecord {
     pub targeted: Option<u64>,
     pub error: Option<String>,
     pub broadcast: bool,
+    pub source: String,
 }
 
 /// Which pushes a listing shows: newest first, optionally by status and creation time.

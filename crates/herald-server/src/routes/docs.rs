@@ -9,7 +9,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
-    accounts, admin_apps, app, attributes, audience, devices, pushes, reports, tags, webhooks,
+    accounts, admin_apps, admin_compat, app, attributes, audience, devices, pushes, reports, tags,
+    webhooks,
 };
 
 /// The error envelope of every failed call.
@@ -39,6 +40,8 @@ pub struct ErrorDetail {
         admin_apps::update_app_route,
         admin_apps::rotate_secret_route,
         admin_apps::delete_app_route,
+        admin_compat::set_compat_route,
+        admin_compat::get_compat_route,
         app::get_calling_app_route,
         accounts::import_accounts_route,
         accounts::list_accounts_route,

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin_apps;
+mod admin_compat;
 mod app;
 mod attributes;
 mod audience;
@@ -41,6 +42,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(admin_apps::delete_app_route),
         )
         .route("/admin/apps/{id}/rotate-secret", post(admin_apps::rotate_secret_route))
+        .route(
+            "/admin/apps/{id}/compat/{layer}",
+            put(admin_compat::set_compat_route).get(admin_compat::get_compat_route),
+        )
         .route_layer(from_fn_with_state(state.clone(), require_admin));
     let signed = Router::new()
         .route("/v1/app", get(app::get_calling_app_route))
@@ -97,6 +102,8 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(signed)
         .merge(connect)
+        .merge(crate::compat::tencent::router())
+        .merge(crate::compat::rongcloud::router())
         .merge(ops)
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::CallingApp;
 use crate::error::{ApiErrorKind, ApiResult};
 use crate::extract::ApiJson;
-use crate::pushes::{self, PushRequest};
+use crate::pushes::{self, PushRequest, PushSource};
 use crate::routes::docs::ErrorBody;
 use crate::state::AppState;
 
@@ -125,6 +125,7 @@ pub async fn create_push_route(
     let ttl_secs =
         if body.online_only { 0 } else { body.ttl_secs.unwrap_or(app.limits.max_offline_ttl_secs) };
     let request = PushRequest {
+        source: PushSource::Native,
         audience: body.audience,
         content: PushContent {
             message: body.message,

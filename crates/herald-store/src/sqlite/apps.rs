@@ -126,3 +126,66 @@ pub(super) async fn delete(pool: &SqlitePool, id: AppId) -> StoreResult<()> {
     }
     Ok(())
 }
+
+pub(super) async fn set_compat_layer(
+    pool: &SqlitePool,
+    app: AppId,
+    layer: &str,
+    external_id: Option<&str>,
+    settings: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO compat_layers (app_id, layer, external_id, settings, updated_at) \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, layer) DO UPDATE SET \
+         external_id = excluded.external_id, settings = excluded.settings, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(app)
+    .bind(layer)
+    .bind(external_id)
+    .bind(settings)
+    .bind(to_millis(Utc::now()))
+    .execute(pool)
+    .await
+    .map_err(|err| match err {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::not_found("app", app)
+        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!(
+            "{layer} id {} belongs to another app",
+            external_id.unwrap_or_default()
+        )),
+        other => other.into(),
+    })?;
+    Ok(())
+}
+
+pub(super) async fn compat_layer(
+    pool: &SqlitePool,
+    app: AppId,
+    layer: &str,
+) -> StoreResult<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT settings FROM compat_layers WHERE app_id = ? AND layer = ?")
+        .bind(app)
+        .bind(layer)
+        .fetch_optional(pool)
+        .await?)
+}
+
+pub(super) async fn by_compat_id(
+    pool: &SqlitePool,
+    layer: &str,
+    external_id: &str,
+) -> StoreResult<(App, String)> {
+    let row = sqlx::query(&format!(
+        "SELECT {}, c.settings AS compat_settings FROM apps a JOIN compat_layers c ON c.app_id = a.id \
+         WHERE c.layer = ? AND c.external_id = ?",
+        COLUMNS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
+    ))
+    .bind(layer)
+    .bind(external_id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| StoreError::not_found("app", format!("{layer}:{external_id}")))?;
+    Ok((from_row(&row)?, row.try_get("compat_settings")?))
+}

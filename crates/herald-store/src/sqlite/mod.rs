@@ -279,9 +279,28 @@ impl Store for SqliteStore {
     async fn broadcast_usage(
         &self,
         app: AppId,
+        source: &str,
         since: DateTime<Utc>,
     ) -> StoreResult<BroadcastUsage> {
-        pushes::broadcast_usage(&self.reader, app, since).await
+        pushes::broadcast_usage(&self.reader, app, source, since).await
+    }
+
+    async fn set_compat_layer(
+        &self,
+        app: AppId,
+        layer: &str,
+        external_id: Option<&str>,
+        settings: &str,
+    ) -> StoreResult<()> {
+        apps::set_compat_layer(&self.writer, app, layer, external_id, settings).await
+    }
+
+    async fn compat_layer(&self, app: AppId, layer: &str) -> StoreResult<Option<String>> {
+        apps::compat_layer(&self.reader, app, layer).await
+    }
+
+    async fn app_by_compat_id(&self, layer: &str, external_id: &str) -> StoreResult<(App, String)> {
+        apps::by_compat_id(&self.reader, layer, external_id).await
     }
 
     async fn flush_receipts(&self, flush: &ReceiptsFlush) -> StoreResult<()> {

@@ -17,7 +17,7 @@ const IDEMPOTENCY_WINDOW_DAYS: i64 = 7;
 const COLUMNS: &str =
     "app_id, id, seq, status, audience, message, notification, sender, platforms, \
     ttl_secs, idempotency_key, push_at, created_at, started_at, finished_at, expires_at, \
-    recalled_at, recipients, targeted, error, broadcast";
+    recalled_at, recipients, targeted, error, broadcast, source";
 
 fn opt_time(row: &SqliteRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
     let ms: Option<i64> = row.try_get(column)?;
@@ -57,6 +57,7 @@ fn record(row: &SqliteRow) -> StoreResult<PushRecord> {
         targeted: targeted.and_then(|t| u64::try_from(t).ok()),
         error: row.try_get("error")?,
         broadcast: row.try_get("broadcast")?,
+        source: row.try_get("source")?,
     })
 }
 
@@ -92,8 +93,8 @@ pub(super) async fn create(pool: &SqlitePool, push: NewPush) -> StoreResult<(Pus
         .map_err(|err| StoreError::Corrupt(err.to_string()))?;
     let row = sqlx::query(&format!(
         "INSERT INTO pushes (app_id, id, status, audience, message, notification, sender, platforms, \
-         ttl_secs, idempotency_key, push_at, created_at, broadcast) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ttl_secs, idempotency_key, push_at, created_at, broadcast, source) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          RETURNING {COLUMNS}"
     ))
     .bind(push.app)
@@ -109,6 +110,7 @@ pub(super) async fn create(pool: &SqlitePool, push: NewPush) -> StoreResult<(Pus
     .bind(to_millis(push.push_at))
     .bind(to_millis(now))
     .bind(push.broadcast)
+    .bind(&push.source)
     .fetch_one(&mut *tx)
     .await
     .map_err(|err| match err {
@@ -353,13 +355,15 @@ pub(super) async fn page(
 pub(super) async fn broadcast_usage(
     pool: &SqlitePool,
     app: AppId,
+    source: &str,
     since: DateTime<Utc>,
 ) -> StoreResult<BroadcastUsage> {
     let row = sqlx::query(
         "SELECT COUNT(*) AS n, MAX(created_at) AS latest FROM pushes \
-         WHERE app_id = ? AND broadcast = 1 AND created_at >= ? AND status != 'failed'",
+         WHERE app_id = ? AND source = ? AND broadcast = 1 AND created_at >= ? AND status != 'failed'",
     )
     .bind(app)
+    .bind(source)
     .bind(to_millis(since))
     .fetch_one(pool)
     .await?;
