@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// How the gateway treats connections. Defaults suit many mostly idle connections.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct GatewaySettings {
     /// Frames that may wait for one connection's socket. A client that lets this many pile up
     /// is disconnected with 4009 (its pushes stay in its inbox), so a slow reader costs at most

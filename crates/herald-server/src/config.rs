@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use herald_gateway::GatewaySettings;
 use serde::{Deserialize, Serialize};
 
 /// How log lines are written.
@@ -46,6 +47,9 @@ pub struct Settings {
     /// `true`: every SQLite commit is fsynced (survives power loss). `false`: faster, survives a
     /// process crash but not a power cut.
     pub sqlite_sync_full: bool,
+    /// Client connections: queue sizes, timeouts, WebSocket buffers (the `[gateway]` table of
+    /// the file; no environment variables).
+    pub gateway: GatewaySettings,
 }
 
 impl Default for Settings {
@@ -61,6 +65,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             sqlite_sync_full: true,
+            gateway: GatewaySettings::default(),
         }
     }
 }
@@ -138,6 +143,7 @@ impl Settings {
         if self.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(invalid("admin_token", "must be at least 16 characters"));
         }
+        self.gateway.validate().map_err(|reason| invalid("gateway", &reason))?;
         Ok(self)
     }
 }
@@ -215,7 +221,8 @@ mod tests {
     fn example_config_is_valid_and_complete() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../herald.example.toml");
         let text = std::fs::read_to_string(&path).unwrap();
-        toml::from_str::<Settings>(&text).unwrap();
+        let example = toml::from_str::<Settings>(&text).unwrap();
+        assert_eq!(example.gateway, GatewaySettings::default(), "the example shows the defaults");
         for key in KEYS {
             assert!(text.contains(&format!("{key} =")), "{key} is not documented in the example");
         }

@@ -13,7 +13,7 @@ use herald_store::{SqliteOptions, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use herald_gateway::{Gateway, GatewaySettings};
+use herald_gateway::Gateway;
 
 use crate::auth::{token, NonceCache, StoreAuthenticator};
 use crate::config::Settings;
@@ -87,7 +87,7 @@ async fn build_state(
         receipts: receipts.clone(),
     };
     let gateway = Gateway::new(
-        GatewaySettings::default(),
+        settings.gateway.clone(),
         Arc::new(StoreAuthenticator { store: store.clone() }),
         Arc::new(inbox),
     );
