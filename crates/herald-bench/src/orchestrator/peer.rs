@@ -1,0 +1,207 @@
+//! The peer: the same fan-out through the machine's Mosquitto broker. N subscribers on one
+//! topic with QoS 1, spread over worker processes and source addresses like herald's clients;
+//! one publisher with QoS 1; the broker's memory from /proc.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use rumqttc::mqttbytes::v4::{Packet, Publish};
+use rumqttc::mqttbytes::QoS;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+
+use super::report::Side;
+use super::scenarios::{self, Publish as SendFn, SendFuture};
+use super::workers::Workers;
+use super::{FanoutArgs, Results, Scenario};
+use crate::clock::now_us;
+use crate::control::{scan, Command, MqttConnect};
+use crate::mqtt::MqttStream;
+use crate::proc::{open_files_limit, pgrep, rss_kib};
+
+const MOSQUITTO_CONF: &str = "/etc/mosquitto/mosquitto.conf";
+/// Files a broker needs besides its client sockets (listeners, log, persistence).
+const BROKER_SPARE_FILES: u32 = 32;
+
+/// Whether something accepts TCP connections at `addr`.
+pub async fn answers(addr: SocketAddr) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr)).await,
+        Ok(Ok(_))
+    )
+}
+
+/// How many connections the broker can hold: its open-files limit and `max_connections`.
+fn capacity(pid: Option<u32>, wanted: u32, notes: &mut Vec<String>) -> u32 {
+    let mut n = wanted;
+    let conf = std::fs::read_to_string(MOSQUITTO_CONF).unwrap_or_default();
+    let max_connections = conf
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("max_connections"))
+        .filter_map(|v| v.trim().parse::<i64>().ok())
+        .next_back();
+    let limits = pid.and_then(open_files_limit);
+    notes.push(format!(
+        "mosquitto: pid {}, open files soft/hard {}, max_connections {} ({MOSQUITTO_CONF})",
+        pid.map_or("unknown".into(), |p| p.to_string()),
+        limits.as_ref().map_or("unknown".into(), |(s, h)| format!("{s}/{h}")),
+        max_connections.map_or("unset (unlimited)".into(), |m| m.to_string()),
+    ));
+    if let Some(max) = max_connections.filter(|&m| m > 0) {
+        n = n.min(u32::try_from(max).unwrap_or(u32::MAX).saturating_sub(1));
+    }
+    if let Some(soft) = limits.and_then(|(s, _)| s.parse::<u32>().ok()) {
+        n = n.min(soft.saturating_sub(BROKER_SPARE_FILES));
+    }
+    if n < wanted {
+        notes.push(format!(
+            "mosquitto cannot hold {wanted} connections here; its figures are for {n} connections"
+        ));
+    }
+    n
+}
+
+pub async fn run(args: &FanoutArgs, results: &mut Results) -> anyhow::Result<()> {
+    let pid = pgrep("mosquitto");
+    let n = capacity(pid, args.connections, &mut results.notes);
+    if n == 0 {
+        bail!("mosquitto can hold no connection");
+    }
+    let mut side = Side { connections: n, ..Side::default() };
+    let shares = args.shares(n);
+    let mut workers = Workers::spawn(&shares).await?;
+    let run_id = now_us();
+    let topic = format!("herald-bench/{run_id}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_before = pid.and_then(rss_kib);
+    eprintln!("mosquitto: connecting {n} subscribers");
+    for (index, &(first, count)) in shares.iter().enumerate() {
+        let command = Command::MqttConnect(MqttConnect {
+            broker: args.mqtt_addr,
+            topic: topic.clone(),
+            client_prefix: format!("hb-{run_id}"),
+            first,
+            count,
+            sources: args.sources(),
+            concurrency: args.connect_concurrency,
+        });
+        workers.send(index, &command).await?;
+    }
+    let connected = workers.connected(args.phase_timeout()).await?;
+    eprintln!(
+        "mosquitto: connected {} ({} failed) in {} ms",
+        connected.ok, connected.failed, connected.elapsed_ms
+    );
+    side.connect = Some(connected.clone());
+    if connected.ok == 0 {
+        workers.exit().await;
+        bail!("no subscriber connected: {:?}", connected.errors);
+    }
+    if args.has(Scenario::Idle) {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        side.set_idle(rss_before, pid.and_then(rss_kib), connected.ok);
+    }
+    let publisher = Publisher::connect(args.mqtt_addr, format!("hb-{run_id}-pub"), topic).await?;
+    let pad: Arc<str> = "x".repeat(args.pad).into();
+    let send: SendFn = {
+        let publisher = publisher.clone();
+        Box::new(move |n| publisher.publish(n, pad.clone()))
+    };
+    let timeout = args.phase_timeout();
+    if args.has(Scenario::One) {
+        for repeat in 0..args.one_repeats {
+            let run =
+                scenarios::one_to_all(&mut workers, &send, u64::from(repeat) + 1, timeout).await?;
+            eprintln!("mosquitto one to all: {}", run.summary());
+            side.one.push(run);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    if args.has(Scenario::Burst) {
+        let burst = scenarios::burst(&mut workers, &send, args, timeout).await?;
+        eprintln!("mosquitto back to back: {}", burst.summary());
+        side.burst = Some(burst);
+    }
+    drop(send);
+    drop(publisher);
+    workers.disconnect().await?;
+    workers.exit().await;
+    results.mosquitto = Some(side);
+    Ok(())
+}
+
+type Request = (u64, Arc<str>, oneshot::Sender<anyhow::Result<u64>>);
+
+/// One QoS 1 publisher; a message counts as sent once the broker acked it (PUBACK).
+#[derive(Clone)]
+struct Publisher {
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+impl Publisher {
+    async fn connect(broker: SocketAddr, client_id: String, topic: String) -> anyhow::Result<Self> {
+        let stream = MqttStream::connect(broker, None, client_id, Duration::from_secs(60))
+            .await
+            .context("publisher connection")?;
+        let (requests, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(publish_loop(stream, topic, receiver));
+        Ok(Self { requests })
+    }
+
+    fn publish(&self, n: u64, pad: Arc<str>) -> SendFuture {
+        let requests = self.requests.clone();
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            requests.send((n, pad, reply)).map_err(|_| anyhow::anyhow!("publisher gone"))?;
+            answer.await.context("publisher gone")?
+        })
+    }
+}
+
+async fn publish_loop(
+    mut stream: MqttStream,
+    topic: String,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+) {
+    let mut pending: HashMap<u16, (oneshot::Sender<anyhow::Result<u64>>, u64)> = HashMap::new();
+    let mut next_pkid: u16 = 0;
+    let mut ping = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            request = requests.recv() => {
+                let Some((n, pad, reply)) = request else { break };
+                next_pkid = next_pkid.checked_add(1).unwrap_or(1);
+                let stamp = now_us();
+                let payload = json!({"n": n, scan::STAMP: stamp, "pad": &*pad}).to_string();
+                let mut publish = Publish::new(&topic, QoS::AtLeastOnce, payload);
+                publish.pkid = next_pkid;
+                if let Err(err) = stream.send(&Packet::Publish(publish)).await {
+                    let _ = reply.send(Err(err));
+                    break;
+                }
+                pending.insert(next_pkid, (reply, stamp));
+            }
+            packet = stream.next() => match packet {
+                Ok(Some(Packet::PubAck(ack))) => {
+                    if let Some((reply, stamp)) = pending.remove(&ack.pkid) {
+                        let _ = reply.send(Ok(stamp));
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            },
+            _ = ping.tick() => {
+                if stream.send(&Packet::PingReq).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    for (_, (reply, _)) in pending.drain() {
+        let _ = reply.send(Err(anyhow::anyhow!("publisher connection lost")));
+    }
+    stream.disconnect().await;
+}

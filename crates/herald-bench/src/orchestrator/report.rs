@@ -1,0 +1,483 @@
+//! What a run measured, and the summary table it prints (Markdown, ready for BENCHMARKS.md).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::workers::ConnectSummary;
+use super::FanoutArgs;
+use crate::control::RoundStats;
+use crate::hist::Histogram;
+
+/// Targets for 18,000 connections held by one herald process on this 2-core machine.
+const TARGET_ONE_P99_MS: f64 = 250.0;
+const TARGET_DELIVERIES_PER_S: f64 = 200_000.0;
+const TARGET_IDLE_KIB: f64 = 8.0;
+const TARGET_STORM_S: f64 = 2.0;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl From<&Histogram> for Latency {
+    fn from(h: &Histogram) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            count: h.count(),
+            p50_ms: ms(h.quantile(0.50)),
+            p99_ms: ms(h.quantile(0.99)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OneRun {
+    pub members: u32,
+    pub received: u64,
+    pub latency: Latency,
+    /// From just before the send until the last connection had the message.
+    pub time_to_all_ms: Option<f64>,
+    pub complete: bool,
+    pub closes: BTreeMap<String, u32>,
+    #[serde(skip)]
+    histogram: Histogram,
+}
+
+impl OneRun {
+    pub fn new(stats: RoundStats, time_to_all_us: Option<u64>, complete: bool) -> Self {
+        Self {
+            members: stats.members,
+            received: stats.frames,
+            latency: Latency::from(&stats.latency),
+            time_to_all_ms: time_to_all_us.map(|us| us as f64 / 1000.0),
+            complete,
+            closes: stats.closes,
+            histogram: stats.latency,
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{}/{} received, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, all after {}",
+            self.received,
+            self.members,
+            self.latency.p50_ms,
+            self.latency.p99_ms,
+            self.latency.max_ms,
+            opt_ms(self.time_to_all_ms)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Burst {
+    pub members: u32,
+    pub sent: u64,
+    pub failed: u64,
+    pub first_error: Option<String>,
+    pub frames: u64,
+    pub elapsed_s: f64,
+    pub deliveries_per_s: f64,
+    pub latency: Latency,
+    pub complete: bool,
+    pub closes: BTreeMap<String, u32>,
+}
+
+impl Burst {
+    pub fn new(
+        stats: RoundStats,
+        start_us: u64,
+        sent: u64,
+        failed: u64,
+        first_error: Option<String>,
+        complete: bool,
+    ) -> Self {
+        let elapsed_s = stats.last_recv_us.saturating_sub(start_us) as f64 / 1e6;
+        let deliveries_per_s = if elapsed_s > 0.0 { stats.frames as f64 / elapsed_s } else { 0.0 };
+        Self {
+            members: stats.members,
+            sent,
+            failed,
+            first_error,
+            frames: stats.frames,
+            elapsed_s,
+            deliveries_per_s,
+            latency: Latency::from(&stats.latency),
+            complete,
+            closes: stats.closes,
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} messages ({} failed), {} deliveries in {:.2} s = {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms{}",
+            self.sent,
+            self.failed,
+            self.frames,
+            self.elapsed_s,
+            self.deliveries_per_s,
+            self.latency.p50_ms,
+            self.latency.p99_ms,
+            self.latency.max_ms,
+            if self.complete { "" } else { " (INCOMPLETE)" }
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Storm {
+    pub disconnected: u32,
+    pub reconnected: u32,
+    pub connect_failed: u32,
+    pub connect_errors: Vec<String>,
+    /// Slowest worker: command to last welcome.
+    pub connect_ms: u64,
+    pub members: u32,
+    pub stored: u32,
+    /// From the start of the reconnect until the last client had all stored pushes.
+    pub time_ms: Option<f64>,
+    pub complete: bool,
+    /// Clients that got more than the stored pushes, and pushes seen twice.
+    pub over: u32,
+    pub duplicates: u64,
+    pub frames: u64,
+    pub closes: BTreeMap<String, u32>,
+}
+
+impl Storm {
+    pub fn new(
+        disconnected: u32,
+        connect: ConnectSummary,
+        stats: RoundStats,
+        time_us: Option<u64>,
+        complete: bool,
+        stored: u32,
+    ) -> Self {
+        Self {
+            disconnected,
+            reconnected: connect.ok,
+            connect_failed: connect.failed,
+            connect_errors: connect.errors,
+            connect_ms: connect.elapsed_ms,
+            members: stats.members,
+            stored,
+            time_ms: time_us.map(|us| us as f64 / 1000.0),
+            complete,
+            over: stats.over,
+            duplicates: stats.duplicates,
+            frames: stats.frames,
+            closes: stats.closes,
+        }
+    }
+
+    /// Every client got exactly the stored pushes.
+    pub fn exact(&self) -> bool {
+        self.complete
+            && self.over == 0
+            && self.duplicates == 0
+            && self.frames == u64::from(self.members) * u64::from(self.stored)
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} reconnected ({} failed) in {} ms; {} clients, {} pushes received, all {} after {}; exactly {}: {}",
+            self.reconnected,
+            self.connect_failed,
+            self.connect_ms,
+            self.members,
+            self.frames,
+            self.stored,
+            opt_ms(self.time_ms),
+            self.stored,
+            if self.exact() { "yes" } else { "NO" }
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Idle {
+    pub rss_before_kib: u64,
+    pub rss_after_kib: u64,
+    pub connections: u32,
+    pub kib_per_connection: f64,
+}
+
+/// One system's figures: herald or the peer broker.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Side {
+    pub connections: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_failed: Option<u32>,
+    #[serde(skip)]
+    pub connect: Option<ConnectSummary>,
+    pub one: Vec<OneRun>,
+    pub burst: Option<Burst>,
+    pub idle: Option<Idle>,
+    pub storm: Option<Storm>,
+}
+
+impl Side {
+    pub fn set_idle(&mut self, before: Option<u64>, after: Option<u64>, connections: u32) {
+        if let (Some(before), Some(after)) = (before, after) {
+            let per = after.saturating_sub(before) as f64 / f64::from(connections.max(1));
+            self.idle = Some(Idle {
+                rss_before_kib: before,
+                rss_after_kib: after,
+                connections,
+                kib_per_connection: per,
+            });
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(connect) = &self.connect {
+            self.connect_ms = Some(connect.elapsed_ms);
+            self.connect_failed = Some(connect.failed);
+        }
+    }
+
+    /// The single pushes' latencies merged, and the slowest time until all had one.
+    fn one_merged(&self) -> Option<(Latency, Option<f64>, bool)> {
+        if self.one.is_empty() {
+            return None;
+        }
+        let mut histogram = Histogram::default();
+        for run in &self.one {
+            histogram.merge(&run.histogram);
+        }
+        let all = self
+            .one
+            .iter()
+            .map(|r| r.time_to_all_ms)
+            .try_fold(0.0f64, |worst, t| t.map(|t| worst.max(t)));
+        Some((Latency::from(&histogram), all, self.one.iter().all(|r| r.complete)))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub connections: u32,
+    pub workers: u32,
+    pub sources: u8,
+    pub herald: Side,
+    pub mosquitto: Option<Side>,
+    /// Connections the peer held when it could not hold `connections`.
+    pub notes: Vec<String>,
+}
+
+fn opt_ms(ms: Option<f64>) -> String {
+    ms.map_or_else(|| "—".to_owned(), |ms| format!("{ms:.0} ms"))
+}
+
+fn ratio(herald: f64, peer: f64) -> String {
+    if peer > 0.0 && herald.is_finite() {
+        format!("{:.2}×", herald / peer)
+    } else {
+        "—".into()
+    }
+}
+
+impl Results {
+    pub fn new(args: &FanoutArgs) -> Self {
+        let shares = args.shares(args.connections);
+        Self {
+            connections: args.connections,
+            workers: shares.len() as u32,
+            sources: args.sources,
+            herald: Side { connections: args.connections, ..Side::default() },
+            mosquitto: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// The summary: one row per figure, herald beside its target and the peer.
+    pub fn table(&mut self) -> String {
+        self.herald.finish();
+        if let Some(peer) = &mut self.mosquitto {
+            peer.finish();
+        }
+        let h = &self.herald;
+        let p = self.mosquitto.as_ref();
+        let mut out = String::new();
+        let peer_n = p.map_or(String::new(), |p| format!(" ({} connections)", p.connections));
+        let _ = writeln!(
+            out,
+            "\n{} connections, {} worker processes, {} source addresses\n",
+            self.connections, self.workers, self.sources
+        );
+        let _ = writeln!(
+            out,
+            "| scenario | figure | herald | target | mosquitto{peer_n} | herald ÷ mosquitto |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+        let mut row = |scenario: &str,
+                       figure: &str,
+                       herald: String,
+                       target: &str,
+                       peer: String,
+                       r: String| {
+            let _ = writeln!(out, "| {scenario} | {figure} | {herald} | {target} | {peer} | {r} |");
+        };
+        if let Some(c) = &h.connect {
+            let peer = p.and_then(|p| p.connect.as_ref());
+            row(
+                "connect",
+                "time to connect all (failed)",
+                format!("{:.1} s ({})", c.elapsed_ms as f64 / 1000.0, c.failed),
+                "",
+                peer.map_or("—".into(), |c| {
+                    format!("{:.1} s ({})", c.elapsed_ms as f64 / 1000.0, c.failed)
+                }),
+                String::new(),
+            );
+        }
+        if let Some((lat, all, complete)) = h.one_merged() {
+            let peer = p.and_then(Side::one_merged);
+            let runs = h.one.len();
+            let label = format!("one push to all (×{runs})");
+            let flag = if complete { "" } else { " INCOMPLETE" };
+            row(
+                &label,
+                "latency p50 / p99 / max",
+                format!("{:.1} / {:.1} / {:.1} ms{flag}", lat.p50_ms, lat.p99_ms, lat.max_ms),
+                &format!("p99 ≤ {TARGET_ONE_P99_MS:.0} ms"),
+                peer.as_ref().map_or("—".into(), |(l, _, _)| {
+                    format!("{:.1} / {:.1} / {:.1} ms", l.p50_ms, l.p99_ms, l.max_ms)
+                }),
+                peer.as_ref().map_or("—".into(), |(l, _, _)| {
+                    format!("p99 {}", ratio(lat.p99_ms, l.p99_ms))
+                }),
+            );
+            row(
+                &label,
+                "time until all had it (worst run)",
+                opt_ms(all),
+                "",
+                peer.as_ref().map_or("—".into(), |(_, t, _)| opt_ms(*t)),
+                String::new(),
+            );
+        }
+        if let Some(b) = &h.burst {
+            let peer = p.and_then(|p| p.burst.as_ref());
+            let flag = if b.complete { "" } else { " INCOMPLETE" };
+            row(
+                "back to back",
+                "deliveries/s",
+                format!("{:.0}{flag}", b.deliveries_per_s),
+                &format!("≥ {TARGET_DELIVERIES_PER_S:.0}"),
+                peer.map_or("—".into(), |b| format!("{:.0}", b.deliveries_per_s)),
+                peer.map_or("—".into(), |pb| ratio(b.deliveries_per_s, pb.deliveries_per_s)),
+            );
+            row(
+                "back to back",
+                "latency p50 / p99 / max",
+                format!(
+                    "{:.1} / {:.1} / {:.1} ms",
+                    b.latency.p50_ms, b.latency.p99_ms, b.latency.max_ms
+                ),
+                "",
+                peer.map_or("—".into(), |b| {
+                    format!(
+                        "{:.1} / {:.1} / {:.1} ms",
+                        b.latency.p50_ms, b.latency.p99_ms, b.latency.max_ms
+                    )
+                }),
+                peer.map_or("—".into(), |pb| {
+                    format!("p99 {}", ratio(b.latency.p99_ms, pb.latency.p99_ms))
+                }),
+            );
+            row(
+                "back to back",
+                "messages sent (failed) / deliveries",
+                format!("{} ({}) / {}", b.sent, b.failed, b.frames),
+                "",
+                peer.map_or("—".into(), |b| format!("{} ({}) / {}", b.sent, b.failed, b.frames)),
+                String::new(),
+            );
+        }
+        if let Some(i) = &h.idle {
+            let peer = p.and_then(|p| p.idle.as_ref());
+            row(
+                "idle",
+                "server memory per connection (RSS Δ / N)",
+                format!("{:.2} KiB", i.kib_per_connection),
+                &format!("≤ {TARGET_IDLE_KIB:.0} KiB"),
+                peer.map_or("—".into(), |i| format!("{:.2} KiB", i.kib_per_connection)),
+                peer.map_or("—".into(), |pi| ratio(i.kib_per_connection, pi.kib_per_connection)),
+            );
+            row(
+                "idle",
+                "RSS before → after",
+                format!(
+                    "{:.1} → {:.1} MiB",
+                    i.rss_before_kib as f64 / 1024.0,
+                    i.rss_after_kib as f64 / 1024.0
+                ),
+                "",
+                peer.map_or("—".into(), |i| {
+                    format!(
+                        "{:.1} → {:.1} MiB",
+                        i.rss_before_kib as f64 / 1024.0,
+                        i.rss_after_kib as f64 / 1024.0
+                    )
+                }),
+                String::new(),
+            );
+        }
+        if let Some(s) = &h.storm {
+            row(
+                "reconnect storm",
+                &format!("all {} reconnect, each gets {} stored pushes", s.members, s.stored),
+                opt_ms(s.time_ms),
+                &format!("≤ {:.0} ms", TARGET_STORM_S * 1000.0),
+                "n/a".into(),
+                String::new(),
+            );
+            row(
+                "reconnect storm",
+                "exactly the stored pushes (over / duplicates / failed)",
+                format!(
+                    "{} ({} / {} / {})",
+                    if s.exact() { "yes" } else { "NO" },
+                    s.over,
+                    s.duplicates,
+                    s.connect_failed
+                ),
+                "yes",
+                "n/a".into(),
+                String::new(),
+            );
+        }
+        let mut closes: BTreeMap<String, u32> = BTreeMap::new();
+        for run in &h.one {
+            merge(&mut closes, &run.closes);
+        }
+        if let Some(b) = &h.burst {
+            merge(&mut closes, &b.closes);
+        }
+        if let Some(s) = &h.storm {
+            merge(&mut closes, &s.closes);
+        }
+        if !closes.is_empty() {
+            let _ = writeln!(out, "\nherald connections lost during measurements: {closes:?}");
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "\n{note}");
+        }
+        out
+    }
+}
+
+fn merge(into: &mut BTreeMap<String, u32>, from: &BTreeMap<String, u32>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_default() += v;
+    }
+}

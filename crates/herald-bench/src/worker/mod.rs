@@ -1,0 +1,299 @@
+//! The worker process (`herald-bench worker`, hidden): holds its share of the client
+//! connections, does what the orchestrator says on stdin, and reports on stdout (see
+//! [`crate::control`]).
+//!
+//! One thread: the connections spend their lives waiting, and the orchestrator runs several
+//! workers next to the server on a 2-core machine, so each worker should take one core at most.
+//! Everything lives on a `LocalSet`, shared through `Rc`/`RefCell` without locks.
+
+mod herald;
+mod mqtt;
+mod round;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use tokio::task::LocalSet;
+
+use crate::control::{Command, Event};
+use round::Round;
+
+/// How long the worker waits for its connections to close after a disconnect command.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest time one connection attempt may take (TCP, upgrade, hello, welcome).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the worker until stdin closes or it is told to exit.
+pub fn main() -> anyhow::Result<()> {
+    // Every connection is an open file; the hard limit is what this machine allows.
+    let fd_limit =
+        rlimit::increase_nofile_limit(u64::MAX).context("raising the open files limit")?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    LocalSet::new().block_on(&runtime, serve(fd_limit))
+}
+
+/// One client connection's place in the worker.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Slot {
+    /// Frames received in the current round.
+    received: u32,
+    /// Highest sequence number received (herald seq, or the publisher's number for MQTT).
+    last_seq: u64,
+    /// Highest seq acked cumulatively to herald.
+    acked: u64,
+    /// Should be connected: false once it failed or the server closed it.
+    wanted: bool,
+    /// Counted among the current round's members.
+    in_round: bool,
+}
+
+pub(crate) struct Worker {
+    slots: RefCell<Vec<Slot>>,
+    round: RefCell<Round>,
+    events: mpsc::UnboundedSender<Event>,
+    /// Bumped by a disconnect command: every connection task watching it closes.
+    stop: watch::Sender<u64>,
+    live: Cell<u32>,
+    drained: Notify,
+}
+
+impl Worker {
+    fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    /// A frame arrived on connection `index`.
+    pub(crate) fn on_frame(&self, index: usize, seq: Option<u64>, stamp: Option<u64>) {
+        let mut slots = self.slots.borrow_mut();
+        let Some(slot) = slots.get_mut(index) else { return };
+        let mut round = self.round.borrow_mut();
+        let duplicate = match seq {
+            Some(seq) if seq <= slot.last_seq => true,
+            Some(seq) => {
+                slot.last_seq = seq;
+                false
+            }
+            None => false,
+        };
+        slot.received += 1;
+        let events = round.on_frame(slot.received, slot.in_round, duplicate, stamp);
+        drop(slots);
+        self.emit_round(&mut round, events);
+    }
+
+    /// Connection `index` is gone for good (failed to connect, closed by the server).
+    pub(crate) fn lost(&self, index: usize, reason: &str) {
+        let mut slots = self.slots.borrow_mut();
+        let Some(slot) = slots.get_mut(index) else { return };
+        slot.wanted = false;
+        let mut round = self.round.borrow_mut();
+        *round.closes.entry(reason.to_owned()).or_default() += 1;
+        if std::mem::take(&mut slot.in_round) {
+            let events = round.leave(slot.received);
+            drop(slots);
+            self.emit_round(&mut round, events);
+        }
+    }
+
+    fn emit_round(&self, round: &mut Round, progress: round::Advance) {
+        if progress.advanced {
+            self.emit(Event::Progress { min_complete: round.min_complete, at_us: progress.at_us });
+        }
+        if progress.done {
+            let stats = round.stats(&self.slots.borrow());
+            self.emit(Event::Done(stats));
+        }
+    }
+
+    fn start_round(&self, expect: Option<u32>) {
+        let mut slots = self.slots.borrow_mut();
+        let mut members = 0;
+        for slot in slots.iter_mut() {
+            slot.received = 0;
+            slot.in_round = slot.wanted;
+            members += u32::from(slot.wanted);
+        }
+        drop(slots);
+        let mut round = self.round.borrow_mut();
+        *round = Round::new(members, expect);
+        let events = round.check();
+        self.emit_round(&mut round, events);
+    }
+
+    pub(crate) fn slot(&self, index: usize) -> Slot {
+        self.slots.borrow().get(index).cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn set_acked(&self, index: usize, acked: u64) {
+        if let Some(slot) = self.slots.borrow_mut().get_mut(index) {
+            slot.acked = slot.acked.max(acked);
+        }
+    }
+
+    /// Counts a connection task while it runs, so that a disconnect can wait for all of them.
+    pub(crate) fn track(self: &Rc<Self>) -> LiveGuard {
+        self.live.set(self.live.get() + 1);
+        LiveGuard { worker: self.clone() }
+    }
+}
+
+pub(crate) struct LiveGuard {
+    worker: Rc<Worker>,
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        let live = self.worker.live.get().saturating_sub(1);
+        self.worker.live.set(live);
+        if live == 0 {
+            self.worker.drained.notify_waiters();
+        }
+    }
+}
+
+/// What a connect command shares with its connection tasks.
+pub(crate) struct Attempts {
+    results: mpsc::UnboundedSender<Result<(), String>>,
+    pub(crate) permits: Semaphore,
+}
+
+impl Attempts {
+    pub(crate) fn report(&self, result: Result<(), String>) {
+        let _ = self.results.send(result);
+    }
+}
+
+async fn serve(fd_limit: u64) -> anyhow::Result<()> {
+    let (events, mut outgoing) = mpsc::unbounded_channel::<Event>();
+    let writer = tokio::task::spawn_local(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(event) = outgoing.recv().await {
+            let mut line = serde_json::to_vec(&event).unwrap_or_default();
+            line.push(b'\n');
+            if stdout.write_all(&line).await.is_err() || stdout.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let worker = Rc::new(Worker {
+        slots: RefCell::default(),
+        round: RefCell::new(Round::new(0, None)),
+        events,
+        stop: watch::Sender::new(0),
+        live: Cell::new(0),
+        drained: Notify::new(),
+    });
+    worker.emit(Event::Ready { pid: std::process::id(), fd_limit });
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        let command: Command = match serde_json::from_str(&line) {
+            Ok(command) => command,
+            Err(err) => {
+                worker.emit(Event::Failed { error: format!("bad command: {err}") });
+                continue;
+            }
+        };
+        match command {
+            Command::HeraldConnect(config) => {
+                let attempts = prepare(&worker, config.count, config.concurrency, config.resume);
+                let spawned = herald::spawn_all(&worker, config, attempts.0.clone());
+                if let Err(err) = spawned {
+                    worker.emit(Event::Failed { error: format!("{err:#}") });
+                    continue;
+                }
+                tokio::task::spawn_local(report_connected(worker.clone(), attempts.1));
+            }
+            Command::MqttConnect(config) => {
+                let attempts = prepare(&worker, config.count, config.concurrency, false);
+                mqtt::spawn_all(&worker, config, attempts.0.clone());
+                tokio::task::spawn_local(report_connected(worker.clone(), attempts.1));
+            }
+            Command::Round { expect } => worker.start_round(expect),
+            Command::Expect { count } => {
+                let mut round = worker.round.borrow_mut();
+                round.expect = Some(count);
+                let events = round.check();
+                worker.emit_round(&mut round, events);
+            }
+            Command::Stats => {
+                let stats = worker.round.borrow().stats(&worker.slots.borrow());
+                worker.emit(Event::Stats(stats));
+            }
+            Command::Disconnect => {
+                tokio::task::spawn_local(disconnect(worker.clone()));
+            }
+            Command::Exit => break,
+        }
+    }
+    worker.stop.send_modify(|g| *g += 1);
+    drop(worker);
+    // Let the last events out before the process ends.
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    Ok(())
+}
+
+/// Sets up the slots for a connect command: new ones, or the wanted old ones for a resume.
+fn prepare(
+    worker: &Rc<Worker>,
+    count: u32,
+    concurrency: u32,
+    resume: bool,
+) -> (Rc<Attempts>, Pending) {
+    let mut slots = worker.slots.borrow_mut();
+    let expected = if resume {
+        slots.iter().filter(|s| s.wanted).count() as u32
+    } else {
+        *slots = vec![Slot { wanted: true, ..Slot::default() }; count as usize];
+        count
+    };
+    drop(slots);
+    let (results, receiver) = mpsc::unbounded_channel();
+    let permits = Semaphore::new(concurrency.max(1) as usize);
+    (Rc::new(Attempts { results, permits }), (receiver, expected, Instant::now()))
+}
+
+/// The outcomes of a connect command's attempts still to come: receiver, how many, since when.
+type Pending = (mpsc::UnboundedReceiver<Result<(), String>>, u32, Instant);
+
+async fn report_connected(worker: Rc<Worker>, (mut results, expected, started): Pending) {
+    let (mut ok, mut failed, mut errors) = (0u32, 0u32, Vec::new());
+    while ok + failed < expected {
+        match results.recv().await {
+            Some(Ok(())) => ok += 1,
+            Some(Err(err)) => {
+                failed += 1;
+                if errors.len() < 5 {
+                    errors.push(err);
+                }
+            }
+            None => break,
+        }
+    }
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    worker.emit(Event::Connected { ok, failed, errors, elapsed_ms });
+}
+
+async fn disconnect(worker: Rc<Worker>) {
+    let before = worker.live.get();
+    worker.stop.send_modify(|g| *g += 1);
+    let drained = async {
+        loop {
+            let notified = worker.drained.notified();
+            if worker.live.get() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    };
+    let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, drained).await;
+    let closed = before.saturating_sub(worker.live.get());
+    worker.emit(Event::Disconnected { closed });
+}
+
+pub(crate) fn connect_timeout() -> Duration {
+    CONNECT_TIMEOUT
+}

@@ -1,0 +1,63 @@
+//! A smoke run of the load generator: 50 connections for about a second against the real
+//! server, every scenario once, no peer. It checks that the bench still speaks the protocol and
+//! that its bookkeeping adds up; the benchmark itself runs only when invoked (BENCHMARKS.md).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The herald binary: `HERALD_BIN`, or the one cargo built next to this test (the workspace's
+/// `cargo test` builds it for herald-server's own tests).
+fn herald_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("HERALD_BIN") {
+        return Some(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let profile_dir = exe.parent()?.parent()?;
+    [profile_dir.join("herald"), profile_dir.parent()?.join("release").join("herald")]
+        .into_iter()
+        .find(|p| p.exists())
+}
+
+#[test]
+fn fifty_connections_every_scenario() {
+    let Some(herald) = herald_binary() else {
+        eprintln!(
+            "skipped: no herald binary; build it (cargo build -p herald-server) or set HERALD_BIN"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("results.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_herald-bench"))
+        .args(["fanout", "-n", "50", "--per-worker", "25", "--sources", "2", "--peer", "none"])
+        .args(["--one-repeats", "1", "--burst-secs", "1", "--ack-interval-ms", "200"])
+        .args(["--phase-timeout", "20", "--herald-bin"])
+        .arg(&herald)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("| scenario |"), "no summary table:\n{stdout}");
+
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let herald = &results["herald"];
+    let one = &herald["one"][0];
+    assert_eq!(one["complete"], true, "{one}");
+    assert_eq!(one["received"], 50, "{one}");
+    let burst = &herald["burst"];
+    assert_eq!(burst["complete"], true, "{burst}");
+    assert_eq!(burst["failed"], 0, "{burst}");
+    let sent = burst["sent"].as_u64().unwrap();
+    assert!(sent > 0);
+    assert_eq!(burst["frames"].as_u64().unwrap(), sent * 50, "{burst}");
+    let storm = &herald["storm"];
+    assert_eq!(storm["complete"], true, "{storm}");
+    assert_eq!(storm["frames"], 150, "each client exactly 3 stored pushes: {storm}");
+    assert_eq!(storm["over"], 0, "{storm}");
+    assert_eq!(storm["duplicates"], 0, "{storm}");
+    assert!(herald["idle"]["kib_per_connection"].is_number(), "{herald}");
+}
