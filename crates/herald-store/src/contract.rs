@@ -24,7 +24,8 @@ macro_rules! suite {
             load_index_feeds_everything, pushes_dispatch_in_seq_order,
             idempotency_key_names_the_same_push, cursors_move_forward, cancel_and_recall,
             pushes_page_newest_first, broadcast_usage_counts, receipts_flush_and_reports,
-            webhook_outbox, device_keys_are_dense_and_kept, compat_layers_map_external_ids);
+            webhook_outbox, device_keys_are_dense_and_kept, compat_layers_map_external_ids,
+            vendor_credentials_and_tokens);
     };
     (@tests $make:path; $($name:ident),*) => {
         $(
@@ -592,4 +593,43 @@ pub(crate) async fn compat_layers_map_external_ids(store: &dyn Store) {
         store.app_by_compat_id("rongcloud", &external).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+pub(crate) async fn vendor_credentials_and_tokens(store: &dyn Store) {
+    let app = create_demo_app(store, "vendors").await;
+    assert_eq!(store.vendor_credentials(app.id, "apns").await.unwrap(), None);
+    let set = store
+        .set_vendor_credentials(app.id, "apns", &[1, 2, 3], r#"{"key_id":"K"}"#)
+        .await
+        .unwrap();
+    assert_eq!((set.sealed.clone(), set.redacted.as_str()), (vec![1, 2, 3], r#"{"key_id":"K"}"#));
+    store.set_vendor_credentials(app.id, "apns", &[4], "{}").await.unwrap();
+    assert_eq!(
+        store.vendor_credentials(app.id, "apns").await.unwrap().map(|c| c.sealed),
+        Some(vec![4])
+    );
+    store.delete_vendor_credentials(app.id, "apns").await.unwrap();
+    assert!(matches!(
+        store.delete_vendor_credentials(app.id, "apns").await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    store.register_device(app.id, "a", &device("ios-1", "ios")).await.unwrap();
+    store.register_device(app.id, "a", &device("web-1", "web")).await.unwrap();
+    store.register_device(app.id, "b", &device("ios-2", "ios")).await.unwrap();
+    let first = store.device_tokens(app.id, 0, 1).await.unwrap();
+    assert_eq!(
+        (first.len(), first[0].device_id.as_str(), first[0].token.as_str()),
+        (1, "ios-1", "tok-ios-1")
+    );
+    let rest = store.device_tokens(app.id, first[0].cursor, 10).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|t| t.device_id.as_str()).collect::<Vec<_>>(),
+        ["ios-2"],
+        "only devices with tokens"
+    );
+    assert!(!store.clear_device_token(app.id, "ios-1", "an-older-token").await.unwrap());
+    assert!(store.clear_device_token(app.id, "ios-1", "tok-ios-1").await.unwrap());
+    assert_eq!(store.device(app.id, "ios-1").await.unwrap().1.vendor_token, None);
+    assert_eq!(store.device_tokens(app.id, 0, 10).await.unwrap().len(), 1);
 }

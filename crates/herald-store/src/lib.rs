@@ -7,6 +7,7 @@ mod pushes;
 mod reports;
 mod sqlite;
 mod time;
+mod vendors;
 
 #[cfg(test)]
 mod contract;
@@ -29,6 +30,7 @@ pub use reports::{
     DayCount, MinuteCount, PlatformReport, ReceiptsFlush, Webhook, WebhookAttempt, WebhookEvent,
 };
 pub use sqlite::{SqliteOptions, SqliteStore};
+pub use vendors::{DeviceToken, SealedCredentials};
 
 /// A new app as the caller chose it; the store assigns the id and timestamps.
 #[derive(Debug, Clone)]
@@ -194,6 +196,37 @@ pub trait Store: Send + Sync + 'static {
     async fn compat_layer(&self, app: AppId, layer: &str) -> StoreResult<Option<String>>;
     /// The app a layer's clients call `external_id`, with its settings of the layer.
     async fn app_by_compat_id(&self, layer: &str, external_id: &str) -> StoreResult<(App, String)>;
+
+    /// Sets (replaces) an app's credentials for a vendor.
+    async fn set_vendor_credentials(
+        &self,
+        app: AppId,
+        vendor: &str,
+        sealed: &[u8],
+        redacted: &str,
+    ) -> StoreResult<SealedCredentials>;
+    /// An app's credentials for a vendor, if set.
+    async fn vendor_credentials(
+        &self,
+        app: AppId,
+        vendor: &str,
+    ) -> StoreResult<Option<SealedCredentials>>;
+    async fn delete_vendor_credentials(&self, app: AppId, vendor: &str) -> StoreResult<()>;
+    /// Devices of the app with a vendor token, after `cursor`, at most `limit`.
+    async fn device_tokens(
+        &self,
+        app: AppId,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DeviceToken>>;
+    /// Removes a device's vendor token if it is still `token` (a device may have registered a
+    /// new one meanwhile); returns whether it did.
+    async fn clear_device_token(
+        &self,
+        app: AppId,
+        device_id: &str,
+        token: &str,
+    ) -> StoreResult<bool>;
     /// Pushes of every app in a status, oldest push time first.
     async fn pushes_with_status(&self, status: PushStatus) -> StoreResult<Vec<PushRecord>>;
     /// Stored pushes of an app that devices may still receive: dispatched, not online-only,

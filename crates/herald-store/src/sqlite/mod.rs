@@ -9,6 +9,7 @@ mod devices;
 mod labels;
 mod pushes;
 mod reports;
+mod vendors;
 mod webhooks;
 
 use std::path::Path;
@@ -27,9 +28,9 @@ use sqlx::SqlitePool;
 
 use crate::{
     AccountRecord, AccountSummary, AppUpdate, AttributeUpdate, BatchOutcome, BroadcastUsage,
-    Cursor, DayCount, DeviceBinding, DeviceCounts, DeviceSet, Dispatch, IndexSink, MinuteCount,
-    NewApp, NewPush, PlatformReport, PushFilter, PushRecord, ReceiptsFlush, Store, StoreResult,
-    TagUpdate, Webhook, WebhookAttempt, WebhookEvent,
+    Cursor, DayCount, DeviceBinding, DeviceCounts, DeviceSet, DeviceToken, Dispatch, IndexSink,
+    MinuteCount, NewApp, NewPush, PlatformReport, PushFilter, PushRecord, ReceiptsFlush,
+    SealedCredentials, Store, StoreResult, TagUpdate, Webhook, WebhookAttempt, WebhookEvent,
 };
 
 /// How the SQLite file is opened.
@@ -301,6 +302,46 @@ impl Store for SqliteStore {
 
     async fn app_by_compat_id(&self, layer: &str, external_id: &str) -> StoreResult<(App, String)> {
         apps::by_compat_id(&self.reader, layer, external_id).await
+    }
+
+    async fn set_vendor_credentials(
+        &self,
+        app: AppId,
+        vendor: &str,
+        sealed: &[u8],
+        redacted: &str,
+    ) -> StoreResult<SealedCredentials> {
+        vendors::set(&self.writer, app, vendor, sealed, redacted).await
+    }
+
+    async fn vendor_credentials(
+        &self,
+        app: AppId,
+        vendor: &str,
+    ) -> StoreResult<Option<SealedCredentials>> {
+        vendors::get(&self.reader, app, vendor).await
+    }
+
+    async fn delete_vendor_credentials(&self, app: AppId, vendor: &str) -> StoreResult<()> {
+        vendors::delete(&self.writer, app, vendor).await
+    }
+
+    async fn device_tokens(
+        &self,
+        app: AppId,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DeviceToken>> {
+        vendors::device_tokens(&self.reader, app, after, limit).await
+    }
+
+    async fn clear_device_token(
+        &self,
+        app: AppId,
+        device_id: &str,
+        token: &str,
+    ) -> StoreResult<bool> {
+        vendors::clear_device_token(&self.writer, app, device_id, token).await
     }
 
     async fn flush_receipts(&self, flush: &ReceiptsFlush) -> StoreResult<()> {
