@@ -360,7 +360,10 @@ async fn golden_push_and_reports() {
         ok_with(json!({"Results": [{"TaskID": task, "TotalCount": 3, "SentCount": 0,
             "DeliveredCount": 0, "ClickCount": 0, "PlatformStatistics": []}]}))
     );
-    // Without TaskID: the layer's pushes of the window.
+    // Without TaskID: the layer's pushes of the window, not the native ones.
+    let native = json!({"audience": {"accounts": ["u1"]}, "message": {"native": true}});
+    let (status, out) = herald.signed(&tencent.app, Method::POST, "/v1/pushes", Some(native)).await;
+    assert_eq!(status, 201, "{out}");
     let out = tencent.ok(STATISTICS, json!({"StartTime": now - 3600, "EndTime": now + 60})).await;
     assert_eq!(out["Results"][0]["TaskID"], task.as_str());
     assert_eq!(out["Results"].as_array().unwrap().len(), 1);

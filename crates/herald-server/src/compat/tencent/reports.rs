@@ -26,6 +26,9 @@ use crate::dispatch::deserialize;
 const MAX_STATISTICS_TASKS: usize = 5;
 /// Most tasks one statistics call answers when it names none (newest first).
 const MAX_LISTED_TASKS: u32 = 100;
+/// Pages of the app's push listing one statistics call reads at most, so that an app with many
+/// native pushes cannot make one call scan its whole history.
+const MAX_PAGES: usize = 20;
 /// Window of a statistics call without `StartTime`.
 const DEFAULT_WINDOW_DAYS: i64 = 7;
 
@@ -118,19 +121,30 @@ async fn statistics_tasks(caller: &Caller, body: &Body) -> Result<Vec<PushRecord
         }
         return Ok(tasks);
     }
-    let filter = PushFilter {
+    let mut filter = PushFilter {
         from: Some(start),
         to: Some(end + Duration::seconds(1)),
         limit: MAX_LISTED_TASKS,
         ..PushFilter::default()
     };
-    let page = caller
-        .state
-        .store
-        .pushes_page(caller.app.id, &filter)
-        .await
-        .map_err(|err| TencentError::Api(err.into()))?;
-    Ok(page.into_iter().filter(|p| p.source == Layer::Tencent.as_str()).collect())
+    // The listing holds every push of the app; the layer's are picked out page by page.
+    let mut tasks = Vec::new();
+    for _ in 0..MAX_PAGES {
+        let page = caller
+            .state
+            .store
+            .pushes_page(caller.app.id, &filter)
+            .await
+            .map_err(|err| TencentError::Api(err.into()))?;
+        let last_page = page.len() < MAX_LISTED_TASKS as usize;
+        filter.after = page.last().map(|p| p.id.clone());
+        tasks.extend(page.into_iter().filter(|p| p.source == Layer::Tencent.as_str()));
+        if last_page || tasks.len() >= MAX_LISTED_TASKS as usize {
+            break;
+        }
+    }
+    tasks.truncate(MAX_LISTED_TASKS as usize);
+    Ok(tasks)
 }
 
 /// Counts of one platform row, or of all rows added up.
