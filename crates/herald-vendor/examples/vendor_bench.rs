@@ -1,0 +1,192 @@
+//! Vendor channel throughput: offline devices with APNs and FCM tokens, spread over several
+//! apps, sent one push through the local test servers (HTTP/2 over TLS on 127.0.0.1).
+//!
+//! ```text
+//! cargo run --release -p herald-vendor --example vendor_bench -- \
+//!     [--devices 100000] [--apps 4] [--connections 1] [--in-flight 256]
+//! ```
+//!
+//! The test servers run in the same process and share its two cores, so the numbers are a
+//! floor for the sender alone. RSS is the whole process (sender and servers).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use herald_core::account::{TokenKind, VendorToken};
+use herald_core::push::Notification;
+use herald_vendor::test_support::{
+    ca_pem, ApnsTestServer, FcmTestServer, TestApnsKey, TestServiceAccount,
+};
+use herald_vendor::{ApnsEnvironment, Outcome, Vendor, VendorPush, VendorSender, VendorSettings};
+
+struct Args {
+    devices: usize,
+    apps: usize,
+    connections: usize,
+    in_flight: usize,
+}
+
+fn args() -> Args {
+    let mut args = Args { devices: 100_000, apps: 4, connections: 1, in_flight: 256 };
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    for pair in raw.chunks(2) {
+        let value = pair.get(1).and_then(|v| v.parse().ok());
+        match (pair[0].as_str(), value) {
+            ("--devices", Some(v)) => args.devices = v,
+            ("--apps", Some(v)) => args.apps = v,
+            ("--connections", Some(v)) => args.connections = v,
+            ("--in-flight", Some(v)) => args.in_flight = v,
+            (flag, _) => panic!("unknown or incomplete flag {flag}"),
+        }
+    }
+    args
+}
+
+/// Current and peak resident set size in MiB, from /proc.
+fn rss_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU time of the process (user + system) in seconds, from /proc (clock ticks of 1/100 s).
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Sends `push` to every app's tokens at once (one task per app, as the dispatcher does) and
+/// returns (sent, seconds).
+async fn run(
+    sender: &Arc<VendorSender>,
+    push: &Arc<herald_vendor::PreparedPush>,
+    per_app: Vec<Vec<VendorToken>>,
+) -> (usize, f64) {
+    let start = Instant::now();
+    let tasks: Vec<_> = per_app
+        .into_iter()
+        .enumerate()
+        .map(|(app, tokens)| {
+            let (sender, push) = (sender.clone(), push.clone());
+            tokio::spawn(async move { sender.send_many(app as i64, &push, &tokens).await })
+        })
+        .collect();
+    let mut sent = 0;
+    let mut failures = std::collections::BTreeMap::<String, usize>::new();
+    for task in tasks {
+        for outcome in task.await.expect("send task") {
+            match outcome {
+                Outcome::Sent { .. } => sent += 1,
+                other => {
+                    *failures.entry(other.reason().unwrap_or("?").to_owned()).or_default() += 1
+                }
+            }
+        }
+    }
+    if !failures.is_empty() {
+        eprintln!("failures: {failures:?}");
+    }
+    (sent, start.elapsed().as_secs_f64())
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    let apns = ApnsTestServer::start().await.expect("APNs server");
+    let fcm = FcmTestServer::start().await.expect("FCM server");
+    apns.set_recording(false);
+    fcm.set_recording(false);
+
+    let mut settings = VendorSettings::default();
+    settings.apns.production_url = apns.url();
+    settings.fcm.base_url = fcm.url();
+    settings.extra_root_pem = Some(ca_pem());
+    settings.connections = args.connections;
+    settings.max_in_flight = args.in_flight;
+    let sender = Arc::new(VendorSender::new(settings).expect("settings"));
+    for app in 0..args.apps {
+        let key = TestApnsKey::generate(&format!("KEY{app:07}"), &format!("TEAM{app:06}"));
+        apns.add_key(&key);
+        let topic = format!("com.example.app{app}");
+        sender
+            .set_apns(app as i64, &key.credentials(&topic, ApnsEnvironment::Production))
+            .expect("APNs");
+        let account = TestServiceAccount::generate(
+            &format!("project-{app}"),
+            &format!("sa{app}@bench.example"),
+        );
+        fcm.add_account(&account);
+        sender.set_fcm(app as i64, &account.credentials(&fcm.token_uri())).expect("FCM");
+    }
+
+    let notification = Notification {
+        title: Some("Flash sale".into()),
+        body: Some("Everything 50% off for the next hour".into()),
+        ..Default::default()
+    };
+    let push = Arc::new(sender.prepare(&VendorPush::new("bench-push-1", notification, 86_400)));
+
+    let tokens = |kind: TokenKind, n: usize| -> Vec<Vec<VendorToken>> {
+        let mut per_app = vec![Vec::new(); args.apps];
+        for i in 0..n {
+            let token = match kind {
+                TokenKind::Apns => format!("{i:064x}"),
+                TokenKind::Fcm => format!("fcm-registration-token-{i:0>140}"),
+            };
+            per_app[i % args.apps].push(VendorToken { kind, token });
+        }
+        per_app
+    };
+    // Warm-up: connections, provider tokens and OAuth tokens for every app.
+    let warm: Vec<Vec<VendorToken>> = (0..args.apps)
+        .map(|_| {
+            vec![tokens(TokenKind::Apns, 1)[0][0].clone(), tokens(TokenKind::Fcm, 1)[0][0].clone()]
+        })
+        .collect();
+    run(&sender, &push, warm).await;
+
+    println!(
+        "devices={} apps={} connections/app/vendor={} in-flight/app/vendor={}",
+        args.devices, args.apps, args.connections, args.in_flight
+    );
+    let (base_rss, _) = rss_mib();
+    println!("RSS after set-up: {base_rss:.0} MiB");
+    let half = args.devices / 2;
+    for label in ["APNs only", "FCM only", "mixed 50/50"] {
+        // Built per run and dropped after it, so RSS reflects one run's tokens.
+        let per_app = match label {
+            "APNs only" => tokens(TokenKind::Apns, args.devices),
+            "FCM only" => tokens(TokenKind::Fcm, args.devices),
+            _ => tokens(TokenKind::Apns, half)
+                .into_iter()
+                .zip(tokens(TokenKind::Fcm, args.devices - half))
+                .map(|(mut a, f)| {
+                    a.extend(f);
+                    a
+                })
+                .collect(),
+        };
+        let cpu_before = cpu_secs();
+        let (sent, secs) = run(&sender, &push, per_app).await;
+        let cpu = cpu_secs() - cpu_before;
+        let (rss, peak) = rss_mib();
+        println!(
+            "{label:<12} sent {sent:>7} in {secs:>6.2} s = {:>7.0} sends/s | CPU {cpu:>5.1} s = {:>4.0} us/send \
+             (sender + servers) | RSS {rss:.0} MiB, peak {peak:.0} MiB",
+            sent as f64 / secs,
+            cpu * 1e6 / sent.max(1) as f64,
+        );
+    }
+    println!("server requests: APNs {} FCM {}", apns.request_count(), fcm.request_count());
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the vendor channels against the local APNs and FCM test servers.
+//! One binary, so the test RSA keys are generated once.
+
+mod apns;
+mod common;
+mod credentials;
+mod fcm;
+mod sender;
