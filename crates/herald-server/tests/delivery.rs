@@ -5,43 +5,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AppCreds, Herald};
-use herald_client::{Client, ConnectOptions, Push, Reconnect};
+use common::{next_push, AppCreds, Herald};
+use herald_client::Push;
 use reqwest::Method;
 use serde_json::{json, Value};
-
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn device(
-    herald: &Herald,
-    app: &AppCreds,
-    account: &str,
-    device: &str,
-    platform: &str,
-) -> Client {
-    let token = herald_client::mint_token(
-        &app.key,
-        &app.secret,
-        account,
-        chrono::Utc::now().timestamp() + 3600,
-    );
-    let mut options = ConnectOptions::new(token, device, platform, "com.shop");
-    options.reconnect = Reconnect { enabled: false, ..Reconnect::default() };
-    let url = format!("{}/v1/connect", herald.base.replace("http://", "ws://"));
-    Client::connect(url, options).await.expect("connect")
-}
 
 async fn push(herald: &Herald, app: &AppCreds, body: Value) -> String {
     let (status, out) = herald.signed(app, Method::POST, "/v1/pushes", Some(body)).await;
     assert!(status == 201 || status == 200, "{status} {out}");
     out["push_id"].as_str().unwrap().to_owned()
-}
-
-async fn next(client: &mut Client) -> Push {
-    tokio::time::timeout(WAIT, client.next_push())
-        .await
-        .expect("a push in time")
-        .expect("client running")
 }
 
 /// Pushes a sentinel to everyone: a client's next push being the sentinel proves it received
@@ -64,9 +36,9 @@ async fn tag_and_attribute_audiences_reach_exactly_the_right_devices() {
     let dir = tempfile::tempdir().unwrap();
     let herald = Herald::start(dir.path());
     let app = herald.create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
-    let mut alice = device(&herald, &app, "alice", "alice-phone", "ios").await;
-    let mut bob = device(&herald, &app, "bob", "bob-phone", "android").await;
-    let mut carol = device(&herald, &app, "carol", "carol-phone", "android").await;
+    let mut alice = herald.device(&app, "alice", "alice-phone", "ios").await;
+    let mut bob = herald.device(&app, "bob", "bob-phone", "android").await;
+    let mut carol = herald.device(&app, "carol", "carol-phone", "android").await;
     post(&herald, &app, "/v1/tags/add", json!({"accounts": ["alice", "bob"], "tags": ["stock-a"]}))
         .await;
     let (status, _) = herald
@@ -97,23 +69,27 @@ async fn tag_and_attribute_audiences_reach_exactly_the_right_devices() {
     .await;
     sentinel(&herald, &app, "end").await;
 
-    let a1 = next(&mut alice).await;
+    let a1 = next_push(&mut alice).await;
     assert_eq!(text(&a1), json!({"n": 1}));
     assert_eq!(
         a1.notification.as_ref().unwrap()["subtitle"],
         "now",
         "iOS notification resolved for iOS"
     );
-    assert_eq!(text(&next(&mut alice).await), json!({"sentinel": "end"}), "alice got nothing else");
+    assert_eq!(
+        text(&next_push(&mut alice).await),
+        json!({"sentinel": "end"}),
+        "alice got nothing else"
+    );
 
-    let b1 = next(&mut bob).await;
+    let b1 = next_push(&mut bob).await;
     assert_eq!(b1.notification.as_ref().unwrap()["channel_id"], "stocks");
     assert!(b1.notification.as_ref().unwrap().get("subtitle").is_none());
-    assert_eq!(text(&next(&mut bob).await), json!({"n": 3}));
-    assert_eq!(text(&next(&mut bob).await), json!({"sentinel": "end"}));
+    assert_eq!(text(&next_push(&mut bob).await), json!({"n": 3}));
+    assert_eq!(text(&next_push(&mut bob).await), json!({"sentinel": "end"}));
 
-    assert_eq!(text(&next(&mut carol).await), json!({"n": 2}));
-    assert_eq!(text(&next(&mut carol).await), json!({"sentinel": "end"}));
+    assert_eq!(text(&next_push(&mut carol).await), json!({"n": 2}));
+    assert_eq!(text(&next_push(&mut carol).await), json!({"sentinel": "end"}));
 }
 
 #[tokio::test]
@@ -135,9 +111,9 @@ async fn offline_pushes_arrive_in_order_and_online_only_ones_are_not_stored() {
     push(&herald, &app, json!({"audience": {"accounts": ["dave"]}, "message": {"n": 4}})).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let mut phone = device(&herald, &app, "dave", "dave-phone", "ios").await;
-    let first = next(&mut phone).await;
-    let second = next(&mut phone).await;
+    let mut phone = herald.device(&app, "dave", "dave-phone", "ios").await;
+    let first = next_push(&mut phone).await;
+    let second = next_push(&mut phone).await;
     assert_eq!(
         (text(&first), text(&second)),
         (json!({"n": 1}), json!({"n": 4})),
@@ -151,7 +127,7 @@ async fn offline_pushes_arrive_in_order_and_online_only_ones_are_not_stored() {
     )
     .await;
     assert_eq!(
-        text(&next(&mut phone).await),
+        text(&next_push(&mut phone).await),
         json!({"n": 5}),
         "online-only reaches online devices"
     );
@@ -162,19 +138,19 @@ async fn acked_pushes_are_not_resent_and_unacked_ones_are() {
     let dir = tempfile::tempdir().unwrap();
     let herald = Herald::start(dir.path());
     let app = herald.create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
-    let mut phone = device(&herald, &app, "erin", "erin-phone", "android").await;
+    let mut phone = herald.device(&app, "erin", "erin-phone", "android").await;
     push(&herald, &app, json!({"audience": {"accounts": ["erin"]}, "message": {"n": 1}})).await;
     push(&herald, &app, json!({"audience": {"accounts": ["erin"]}, "message": {"n": 2}})).await;
-    let first = next(&mut phone).await;
-    let second = next(&mut phone).await;
+    let first = next_push(&mut phone).await;
+    let second = next_push(&mut phone).await;
     assert_eq!(text(&second), json!({"n": 2}));
     phone.ack(first.seq).unwrap();
     // The ack travels before the close on the same connection.
     phone.close().await;
 
     // A reinstall that remembers nothing: the server's cursor decides.
-    let mut again = device(&herald, &app, "erin", "erin-phone", "android").await;
-    let resent = next(&mut again).await;
+    let mut again = herald.device(&app, "erin", "erin-phone", "android").await;
+    let resent = next_push(&mut again).await;
     assert_eq!(
         (text(&resent), resent.seq),
         (json!({"n": 2}), second.seq),
@@ -183,9 +159,9 @@ async fn acked_pushes_are_not_resent_and_unacked_ones_are() {
     again.ack(resent.seq).unwrap();
     again.close().await;
 
-    let mut third = device(&herald, &app, "erin", "erin-phone", "android").await;
+    let mut third = herald.device(&app, "erin", "erin-phone", "android").await;
     sentinel(&herald, &app, "after-acks").await;
-    assert_eq!(text(&next(&mut third).await), json!({"sentinel": "after-acks"}));
+    assert_eq!(text(&next_push(&mut third).await), json!({"sentinel": "after-acks"}));
 }
 
 #[tokio::test]
@@ -193,12 +169,12 @@ async fn two_devices_of_one_account_both_receive() {
     let dir = tempfile::tempdir().unwrap();
     let herald = Herald::start(dir.path());
     let app = herald.create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
-    let mut phone = device(&herald, &app, "frank", "frank-phone", "ios").await;
-    let mut tablet = device(&herald, &app, "frank", "frank-tablet", "android").await;
+    let mut phone = herald.device(&app, "frank", "frank-phone", "ios").await;
+    let mut tablet = herald.device(&app, "frank", "frank-tablet", "android").await;
     push(&herald, &app, json!({"audience": {"accounts": ["frank"]}, "message": {"hello": "both"}}))
         .await;
-    assert_eq!(text(&next(&mut phone).await), json!({"hello": "both"}));
-    assert_eq!(text(&next(&mut tablet).await), json!({"hello": "both"}));
+    assert_eq!(text(&next_push(&mut phone).await), json!({"hello": "both"}));
+    assert_eq!(text(&next_push(&mut tablet).await), json!({"hello": "both"}));
 }
 
 #[tokio::test]
@@ -214,11 +190,11 @@ async fn the_per_device_cap_keeps_the_newest() {
     }
     // Each push is dispatched in order; wait until the last one is done before connecting.
     wait_dispatched(&herald, &app, 4).await;
-    let mut phone = device(&herald, &app, "gina", "gina-phone", "web").await;
-    assert_eq!(text(&next(&mut phone).await), json!({"n": 3}));
-    assert_eq!(text(&next(&mut phone).await), json!({"n": 4}));
+    let mut phone = herald.device(&app, "gina", "gina-phone", "web").await;
+    assert_eq!(text(&next_push(&mut phone).await), json!({"n": 3}));
+    assert_eq!(text(&next_push(&mut phone).await), json!({"n": 4}));
     sentinel(&herald, &app, "capped").await;
-    assert_eq!(text(&next(&mut phone).await), json!({"sentinel": "capped"}));
+    assert_eq!(text(&next_push(&mut phone).await), json!({"sentinel": "capped"}));
 }
 
 /// Waits until `count` pushes of the app have been dispatched (seqs 1..=count exist), by
@@ -252,8 +228,8 @@ async fn a_killed_server_loses_no_stored_push() {
     drop(herald); // SIGKILL: no graceful shutdown.
 
     let herald = Herald::start(dir.path());
-    let mut phone = device(&herald, &app, "hank", "hank-phone", "ios").await;
-    let got = next(&mut phone).await;
+    let mut phone = herald.device(&app, "hank", "hank-phone", "ios").await;
+    let got = next_push(&mut phone).await;
     assert_eq!((got.push_id.as_str(), text(&got)), (id.as_str(), json!({"kept": true})));
 }
 

@@ -7,36 +7,15 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{AppCreds, Herald};
-use herald_client::{Client, ConnectOptions, Event, Push, Reconnect};
+use common::{next_push, AppCreds, Herald};
+use herald_client::Event;
 use reqwest::Method;
 use serde_json::{json, Value};
-
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn device(
-    herald: &Herald,
-    app: &AppCreds,
-    account: &str,
-    device: &str,
-    platform: &str,
-) -> Client {
-    let exp = chrono::Utc::now().timestamp() + 3600;
-    let token = herald_client::mint_token(&app.key, &app.secret, account, exp);
-    let mut options = ConnectOptions::new(token, device, platform, "com.shop");
-    options.reconnect = Reconnect { enabled: false, ..Reconnect::default() };
-    let url = format!("{}/v1/connect", herald.base.replace("http://", "ws://"));
-    Client::connect(url, options).await.expect("connect")
-}
 
 async fn push(herald: &Herald, app: &AppCreds, body: Value) -> Value {
     let (status, out) = herald.signed(app, Method::POST, "/v1/pushes", Some(body)).await;
     assert_eq!(status, 201, "{out}");
     out
-}
-
-async fn next(client: &mut Client) -> Push {
-    tokio::time::timeout(WAIT, client.next_push()).await.expect("a push in time").expect("running")
 }
 
 async fn get(herald: &Herald, app: &AppCreds, path: &str) -> Value {
@@ -84,8 +63,8 @@ async fn a_scheduled_push_fires_after_a_restart_and_a_past_time_sends_now() {
     herald.stop();
 
     let herald = Herald::start(dir.path());
-    let mut phone = device(&herald, &app, "amy", "amy-phone", "ios").await;
-    let got = next(&mut phone).await;
+    let mut phone = herald.device(&app, "amy", "amy-phone", "ios").await;
+    let got = next_push(&mut phone).await;
     assert_eq!(got.message, json!({"n": "later"}), "fired after the restart");
     let view = wait_status(&herald, &app, later["push_id"].as_str().unwrap(), "done").await;
     let started: chrono::DateTime<chrono::Utc> =
@@ -98,7 +77,7 @@ async fn cancel_before_dispatch_and_precise_refusals() {
     let dir = tempfile::tempdir().unwrap();
     let herald = Herald::start(dir.path());
     let app = herald.create_app_with(lax()).await;
-    let mut phone = device(&herald, &app, "bo", "bo-phone", "android").await;
+    let mut phone = herald.device(&app, "bo", "bo-phone", "android").await;
     let at = chrono::Utc::now() + chrono::Duration::seconds(2);
     let later =
         push(&herald, &app, json!({"audience": {"all": true}, "message": {"n": 1}, "push_at": at}))
@@ -123,7 +102,7 @@ async fn cancel_before_dispatch_and_precise_refusals() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     push(&herald, &app, json!({"audience": {"all": true}, "message": {"n": "sentinel"}})).await;
     assert_eq!(
-        next(&mut phone).await.message,
+        next_push(&mut phone).await.message,
         json!({"n": "sentinel"}),
         "the cancelled push never came"
     );
@@ -143,17 +122,17 @@ async fn recall_reaches_online_devices_and_empties_the_inbox() {
         .signed(&app, Method::POST, "/v1/accounts/import", Some(json!({"accounts": ["off"]})))
         .await;
     assert_eq!(status, 200);
-    let mut online = device(&herald, &app, "on", "on-phone", "ios").await;
+    let mut online = herald.device(&app, "on", "on-phone", "ios").await;
     let sent =
         push(&herald, &app, json!({"audience": {"all": true}, "message": {"n": "oops"}})).await;
     let id = sent["push_id"].as_str().unwrap();
-    assert_eq!(next(&mut online).await.push_id, id);
+    assert_eq!(next_push(&mut online).await.push_id, id);
 
     let (status, out) =
         herald.signed(&app, Method::POST, &format!("/v1/pushes/{id}/recall"), None).await;
     assert_eq!((status, out["online_recalled"].as_u64()), (200, Some(1)), "{out}");
     assert!(out["push"]["recalled_at"].is_string());
-    let recall = tokio::time::timeout(WAIT, async {
+    let recall = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             if let Some(Event::Recall(recall)) = online.next_event().await {
                 return recall;
@@ -164,10 +143,10 @@ async fn recall_reaches_online_devices_and_empties_the_inbox() {
     .unwrap();
     assert_eq!(recall.push_id, id);
 
-    let mut offline = device(&herald, &app, "off", "off-phone", "android").await;
+    let mut offline = herald.device(&app, "off", "off-phone", "android").await;
     push(&herald, &app, json!({"audience": {"all": true}, "message": {"n": "sentinel"}})).await;
     assert_eq!(
-        next(&mut offline).await.message,
+        next_push(&mut offline).await.message,
         json!({"n": "sentinel"}),
         "the recalled push left the inbox"
     );
@@ -256,9 +235,9 @@ async fn reports_match_what_devices_did_per_platform_and_survive_restart() {
     let (status, _) =
         herald.signed(&app, Method::PUT, "/v1/devices/dan-phone", Some(register)).await;
     assert_eq!(status, 200);
-    let mut ann = device(&herald, &app, "ann", "ann-phone", "ios").await;
-    let mut ben = device(&herald, &app, "ben", "ben-phone", "ios").await;
-    let mut cat = device(&herald, &app, "cat", "cat-phone", "android").await;
+    let mut ann = herald.device(&app, "ann", "ann-phone", "ios").await;
+    let mut ben = herald.device(&app, "ben", "ben-phone", "ios").await;
+    let mut cat = herald.device(&app, "cat", "cat-phone", "android").await;
 
     let sent = push(
         &herald,
@@ -268,11 +247,11 @@ async fn reports_match_what_devices_did_per_platform_and_survive_restart() {
     .await;
     let id = sent["push_id"].as_str().unwrap().to_owned();
     for phone in [&mut ann, &mut ben] {
-        let got = next(phone).await;
+        let got = next_push(phone).await;
         phone.ack(got.seq).unwrap();
     }
     ann.opened(&id).unwrap();
-    assert_eq!(next(&mut cat).await.push_id, id, "cat receives but does not ack");
+    assert_eq!(next_push(&mut cat).await.push_id, id, "cat receives but does not ack");
     wait_status(&herald, &app, &id, "done").await;
 
     let report = wait_report(&herald, &app, &id, |r| r["platforms"]["ios"]["opened"] == 1).await;
@@ -300,8 +279,8 @@ async fn reports_match_what_devices_did_per_platform_and_survive_restart() {
         (Some(4), Some(2))
     );
 
-    let mut dan = device(&herald, &app, "dan", "dan-phone", "android").await;
-    let got = next(&mut dan).await;
+    let mut dan = herald.device(&app, "dan", "dan-phone", "android").await;
+    let got = next_push(&mut dan).await;
     dan.ack(got.seq).unwrap();
     let report =
         wait_report(&herald, &app, &id, |r| r["platforms"]["android"]["delivered"] == 1).await;
@@ -362,13 +341,13 @@ async fn a_kill_during_dispatch_loses_nothing() {
     let id = sent["push_id"].as_str().unwrap();
     let done = wait_status(&herald, &app, id, "done").await;
     assert_eq!(done["targeted"], 20_000);
-    let mut phone = device(&herald, &app, "user-19-999", "last-phone", "web").await;
-    let got = next(&mut phone).await;
+    let mut phone = herald.device(&app, "user-19-999", "last-phone", "web").await;
+    let got = next_push(&mut phone).await;
     assert_eq!(got.push_id, id);
     phone.ack(got.seq).unwrap();
     push(&herald, &app, json!({"audience": {"accounts": ["user-19-999"]}, "message": "sentinel"}))
         .await;
-    assert_eq!(next(&mut phone).await.message, json!("sentinel"), "delivered once");
+    assert_eq!(next_push(&mut phone).await.message, json!("sentinel"), "delivered once");
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use chrono::Utc;
+use herald_client::{Client, ConnectOptions, Push, Reconnect};
 use herald_core::signature::{self, SignedParts};
 use reqwest::Method;
 use serde_json::Value;
@@ -129,6 +130,22 @@ impl Herald {
         }
     }
 
+    /// A device of `account` connected through the SDK (no reconnects: tests see every close).
+    pub async fn device(
+        &self,
+        app: &AppCreds,
+        account: &str,
+        device: &str,
+        platform: &str,
+    ) -> Client {
+        let expires = chrono::Utc::now().timestamp() + 3600;
+        let token = herald_client::mint_token(&app.key, &app.secret, account, expires);
+        let mut options = ConnectOptions::new(token, device, platform, "com.shop");
+        options.reconnect = Reconnect { enabled: false, ..Reconnect::default() };
+        let url = format!("{}/v1/connect", self.base.replace("http://", "ws://"));
+        Client::connect(url, options).await.expect("connect")
+    }
+
     /// A correctly signed request.
     pub async fn signed(
         &self,
@@ -215,6 +232,14 @@ async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
     (status, body)
+}
+
+/// The client's next push, failing the test if none comes within 20 s.
+pub async fn next_push(client: &mut Client) -> Push {
+    tokio::time::timeout(Duration::from_secs(20), client.next_push())
+        .await
+        .expect("a push in time")
+        .expect("client running")
 }
 
 /// The error code of an error body.
