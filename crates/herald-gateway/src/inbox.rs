@@ -45,6 +45,15 @@ pub struct Login {
     pub cursor: u64,
 }
 
+/// One device's acks, as [`Inbox::ack_batch`] receives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckRecord {
+    pub app: AppId,
+    pub device_id: String,
+    pub up_to: Option<u64>,
+    pub seqs: Vec<u64>,
+}
+
 /// Why the inbox could not serve a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InboxError {
@@ -96,6 +105,20 @@ pub trait Inbox: Send + Sync + 'static {
         up_to: Option<u64>,
         seqs: &[u64],
     ) -> Result<(), InboxError>;
+
+    /// Several devices' acks at once, each as in [`Inbox::ack`]; at most one device appears
+    /// once per batch. The gateway records acks through this method only, one batch at a time.
+    /// The default records them one by one; a store that commits each write should override it
+    /// to record a batch in one transaction.
+    async fn ack_batch(&self, acks: Vec<AckRecord>) -> Result<(), InboxError> {
+        let mut failed = None;
+        for ack in acks {
+            if let Err(err) = self.ack(ack.app, &ack.device_id, ack.up_to, &ack.seqs).await {
+                failed = Some(err);
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
 
     /// The user opened the notification of push `push_id` on the device (a click). Unknown
     /// push ids, and pushes whose audience did not hold the device's account, are ignored:

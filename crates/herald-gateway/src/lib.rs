@@ -26,6 +26,7 @@
 //! # }
 //! ```
 
+mod acks;
 pub mod auth;
 pub mod inbox;
 mod outbox;
@@ -42,8 +43,10 @@ use std::sync::Arc;
 
 use tokio::sync::{watch, Notify};
 
+use acks::AckQueue;
+
 pub use auth::{AuthError, Authenticator, Identity};
-pub use inbox::{DeviceInfo, Inbox, InboxError, Login};
+pub use inbox::{AckRecord, DeviceInfo, Inbox, InboxError, Login};
 pub use registry::{Delivery, PushFrames, Registry};
 pub use session::connect;
 pub use settings::GatewaySettings;
@@ -59,6 +62,8 @@ struct Shared {
     settings: GatewaySettings,
     auth: Arc<dyn Authenticator>,
     inbox: Arc<dyn Inbox>,
+    /// Acks on their way to the inbox, recorded by one writer.
+    acks: Arc<AckQueue>,
     registry: Arc<Registry>,
     shutdown: watch::Sender<bool>,
     /// Open WebSocket connections, identified or not: [`Gateway::closed`] waits for zero.
@@ -88,6 +93,7 @@ impl Gateway {
             inner: Arc::new(Shared {
                 settings,
                 auth,
+                acks: Arc::new(AckQueue::new(inbox.clone())),
                 inbox,
                 registry,
                 shutdown: watch::Sender::new(false),
@@ -121,15 +127,17 @@ impl Gateway {
         self.inner.connections.load(Ordering::Acquire)
     }
 
-    /// Waits until no connection is open (after [`Gateway::shutdown`], until all have closed).
+    /// Waits until no connection is open (after [`Gateway::shutdown`], until all have closed)
+    /// and every ack they sent is recorded.
     pub async fn closed(&self) {
         loop {
             let drained = self.inner.drained.notified();
             if self.connection_count() == 0 {
-                return;
+                break;
             }
             drained.await;
         }
+        self.inner.acks.idle().await;
     }
 
     fn track_connection(&self) -> ConnectionGuard {

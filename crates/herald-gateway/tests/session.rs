@@ -224,9 +224,9 @@ async fn acks_move_the_cursor_and_unknown_seqs_are_refused() {
     expect_error(&mut ws, ErrorCode::UnknownSeq).await;
     send(&mut ws, &ClientFrame::decode(r#"{"type":"ack","up_to":2,"seqs":[3,50]}"#).unwrap()).await;
     expect_error(&mut ws, ErrorCode::UnknownSeq).await;
-    // Frames are handled in order: once the pong is back, the acks were recorded.
+    // Acks are recorded by the gateway's writer, shortly after they arrive.
     expect_pong(&mut ws).await;
-    assert_eq!(inbox.cursor(APP, "d1"), Some(2));
+    eventually(|| inbox.cursor(APP, "d1") == Some(2)).await;
     assert_eq!(inbox.delivered(APP, "d1").into_iter().collect::<Vec<_>>(), [3]);
 
     send_text(&mut ws, r#"{"type":"opened","push_id":"p1"}"#).await;
@@ -391,4 +391,28 @@ async fn a_push_both_stored_and_live_is_sent_once_in_order() {
     memory.publish(&gateway, APP, &audience(&[alice]), json!("live"));
     assert_eq!(expect_push(&mut ws).await.seq, 4);
     expect_pong(&mut ws).await;
+}
+
+/// Waits (up to 5 s) until `check` holds.
+async fn eventually(check: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not met within 5 s");
+}
+
+#[tokio::test]
+async fn an_ack_sent_before_a_close_is_recorded_before_the_close_completes() {
+    let (gateway, inbox, url) = start(GatewaySettings::default()).await;
+    let (mut ws, _) = connect(&url, "alice", "d1", 0).await;
+    let alice = inbox.account_id(APP, "alice");
+    inbox.publish(&gateway, APP, &audience(&[alice]), json!({ "n": 1 }));
+    let seq = expect_push(&mut ws).await.seq;
+    send_text(&mut ws, &format!(r#"{{"type":"ack","up_to":{seq}}}"#)).await;
+    ws.close(None).await.unwrap();
+    while let Some(Ok(_)) = ws.next().await {}
+    assert_eq!(inbox.cursor(APP, "d1"), Some(seq));
 }

@@ -77,6 +77,12 @@ impl IdentifiedSession {
                 Err(end) => end,
             };
             drop(self.registration);
+            // Acks sent before the close are recorded before the close completes: a client
+            // that reconnects right after finds its cursor where it left it.
+            let acks = self.conn.gateway.inner.acks.clone();
+            let flush = acks.flush(self.identity.app, &self.device.device_id);
+            let limit = self.conn.gateway.settings().close_timeout;
+            let _ = Box::pin(tokio::time::timeout(limit, flush)).await;
             Box::pin(self.conn.finish(end)).await;
         }
     }
@@ -261,12 +267,9 @@ impl IdentifiedSession {
             return Ok(());
         }
         metrics::counter!("herald_gateway_acks_total").increment(1);
-        let inbox = self.conn.gateway.inner.inbox.clone();
+        // Recorded by the gateway's ack writer: this session goes on forwarding pushes.
         let app = self.identity.app;
-        if let Err(err) = inbox.ack(app, &self.device.device_id, up_to, &known).await {
-            tracing::warn!(%err, app, "recording an ack failed");
-            return self.conn.send_error(ErrorCode::Internal, "ack not recorded").await;
-        }
+        self.conn.gateway.inner.acks.enqueue(app, &self.device.device_id, up_to, &known);
         Ok(())
     }
 }
