@@ -174,8 +174,7 @@ pub mod scan {
 
     /// The unsigned integer after the first `"name":` in `text`.
     pub fn number(text: &[u8], name: &str) -> Option<u64> {
-        let needle = format!("\"{name}\":");
-        let at = find(text, needle.as_bytes())? + needle.len();
+        let at = member(text, name.as_bytes())?;
         let digits = text[at..].iter().take_while(|b| b.is_ascii_digit());
         let mut value: u64 = 0;
         let mut any = false;
@@ -186,8 +185,19 @@ pub mod scan {
         any.then_some(value)
     }
 
-    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-        haystack.windows(needle.len()).position(|w| w == needle)
+    /// Index just past the first `"name":` in `text`. Jumps from quote to quote rather than
+    /// comparing at every byte.
+    fn member(text: &[u8], name: &[u8]) -> Option<usize> {
+        let mut from = 0;
+        while let Some(offset) = text[from..].iter().position(|&b| b == b'"') {
+            let start = from + offset + 1;
+            let end = start + name.len();
+            if text.get(start..end) == Some(name) && text.get(end..end + 2) == Some(b"\":") {
+                return Some(end + 2);
+            }
+            from = start;
+        }
+        None
     }
 
     #[cfg(test)]

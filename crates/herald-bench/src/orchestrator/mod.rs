@@ -138,6 +138,12 @@ impl FanoutArgs {
             .collect()
     }
 
+    /// A pause after a measurement in which the clients' acks reach the server; long ack
+    /// intervals (acks only when disconnecting) need no pause.
+    fn ack_pause(&self) -> Duration {
+        Duration::from_millis(self.ack_interval_ms.min(3_000) + 500)
+    }
+
     fn phase_timeout(&self) -> Duration {
         Duration::from_secs(self.phase_timeout.max(1))
     }
@@ -275,7 +281,7 @@ async fn herald_scenarios(
             eprintln!("one push to all: {}", run.summary());
             results.herald.one.push(run);
             // Let the acks of this push reach the server before the next measurement.
-            tokio::time::sleep(Duration::from_millis(args.ack_interval_ms + 500)).await;
+            tokio::time::sleep(args.ack_pause()).await;
         }
     }
     if args.has(Scenario::Burst) {
@@ -283,7 +289,7 @@ async fn herald_scenarios(
         let burst = scenarios::burst(&mut workers, &send, args, timeout).await?;
         eprintln!("back to back: {}", burst.summary());
         results.herald.burst = Some(burst);
-        tokio::time::sleep(Duration::from_millis(args.ack_interval_ms + 500)).await;
+        tokio::time::sleep(args.ack_pause()).await;
     }
     if args.has(Scenario::Reconnect) {
         let storm =
