@@ -191,6 +191,12 @@ async fn tag_calls_with_the_documents_requests() {
     assert_eq!((batch.status, batch.text.as_str()), (200, r#"{"code":200}"#));
     assert_eq!(tags_of(&herald, &app, "id2").await, json!(["bj", "男"]));
 
+    // A user named twice, a tag given twice: each counts once.
+    let twice = r#"{"userIds":["id3","id3"],"tags":["bj","bj"]}"#;
+    let batch = send(&herald, &app, "/user/tag/batch/set.json", Body::Json(twice)).await;
+    assert_eq!(batch.code(), 200, "{}", batch.text);
+    assert_eq!(tags_of(&herald, &app, "id3").await, json!(["bj"]));
+
     // Setting replaces every tag.
     let replace =
         send(&herald, &app, "/user/tag/set.json", Body::Json(r#"{"userId":"id1","tags":["sh"]}"#))
