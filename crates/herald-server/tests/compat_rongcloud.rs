@@ -340,12 +340,13 @@ async fn get_token_logs_a_client_in_and_check_online_sees_it() {
     assert_eq!(status, "0", "offline after close");
 }
 
-/// Every `/push.json` example of seeds/004 (both sections), stored with the audience,
-/// platforms and notification they translate to.
+/// Every `/push.json` example of seeds/004 (both sections, verbatim but for the non-breaking
+/// spaces the web page put between JSON tokens), stored with the audience, platforms and
+/// notification they translate to.
 #[tokio::test]
 async fn push_examples_of_the_documents_are_accepted_and_translated() {
     let (_dir, herald, app) = start(loose()).await;
-    let examples: [(&str, Value, Value); 8] = [
+    let examples: [(&str, Value, Value); 15] = [
         (
             r#"{"platform":["ios","android"],"fromuserid": "fromuseId1","audience":{"tag":["女","年轻"],"tag_or":["北京","上海"],"userid":["123","456"],"is_to_all":false},"message": {"content": "{\"content\":\"1111\",\"extra\":\"aa\"}","objectName": "RC:TxtMsg"},"notification":{"alert":"this is a push","ios": {"alert": "override alert","extras": {"id": "1","name": "2"}},"android": {"alert": "override alert","extras": {"id": "1","name": "2"}}}}"#,
             json!({"accounts": ["123", "456"]}),
@@ -357,7 +358,37 @@ async fn push_examples_of_the_documents_are_accepted_and_translated() {
             json!(["ios", "android"]),
         ),
         (
+            r#"{"platform":["ios","android"],"fromuserid": "fromuseId1","audience":{"userid":["123","456"]},"message": {"content": "{\"content\":\"1111\",\"extra\":\"aa\"}","objectName": "RC:TxtMsg"},"notification":{"alert":"this is a push"}}"#,
+            json!({"accounts": ["123", "456"]}),
+            Value::Null,
+        ),
+        (
+            r#"{"platform":["ios","android"],"fromuserid": "fromuseId1","audience":{"is_to_all":true},"message": {"content": "{\"content\":\"1111\",\"extra\":\"aa\"}","objectName": "RC:TxtMsg"},"notification":{"alert":"this is a push"}}"#,
+            json!({"all": true}),
+            json!(["ios", "android"]),
+        ),
+        (
+            r#"{"platform":["ios","android"],"fromuserid": "fromuseId1","audience":{"is_to_all":true},"message": {"content": "{\"content\":\"1111\",\"extra\":\"aa\"}","objectName": "RC:TxtMsg"},"notification":{"alert":"this is a push","ios": {"alert": "iOS 通知显示内容","extras": {"id": "1","name": "2"}},"android": {"alert": "Android 通知显示内容","extras": {"id": "1","name": "2"}}}}"#,
+            json!({"all": true}),
+            json!(["ios", "android"]),
+        ),
+        (
+            r#"{"platform":["ios","android"],"fromuserid": "fromuseId1","audience":{"is_to_all":true},"message": {"content": "{\"content\":\"1111\",\"extra\":\"aa\"}","objectName": "RC:TxtMsg"},"notification":{"alert":"this is a push","ios": {"alert": "iOS 通知显示内容","contentAvailable":1},"android": {"alert": "Android 通知显示内容"}}}"#,
+            json!({"all": true}),
+            json!(["ios", "android"]),
+        ),
+        (
             r#"{"platform":["ios","android"],"audience":{"tag":["女","年轻"],"tag_or":["北京","上海"],"userid":["123","456"],"is_to_all":false},"notification":{"alert":"this is a push","ios": {"title": "标题","alert": "override alert","extras": {"id": "1","name": "2"}},"android": {"alert": "override alert","extras": {"id": "1","name": "2"}}}}"#,
+            json!({"accounts": ["123", "456"]}),
+            Value::Null,
+        ),
+        (
+            r#"{"platform":["ios","android"],"audience":{"tag":["女","年轻","北京"]},"notification":{"alert":"this is a push"}}"#,
+            json!({"and": [{"tag": "女"}, {"tag": "年轻"}, {"tag": "北京"}]}),
+            json!(["ios", "android"]),
+        ),
+        (
+            r#"{"platform":["ios","android"],"audience":{"userid":["123","456"]},"notification":{"alert":"this is a push"}}"#,
             json!({"accounts": ["123", "456"]}),
             Value::Null,
         ),
@@ -367,7 +398,22 @@ async fn push_examples_of_the_documents_are_accepted_and_translated() {
             json!(["ios", "android"]),
         ),
         (
+            r#"{"platform":["ios","android"],"audience":{"is_to_all":true},"notification":{"alert":"this is a push"}}"#,
+            json!({"all": true}),
+            json!(["ios", "android"]),
+        ),
+        (
+            r#"{"platform":["ios","android"],"audience":{"is_to_all":true},"notification":{"alert":"this is a push","ios": {"alert": "iOS 平台显示内容","extras": {"id": "1","name": "2"}},"android": {"alert": "Android 平台显示内容","extras": {"id": "1","name": "2"}}}}"#,
+            json!({"all": true}),
+            json!(["ios", "android"]),
+        ),
+        (
             r#"{"platform":["ios","android"],"audience":{"is_to_all":true},"notification":{"alert":"this is a push","ios": {"alert": "iOS 平台显示内容","badge":2,"extras": {"id": "1","name": "2"}},"android": {"alert": "Android 平台显示内容","extras": {"id": "1","name": "2"}}}}"#,
+            json!({"all": true}),
+            json!(["ios", "android"]),
+        ),
+        (
+            r#"{"platform":["ios","android"],"audience":{"is_to_all":true},"notification":{"alert":"this is a push","ios": {"title": "iOS 平台显示标题","alert": "iOS 平台显示内容","extras": {"id": "1","name": "2"}},"android": {"alert": "Android 平台显示内容","extras": {"id": "1","name": "2"}}}}"#,
             json!({"all": true}),
             json!(["ios", "android"]),
         ),
@@ -375,16 +421,6 @@ async fn push_examples_of_the_documents_are_accepted_and_translated() {
             r#"{"platform":["ios","android"],"audience":{"is_to_all":true},"notification":{"alert":"this is a push","ios": {"title": "iOS 平台显示标题","alert": "iOS 平台显示内容","contentAvailable":1},"android": {"alert": "Android 平台显示内容"}}}"#,
             json!({"all": true}),
             json!(["ios", "android"]),
-        ),
-        (
-            r#"{"platform":["ios","android"],"audience":{"userid":["123","456"]},"notification":{"alert":"this is a push"}}"#,
-            json!({"accounts": ["123", "456"]}),
-            Value::Null,
-        ),
-        (
-            r#"{"platform":["ios"],"fromuserid": "fromuseId1","audience":{"is_to_all":true},"message": {"content": "{\"content\":\"1111\",\"extra\":\"aa\"}","objectName": "RC:TxtMsg"},"notification":{"alert":"this is a push","ios": {"alert": "iOS 通知显示内容","contentAvailable":1},"android": {"alert": "Android 通知显示内容"}}}"#,
-            json!({"all": true}),
-            json!(["ios"]),
         ),
     ];
     let mut views = Vec::new();
@@ -402,9 +438,9 @@ async fn push_examples_of_the_documents_are_accepted_and_translated() {
     );
     assert_eq!(views[0]["sender"], "fromuseId1");
     // Notification only: no message.
-    assert_eq!(views[2]["message"], Value::Null);
+    assert_eq!(views[6]["message"], Value::Null);
     assert_eq!(
-        views[2]["notification"],
+        views[6]["notification"],
         json!({"title": null, "body": "this is a push", "image": null,
             "ios": {"title": "标题", "subtitle": null, "body": "override alert", "badge": null,
                 "sound": null, "content_available": null, "mutable_content": null, "category": null,
@@ -412,10 +448,13 @@ async fn push_examples_of_the_documents_are_accepted_and_translated() {
             "android": {"title": null, "body": "override alert", "channel_id": null, "sound": null,
                 "extras": {"id": "1", "name": "2"}}})
     );
-    assert_eq!(views[4]["notification"]["ios"]["badge"], 2);
     assert_eq!(views[5]["notification"]["ios"]["content_available"], true);
+    assert_eq!(views[12]["notification"]["ios"]["badge"], 2);
+    assert_eq!(views[13]["notification"]["ios"]["title"], "iOS 平台显示标题");
+    assert_eq!(views[14]["notification"]["ios"]["content_available"], true);
+    assert_eq!(views[14]["notification"]["android"]["body"], "Android 平台显示内容");
     // Offline devices get it for the app's full offline TTL.
-    assert_eq!(views[1]["ttl_secs"], 604_800);
+    assert_eq!(views[10]["ttl_secs"], 604_800);
 }
 
 #[tokio::test]
