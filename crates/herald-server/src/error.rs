@@ -7,6 +7,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use herald_core::account::FieldError;
 use herald_core::audience::AudienceError;
 use herald_core::limits::InvalidLimit;
 use herald_core::push::PushError;
@@ -167,8 +168,14 @@ impl From<PushError> for ApiErrorKind {
     fn from(err: PushError) -> Self {
         match err {
             PushError::Limit(breach) => Self::LimitExceeded(breach),
-            PushError::Field(herald_core::account::FieldError::Limit(breach)) => {
-                Self::LimitExceeded(breach)
+            PushError::Field(FieldError::Limit(breach)) => Self::LimitExceeded(breach),
+            // A fixed maximum is a limit too: callers (and compat codes) treat length alike.
+            PushError::Field(FieldError::TooLong { field, max, actual }) => {
+                Self::LimitExceeded(LimitBreach {
+                    limit: field,
+                    value: u64::try_from(max).unwrap_or(u64::MAX),
+                    actual: u64::try_from(actual).unwrap_or(u64::MAX),
+                })
             }
             other => Self::InvalidRequest(other.to_string()),
         }

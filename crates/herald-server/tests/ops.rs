@@ -67,6 +67,11 @@ async fn cli_manages_apps_and_signs_calls() {
     assert!(ok, "{err}");
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["name"], "from-cli");
 
+    let (ok, out, err) = cli(&["app", "compat", &id, "rongcloud", "--settings", "{}"], &admin);
+    assert!(ok && out.contains("per_hour"), "{err}");
+    let (ok, out, _) = cli(&["app", "compat", &id, "rongcloud"], &admin);
+    assert!(ok && out.contains("per_day"), "{out}");
+
     let (ok, _, err) = cli(&["app", "get", "999999", "--json"], &admin);
     assert!(!ok && err.contains("not_found"), "{err}");
 }

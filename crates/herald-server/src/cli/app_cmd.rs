@@ -39,6 +39,16 @@ pub enum AppCommand {
     },
     /// Delete an app and everything it owns.
     Delete { id: i64 },
+    /// Enable a compat layer (tencent, rongcloud) for an app, or show its settings.
+    Compat {
+        id: i64,
+        /// `tencent` or `rongcloud`.
+        layer: String,
+        /// Settings as JSON, e.g. '{"sdkappid":1400000001,"admin_identifier":"administrator"}';
+        /// without it the current settings are shown.
+        #[arg(long)]
+        settings: Option<String>,
+    },
 }
 
 const APP_FIELDS: [&str; 5] = ["id", "name", "key", "created_at", "updated_at"];
@@ -102,6 +112,15 @@ impl AppCommand {
                 show(&conn, &rotated, |r| {
                     output::fields(r, &["secret", "previous_secret_expires_at"])
                 });
+            }
+            AppCommand::Compat { id, layer, settings } => {
+                let path = format!("/admin/apps/{id}/compat/{layer}");
+                let client = Client::new(conn.clone());
+                let out = match parse_json_arg("settings", settings.as_deref())? {
+                    Some(body) => client.admin(Method::PUT, &path, Some(&body)).await?,
+                    None => client.admin(Method::GET, &path, None).await?,
+                };
+                show(&conn, &out, output::json);
             }
             AppCommand::Delete { id } => {
                 Client::new(conn.clone())
