@@ -277,7 +277,8 @@ async fn herald_scenarios(
         let send: Publish = Box::new(push(Some(300)));
         for repeat in 0..args.one_repeats {
             let run =
-                scenarios::one_to_all(&mut workers, &send, u64::from(repeat) + 1, timeout).await?;
+                scenarios::one_to_all(&mut workers, pid, &send, u64::from(repeat) + 1, timeout)
+                    .await?;
             eprintln!("one push to all: {}", run.summary());
             results.herald.one.push(run);
             // Let the acks of this push reach the server before the next measurement.
@@ -286,7 +287,7 @@ async fn herald_scenarios(
     }
     if args.has(Scenario::Burst) {
         let send: Publish = Box::new(push(None));
-        let burst = scenarios::burst(&mut workers, &send, args, timeout).await?;
+        let burst = scenarios::burst(&mut workers, pid, &send, args, timeout).await?;
         eprintln!("back to back: {}", burst.summary());
         results.herald.burst = Some(burst);
         tokio::time::sleep(args.ack_pause()).await;

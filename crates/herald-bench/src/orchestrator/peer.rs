@@ -77,6 +77,7 @@ pub async fn run(args: &FanoutArgs, results: &mut Results) -> anyhow::Result<()>
     let topic = format!("herald-bench/{run_id}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = pid.and_then(rss_kib);
+    let heap_before = broker_heap(args.mqtt_addr, false).await;
     eprintln!("mosquitto: connecting {n} subscribers");
     for (index, &(first, count)) in shares.iter().enumerate() {
         let command = Command::MqttConnect(MqttConnect {
@@ -103,6 +104,13 @@ pub async fn run(args: &FanoutArgs, results: &mut Results) -> anyhow::Result<()>
     if args.has(Scenario::Idle) {
         tokio::time::sleep(Duration::from_secs(2)).await;
         side.set_idle(rss_before, pid.and_then(rss_kib), connected.ok);
+        // The broker's own count of its heap: RSS keeps what earlier runs freed, so on a broker
+        // that has been busy before, the RSS difference understates what connections cost.
+        let heap_after = broker_heap(args.mqtt_addr, true).await;
+        if let (Some(before), Some(after), Some(idle)) = (heap_before, heap_after, &mut side.idle) {
+            idle.heap_kib_per_connection =
+                Some(after.saturating_sub(before) as f64 / 1024.0 / f64::from(connected.ok.max(1)));
+        }
     }
     let publisher = Publisher::connect(args.mqtt_addr, format!("hb-{run_id}-pub"), topic).await?;
     let pad: Arc<str> = "x".repeat(args.pad).into();
@@ -114,14 +122,15 @@ pub async fn run(args: &FanoutArgs, results: &mut Results) -> anyhow::Result<()>
     if args.has(Scenario::One) {
         for repeat in 0..args.one_repeats {
             let run =
-                scenarios::one_to_all(&mut workers, &send, u64::from(repeat) + 1, timeout).await?;
+                scenarios::one_to_all(&mut workers, pid, &send, u64::from(repeat) + 1, timeout)
+                    .await?;
             eprintln!("mosquitto one to all: {}", run.summary());
             side.one.push(run);
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
     if args.has(Scenario::Burst) {
-        let burst = scenarios::burst(&mut workers, &send, args, timeout).await?;
+        let burst = scenarios::burst(&mut workers, pid, &send, args, timeout).await?;
         eprintln!("mosquitto back to back: {}", burst.summary());
         side.burst = Some(burst);
     }
@@ -131,6 +140,33 @@ pub async fn run(args: &FanoutArgs, results: &mut Results) -> anyhow::Result<()>
     workers.exit().await;
     results.mosquitto = Some(side);
     Ok(())
+}
+
+/// Bytes on the broker's heap (`$SYS/broker/heap/current`, published every `sys_interval`,
+/// 10 s by default). With `fresh`, the retained value is skipped and the next one awaited.
+async fn broker_heap(broker: SocketAddr, fresh: bool) -> Option<u64> {
+    const TOPIC: &str = "$SYS/broker/heap/current";
+    let read = async {
+        let id = format!("hb-heap-{}", now_us());
+        let mut stream = MqttStream::connect(broker, None, id, Duration::from_secs(60)).await?;
+        stream.subscribe(TOPIC, QoS::AtMostOnce).await?;
+        let mut skip = fresh;
+        loop {
+            match stream.next().await? {
+                Some(Packet::Publish(publish)) if publish.topic == TOPIC => {
+                    if std::mem::take(&mut skip) && publish.retain {
+                        continue;
+                    }
+                    let text = String::from_utf8_lossy(&publish.payload).trim().to_owned();
+                    stream.disconnect().await;
+                    return anyhow::Ok(text.parse::<u64>().ok());
+                }
+                Some(_) => {}
+                None => return Ok(None),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(25), read).await.ok()?.ok()?
 }
 
 type Request = (u64, Arc<str>, oneshot::Sender<anyhow::Result<u64>>);

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::workers::ConnectSummary;
+use super::workers::{ConnectSummary, Workers};
 use super::FanoutArgs;
 use crate::control::RoundStats;
 use crate::hist::Histogram;
@@ -36,6 +36,54 @@ impl From<&Histogram> for Latency {
     }
 }
 
+/// CPU time the server (or broker) and the clients spent in a scenario: on a machine shared
+/// with other work, this says what a delivery costs better than the elapsed time does.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CpuUse {
+    pub server_ms: Option<u64>,
+    pub clients_ms: u64,
+    /// Per delivery, µs.
+    pub server_us_per_delivery: Option<f64>,
+    pub clients_us_per_delivery: f64,
+    /// 1-minute load average when the scenario ended.
+    pub load_average: Option<f64>,
+}
+
+impl CpuUse {
+    pub fn start(server: Option<u32>, workers: &Workers) -> Self {
+        Self {
+            server_ms: server.and_then(crate::proc::cpu_ms),
+            clients_ms: workers.cpu_ms(),
+            ..Self::default()
+        }
+    }
+
+    pub fn finish(self, server: Option<u32>, workers: &Workers, deliveries: u64) -> Self {
+        let server_ms = match (self.server_ms, server.and_then(crate::proc::cpu_ms)) {
+            (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+            _ => None,
+        };
+        let clients_ms = workers.cpu_ms().saturating_sub(self.clients_ms);
+        let per = |ms: u64| ms as f64 * 1000.0 / deliveries.max(1) as f64;
+        Self {
+            server_ms,
+            clients_ms,
+            server_us_per_delivery: server_ms.map(per),
+            clients_us_per_delivery: per(clients_ms),
+            load_average: crate::proc::load_average(),
+        }
+    }
+
+    fn cell(&self) -> String {
+        format!(
+            "{} / {:.1} µs (load {})",
+            self.server_us_per_delivery.map_or("—".into(), |us| format!("{us:.1}")),
+            self.clients_us_per_delivery,
+            self.load_average.map_or("—".into(), |l| format!("{l:.1}"))
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct OneRun {
     pub members: u32,
@@ -45,12 +93,18 @@ pub struct OneRun {
     pub time_to_all_ms: Option<f64>,
     pub complete: bool,
     pub closes: BTreeMap<String, u32>,
+    pub cpu: CpuUse,
     #[serde(skip)]
     histogram: Histogram,
 }
 
 impl OneRun {
-    pub fn new(stats: RoundStats, time_to_all_us: Option<u64>, complete: bool) -> Self {
+    pub fn new(
+        stats: RoundStats,
+        time_to_all_us: Option<u64>,
+        complete: bool,
+        cpu: CpuUse,
+    ) -> Self {
         Self {
             members: stats.members,
             received: stats.frames,
@@ -58,6 +112,7 @@ impl OneRun {
             time_to_all_ms: time_to_all_us.map(|us| us as f64 / 1000.0),
             complete,
             closes: stats.closes,
+            cpu,
             histogram: stats.latency,
         }
     }
@@ -87,6 +142,7 @@ pub struct Burst {
     pub latency: Latency,
     pub complete: bool,
     pub closes: BTreeMap<String, u32>,
+    pub cpu: CpuUse,
 }
 
 impl Burst {
@@ -97,6 +153,7 @@ impl Burst {
         failed: u64,
         first_error: Option<String>,
         complete: bool,
+        cpu: CpuUse,
     ) -> Self {
         let elapsed_s = stats.last_recv_us.saturating_sub(start_us) as f64 / 1e6;
         let deliveries_per_s = if elapsed_s > 0.0 { stats.frames as f64 / elapsed_s } else { 0.0 };
@@ -111,6 +168,7 @@ impl Burst {
             latency: Latency::from(&stats.latency),
             complete,
             closes: stats.closes,
+            cpu,
         }
     }
 
@@ -206,6 +264,9 @@ pub struct Idle {
     pub rss_after_kib: u64,
     pub connections: u32,
     pub kib_per_connection: f64,
+    /// The peer broker's own heap count per connection, where it publishes one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heap_kib_per_connection: Option<f64>,
 }
 
 /// One system's figures: herald or the peer broker.
@@ -233,6 +294,7 @@ impl Side {
                 rss_after_kib: after,
                 connections,
                 kib_per_connection: per,
+                heap_kib_per_connection: None,
             });
         }
     }
@@ -356,6 +418,15 @@ impl Results {
                     format!("p99 {}", ratio(lat.p99_ms, l.p99_ms))
                 }),
             );
+            let cpu = |side: &Side| side.one.last().map_or("—".into(), |r| r.cpu.cell());
+            row(
+                &label,
+                "CPU per delivery: server / clients (last run)",
+                cpu(h),
+                "",
+                p.map_or("—".into(), cpu),
+                String::new(),
+            );
             row(
                 &label,
                 "time until all had it (worst run)",
@@ -396,6 +467,14 @@ impl Results {
             );
             row(
                 "back to back",
+                "CPU per delivery: server / clients",
+                b.cpu.cell(),
+                "",
+                peer.map_or("—".into(), |b| b.cpu.cell()),
+                String::new(),
+            );
+            row(
+                "back to back",
                 "messages sent (failed) / deliveries",
                 format!("{} ({}) / {}", b.sent, b.failed, b.frames),
                 "",
@@ -413,6 +492,16 @@ impl Results {
                 peer.map_or("—".into(), |i| format!("{:.2} KiB", i.kib_per_connection)),
                 peer.map_or("—".into(), |pi| ratio(i.kib_per_connection, pi.kib_per_connection)),
             );
+            if let Some(heap) = peer.and_then(|i| i.heap_kib_per_connection) {
+                row(
+                    "idle",
+                    "broker heap per connection ($SYS/broker/heap/current Δ / N)",
+                    "—".into(),
+                    "",
+                    format!("{heap:.2} KiB"),
+                    ratio(i.kib_per_connection, heap),
+                );
+            }
             row(
                 "idle",
                 "RSS before → after",

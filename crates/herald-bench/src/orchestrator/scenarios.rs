@@ -9,7 +9,7 @@ use anyhow::bail;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::report::{Burst, OneRun, Storm};
+use super::report::{Burst, CpuUse, OneRun, Storm};
 use super::server::{Api, AppCreds};
 use super::workers::Workers;
 use super::FanoutArgs;
@@ -24,27 +24,32 @@ pub type Publish = Box<dyn Fn(u64) -> SendFuture + Send + Sync>;
 /// One message to every connection: latency of each delivery, time until the last one.
 pub async fn one_to_all(
     workers: &mut Workers,
+    server: Option<u32>,
     send: &Publish,
     n: u64,
     timeout: Duration,
 ) -> anyhow::Result<OneRun> {
     workers.round(Some(1)).await?;
+    let cpu = CpuUse::start(server, workers);
     let stamp = send(n).await?;
     let (stats, complete) = workers.done(timeout).await?;
+    let cpu = cpu.finish(server, workers, stats.frames);
     let time_to_all_us =
         stats.done_at_us.filter(|_| complete).map(|done| done.saturating_sub(stamp));
-    Ok(OneRun::new(stats, time_to_all_us, complete))
+    Ok(OneRun::new(stats, time_to_all_us, complete, cpu))
 }
 
 /// Messages back to back for `args.burst_secs`, at most `args.window` on their way and
 /// `args.in_flight` requests open at once; then waits until every connection has them all.
 pub async fn burst(
     workers: &mut Workers,
+    server: Option<u32>,
     send: &Publish,
     args: &FanoutArgs,
     timeout: Duration,
 ) -> anyhow::Result<Burst> {
     workers.round(None).await?;
+    let cpu = CpuUse::start(server, workers);
     let start_us = now_us();
     let end = Instant::now() + Duration::from_secs_f64(args.burst_secs.max(0.1));
     let window = u64::from(args.window.max(1));
@@ -77,7 +82,8 @@ pub async fn burst(
     let expect = u32::try_from(accepted).unwrap_or(u32::MAX);
     workers.send_all(&Command::Expect { count: expect }).await?;
     let (stats, complete) = workers.done(timeout).await?;
-    Ok(Burst::new(stats, start_us, sent, failed, first_error, complete))
+    let cpu = cpu.finish(server, workers, stats.frames);
+    Ok(Burst::new(stats, start_us, sent, failed, first_error, complete, cpu))
 }
 
 /// Every client disconnects; three stored pushes are sent while they are away; all reconnect

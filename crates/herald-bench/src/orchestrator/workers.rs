@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use crate::control::{Command as WorkerCommand, Event, RoundStats};
 
 pub struct WorkerProc {
+    pub pid: u32,
     /// Connections it holds.
     pub count: u32,
     stdin: ChildStdin,
@@ -51,6 +52,7 @@ impl Workers {
                 .kill_on_drop(true)
                 .spawn()
                 .context("spawning a worker")?;
+            let pid = child.id().context("worker exited at once")?;
             let stdin = child.stdin.take().context("worker stdin")?;
             let stdout = child.stdout.take().context("worker stdout")?;
             let tx = tx.clone();
@@ -67,7 +69,7 @@ impl Workers {
                     }
                 }
             });
-            procs.push(WorkerProc { count, stdin, child });
+            procs.push(WorkerProc { pid, count, stdin, child });
         }
         let mut workers = Self { progress: vec![0; procs.len()], procs, events };
         let mut ready = vec![false; workers.procs.len()];
@@ -88,6 +90,11 @@ impl Workers {
             }
         }
         Ok(workers)
+    }
+
+    /// CPU time the workers used so far, ms.
+    pub fn cpu_ms(&self) -> u64 {
+        self.procs.iter().filter_map(|p| crate::proc::cpu_ms(p.pid)).sum()
     }
 
     pub async fn send(&mut self, index: usize, command: &WorkerCommand) -> anyhow::Result<()> {
