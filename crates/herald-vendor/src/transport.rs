@@ -1,20 +1,19 @@
 //! HTTP/2 over TLS to one vendor origin: a fixed set of multiplexed connections per app and
 //! vendor, opened on first use and reopened when the peer closes them.
 //!
-//! hyper's connection API is used directly: a send is one `SendRequest` clone and one stream,
-//! with no per-request URL parsing, pool look-up or redirect layer, which is most of what a
-//! general-purpose client would add to each of the many small vendor requests.
+//! The `h2` crate is used directly: a send is one stream on a shared connection, driven by the
+//! caller's own future. A general-purpose client adds per request a URL parse, a pool look-up,
+//! a redirect layer and a spawned task with channels back to the caller, which is most of the
+//! cost of the many small vendor requests.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use h2::client::SendRequest;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
@@ -30,7 +29,7 @@ pub enum TransportError {
     #[error("no response within the request timeout")]
     Timeout,
     #[error("HTTP/2 error: {0}")]
-    Http(#[from] hyper::Error),
+    Http(#[from] h2::Error),
     #[error("invalid request: {0}")]
     Request(String),
 }
@@ -122,9 +121,15 @@ impl TransportFactory {
     }
 }
 
+/// A connection: the handle that opens streams, and whether its driver has stopped.
+struct Live {
+    sender: SendRequest<Bytes>,
+    closed: Arc<AtomicBool>,
+}
+
 #[derive(Default)]
 struct Slot {
-    sender: Mutex<Option<SendRequest<Full<Bytes>>>>,
+    live: Mutex<Option<Live>>,
     /// Held while connecting, so that the sends waiting for this slot share one attempt.
     connecting: tokio::sync::Mutex<Option<Failure>>,
 }
@@ -165,29 +170,38 @@ impl Origin {
 
     /// Sends `request` on one of the connections and reads the whole response, within the
     /// request timeout.
-    pub(crate) async fn send(
-        &self,
-        request: Request<Full<Bytes>>,
-    ) -> Result<Reply, TransportError> {
+    pub(crate) async fn send(&self, request: Request<Bytes>) -> Result<Reply, TransportError> {
         let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+        let (head, body) = request.into_parts();
         let exchange = async {
-            let mut sender = self.sender(slot).await?;
-            let response = sender.send_request(request).await?;
-            let (parts, body) = response.into_parts();
-            let body = body.collect().await?.to_bytes();
-            Ok(Reply { status: parts.status, headers: parts.headers, body })
+            // `ready` waits while the connection is at the peer's stream limit.
+            let mut sender = self.sender(slot).await?.ready().await?;
+            let end_of_stream = body.is_empty();
+            let (response, mut stream) =
+                sender.send_request(Request::from_parts(head, ()), end_of_stream)?;
+            if !end_of_stream {
+                stream.send_data(body, true)?;
+            }
+            let (head, mut received) = response.await?.into_parts();
+            let mut body = BytesMut::new();
+            while let Some(chunk) = received.data().await {
+                let chunk = chunk?;
+                let _ = received.flow_control().release_capacity(chunk.len());
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Reply { status: head.status, headers: head.headers, body: body.freeze() })
         };
         tokio::time::timeout(self.request_timeout, exchange)
             .await
             .map_err(|_| TransportError::Timeout)?
     }
 
-    fn current(slot: &Slot) -> Option<SendRequest<Full<Bytes>>> {
-        let sender = slot.sender.lock().unwrap_or_else(|e| e.into_inner());
-        sender.as_ref().filter(|s| !s.is_closed()).cloned()
+    fn current(slot: &Slot) -> Option<SendRequest<Bytes>> {
+        let live = slot.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.as_ref().filter(|l| !l.closed.load(Ordering::Acquire)).map(|l| l.sender.clone())
     }
 
-    async fn sender(&self, slot: &Slot) -> Result<SendRequest<Full<Bytes>>, TransportError> {
+    async fn sender(&self, slot: &Slot) -> Result<SendRequest<Bytes>, TransportError> {
         if let Some(sender) = Self::current(slot) {
             return Ok(sender);
         }
@@ -201,18 +215,15 @@ impl Origin {
         if let Some(failure) = last_failure.as_ref().filter(|f| f.at >= waiting_since) {
             return Err(self.connect_error(failure.reason.clone()));
         }
-        match tokio::time::timeout(self.connect_timeout, self.connect()).await {
-            Ok(Ok(sender)) => {
+        let attempt = tokio::time::timeout(self.connect_timeout, self.connect()).await;
+        match attempt.unwrap_or_else(|_| Err("connect timeout".to_owned())) {
+            Ok(live) => {
                 *last_failure = None;
-                *slot.sender.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender.clone());
+                let sender = live.sender.clone();
+                *slot.live.lock().unwrap_or_else(|e| e.into_inner()) = Some(live);
                 Ok(sender)
             }
-            Ok(Err(reason)) => {
-                *last_failure = Some(Failure { at: Instant::now(), reason: reason.clone() });
-                Err(self.connect_error(reason))
-            }
-            Err(_) => {
-                let reason = "connect timeout".to_owned();
+            Err(reason) => {
                 *last_failure = Some(Failure { at: Instant::now(), reason: reason.clone() });
                 Err(self.connect_error(reason))
             }
@@ -223,7 +234,7 @@ impl Origin {
         TransportError::Connect { origin: format!("{}:{}", self.host, self.port), reason }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
+    async fn connect(&self) -> Result<Live, String> {
         let tcp =
             TcpStream::connect((self.host.as_str(), self.port)).await.map_err(|e| e.to_string())?;
         // Small requests and responses: send each frame at once.
@@ -233,21 +244,46 @@ impl Origin {
         if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
             return Err("the endpoint does not offer HTTP/2".into());
         }
-        let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .keep_alive_interval(Duration::from_secs(60))
-            .keep_alive_timeout(Duration::from_secs(20))
-            .keep_alive_while_idle(true)
-            .handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| e.to_string())?;
-        // Drives the connection until the peer or an error closes it; senders then see
-        // `is_closed` and the next send reconnects.
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "vendor connection closed");
-            }
-        });
-        Ok(sender)
+        let (sender, mut connection) =
+            h2::client::Builder::new().handshake(tls).await.map_err(|e| e.to_string())?;
+        let closed = Arc::new(AtomicBool::new(false));
+        let ping_pong = connection.ping_pong();
+        // Drives the connection until the peer or an error closes it; its senders then count
+        // as closed and the next send reconnects.
+        let driver = {
+            let closed = closed.clone();
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "vendor connection closed");
+                }
+                closed.store(true, Ordering::Release);
+            })
+        };
+        // Keep-alive: an idle connection that a middlebox dropped would otherwise swallow the
+        // next request until its timeout. No pong in time ends the connection.
+        if let Some(mut ping_pong) = ping_pong {
+            let closed = closed.clone();
+            let driver = driver.abort_handle();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(KEEPALIVE_INTERVAL).await;
+                    if closed.load(Ordering::Acquire) {
+                        break;
+                    }
+                    let pong =
+                        tokio::time::timeout(KEEPALIVE_TIMEOUT, ping_pong.ping(h2::Ping::opaque()));
+                    if !matches!(pong.await, Ok(Ok(_))) {
+                        closed.store(true, Ordering::Release);
+                        driver.abort();
+                        break;
+                    }
+                }
+            });
+        }
+        Ok(Live { sender, closed })
     }
 }
+
+/// How often an open connection is checked with a PING, and how long the PONG may take.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);

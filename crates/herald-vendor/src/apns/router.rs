@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use http::{Method, Request};
-use http_body_util::Full;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
@@ -148,7 +147,7 @@ impl ApnsRouter {
             request = request.header(&APNS_COLLAPSE_ID, collapse_id.clone());
         }
         let request = request
-            .body(Full::new(payload.body.clone()))
+            .body(payload.body.clone())
             .map_err(|e| TransportError::Request(e.to_string()))?;
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let response = self.origin.send(request).await?;

@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, Request, Uri};
-use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 
 use super::credentials::ServiceAccount;
@@ -153,7 +153,7 @@ impl AccessTokens {
             .method(Method::POST)
             .uri(uri)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Full::new(format!("grant_type={GRANT_TYPE}&assertion={assertion}").into()))
+            .body(Bytes::from(format!("grant_type={GRANT_TYPE}&assertion={assertion}")))
             .map_err(|e| TransportError::Request(e.to_string()))?;
         let response = self.origin.send(request).await?;
         let status = response.status.as_u16();

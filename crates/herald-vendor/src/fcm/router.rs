@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, Request, Uri};
-use http_body_util::Full;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
@@ -127,7 +126,7 @@ impl FcmRouter {
             .uri(self.send_uri.clone())
             .header(AUTHORIZATION, authorization.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(Full::new(message.body_for(token)))
+            .body(message.body_for(token))
             .map_err(|e| TransportError::Request(e.to_string()))?;
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let response = self.origin.send(request).await?;
