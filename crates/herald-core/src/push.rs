@@ -147,6 +147,8 @@ pub struct PushContent {
     pub ttl_secs: u32,
     /// Idempotency key: the same key within 7 days is the same push.
     pub idempotency_key: Option<String>,
+    /// Whether devices that were offline get the notification through APNs / FCM.
+    pub vendor_push: bool,
 }
 
 /// Why a push was refused.
@@ -215,6 +217,7 @@ mod tests {
             platforms: None,
             ttl_secs: 60,
             idempotency_key: None,
+            vendor_push: true,
         }
     }
 

@@ -98,6 +98,7 @@ pub async fn accept(
         push_at: push_at.unwrap_or_else(Utc::now),
         broadcast,
         source: source.name().to_owned(),
+        vendor_push: content.vendor_push,
     };
     let (record, created) = state.store.create_push(new).await?;
     if created {

@@ -424,7 +424,7 @@ async fn pushes_reach_gateway_devices_with_their_platform_notification() {
         json!({
             "MsgRandom": 3, "MsgLifeTime": 3600, "MsgBody": text_body("quiet"),
             "Condition": {"TagsAnd": ["stock-a"]},
-            "OfflinePushInfo": {"PushFlag": 1, "Title": "never shown"}
+            "OfflinePushInfo": {"PushFlag": 1, "Title": "no vendor push"}
         }),
     )
     .await;
@@ -450,7 +450,11 @@ async fn pushes_reach_gateway_devices_with_their_platform_notification() {
     );
     let a2 = next(&mut alice).await;
     assert_eq!(a2.message, json!({"MsgBody": text_body("quiet")}));
-    assert!(a2.notification.is_none(), "PushFlag 1: no notification");
+    assert_eq!(
+        a2.notification.as_ref().and_then(|n| n.get("title")),
+        Some(&serde_json::json!("no vendor push")),
+        "PushFlag 1 turns only vendor pushes off"
+    );
     assert_eq!(next(&mut alice).await.message, json!({"MsgBody": text_body("end")}));
 
     let b1 = next(&mut bob).await;

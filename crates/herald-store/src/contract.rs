@@ -332,6 +332,7 @@ fn new_push(app: i64, id: &str, key: Option<&str>) -> NewPush {
         push_at: Utc::now(),
         broadcast: true,
         source: "native".into(),
+        vendor_push: true,
     }
 }
 

@@ -25,6 +25,8 @@ pub struct NewPush {
     pub broadcast: bool,
     /// The API that created it: `native`, `tencent`, `rongcloud`.
     pub source: String,
+    /// Whether offline devices get the notification through their vendor.
+    pub vendor_push: bool,
 }
 
 /// A push with its state.
@@ -55,6 +57,7 @@ pub struct PushRecord {
     pub error: Option<String>,
     pub broadcast: bool,
     pub source: String,
+    pub vendor_push: bool,
 }
 
 /// Which pushes a listing shows: newest first, optionally by status and creation time.

@@ -44,6 +44,8 @@ pub struct CreatePush {
     pub idempotency_key: Option<String>,
     /// When to send (RFC 3339); absent or in the past: at once.
     pub push_at: Option<DateTime<Utc>>,
+    /// `false`: devices that are offline get no APNs / FCM notification (default `true`).
+    pub vendor_push: Option<bool>,
 }
 
 /// A push and its state.
@@ -67,6 +69,8 @@ pub struct PushView {
     pub targeted: Option<u64>,
     /// Counts against the broadcast interval and daily quota.
     pub broadcast: bool,
+    /// Whether offline devices get the notification through APNs / FCM.
+    pub vendor_push: bool,
     pub push_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -95,6 +99,7 @@ impl PushView {
             idempotency_key: record.idempotency_key,
             targeted: record.targeted,
             broadcast: record.broadcast,
+            vendor_push: record.vendor_push,
             push_at: record.push_at,
             created_at: record.created_at,
             started_at: record.started_at,
@@ -134,6 +139,7 @@ pub async fn create_push_route(
             platforms: body.platforms,
             ttl_secs,
             idempotency_key: body.idempotency_key,
+            vendor_push: body.vendor_push.unwrap_or(true),
         },
         push_at: body.push_at,
     };

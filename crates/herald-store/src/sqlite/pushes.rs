@@ -17,7 +17,7 @@ const IDEMPOTENCY_WINDOW_DAYS: i64 = 7;
 const COLUMNS: &str =
     "app_id, id, seq, status, audience, message, notification, sender, platforms, \
     ttl_secs, idempotency_key, push_at, created_at, started_at, finished_at, expires_at, \
-    recalled_at, recipients, targeted, error, broadcast, source";
+    recalled_at, recipients, targeted, error, broadcast, source, vendor_push";
 
 fn opt_time(row: &SqliteRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
     let ms: Option<i64> = row.try_get(column)?;
@@ -58,6 +58,7 @@ fn record(row: &SqliteRow) -> StoreResult<PushRecord> {
         error: row.try_get("error")?,
         broadcast: row.try_get("broadcast")?,
         source: row.try_get("source")?,
+        vendor_push: row.try_get("vendor_push")?,
     })
 }
 
@@ -93,8 +94,8 @@ pub(super) async fn create(pool: &SqlitePool, push: NewPush) -> StoreResult<(Pus
         .map_err(|err| StoreError::Corrupt(err.to_string()))?;
     let row = sqlx::query(&format!(
         "INSERT INTO pushes (app_id, id, status, audience, message, notification, sender, platforms, \
-         ttl_secs, idempotency_key, push_at, created_at, broadcast, source) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ttl_secs, idempotency_key, push_at, created_at, broadcast, source, vendor_push) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          RETURNING {COLUMNS}"
     ))
     .bind(push.app)
@@ -111,6 +112,7 @@ pub(super) async fn create(pool: &SqlitePool, push: NewPush) -> StoreResult<(Pus
     .bind(to_millis(now))
     .bind(push.broadcast)
     .bind(&push.source)
+    .bind(push.vendor_push)
     .fetch_one(&mut *tx)
     .await
     .map_err(|err| match err {

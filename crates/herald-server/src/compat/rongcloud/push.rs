@@ -96,6 +96,7 @@ pub async fn send(
         source: PushSource::Layer(Layer::RongCloud, call.settings.limits),
         audience: target.audience,
         content: PushContent {
+            vendor_push: true,
             message,
             notification,
             sender,

@@ -10,7 +10,7 @@
 //! ApnsInfo.Title / SubTitle / Sound → ios.title / subtitle / sound
 //! ApnsInfo.MutableContent=1 → ios.mutable_content; ApnsInfo.Image → ios.extras.image
 //! AndroidInfo.Sound / GoogleChannelID → android.sound / channel_id
-//! PushFlag=1                → no notification (no vendor push; see docs/migrate-tencent.md)
+//! PushFlag=1                → no vendor push (online devices still get the notification)
 //! ```
 
 use herald_core::push::{AndroidNotification, IosNotification, Notification};
@@ -78,7 +78,15 @@ fn message_text(body: &[Value]) -> Option<String> {
     content("TIMTextElem", "Text").or_else(|| content("TIMCustomElem", "Desc"))
 }
 
-/// The push's notification; `None` when there is nothing to show or `PushFlag` is 1.
+/// Whether the push may go through the vendors: `PushFlag` 1 says no.
+pub fn vendor_push(info: Option<&Value>) -> Result<bool, TencentError> {
+    match info {
+        Some(Value::Object(info)) => Ok(!flag(info, "PushFlag", "OfflinePushInfo")?),
+        _ => Ok(true),
+    }
+}
+
+/// The push's notification; `None` when there is nothing to show.
 pub fn notification(
     info: Option<&Value>,
     body: &[Value],
@@ -90,9 +98,6 @@ pub fn notification(
         Some(_) => return Err(format("OfflinePushInfo must be an object".into())),
     };
     let path = "OfflinePushInfo";
-    if flag(info, "PushFlag", path)? {
-        return Ok(None);
-    }
     let ext = string(info, "Ext", path)?;
     let extras = |extra: Option<(&str, String)>| {
         let mut extras = Map::new();
@@ -196,9 +201,13 @@ mod tests {
     }
 
     #[test]
-    fn push_flag_one_sends_no_notification() {
+    fn push_flag_one_turns_vendor_pushes_off() {
         let info = json!({"PushFlag": 1, "Title": "x", "Desc": "y"});
-        assert_eq!(notification(Some(&info), &text_body()).ok(), Some(None));
+        let shown = notification(Some(&info), &text_body()).ok().flatten();
+        assert!(shown.is_some(), "devices that are online still show it");
+        assert_eq!(vendor_push(Some(&info)).ok(), Some(false));
+        assert_eq!(vendor_push(Some(&json!({"PushFlag": 0}))).ok(), Some(true));
+        assert_eq!(vendor_push(None).ok(), Some(true));
     }
 
     #[test]
@@ -211,7 +220,8 @@ mod tests {
     fn wrong_types_are_format_errors() {
         let code = |info: Value| notification(Some(&info), &[]).map_err(|e| e.code()).err();
         assert_eq!(code(json!({"Title": 1})), Some(90010));
-        assert_eq!(code(json!({"PushFlag": 2})), Some(90010));
+        let flag = vendor_push(Some(&json!({"PushFlag": 2}))).map_err(|e| e.code()).err();
+        assert_eq!(flag, Some(90010));
         assert_eq!(code(json!({"ApnsInfo": "x"})), Some(90010));
         assert_eq!(code(json!("x")), Some(90010));
     }

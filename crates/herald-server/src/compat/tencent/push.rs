@@ -71,6 +71,7 @@ pub async fn push_route(caller: &Caller, body: &Body) -> Result<Fields, TencentE
         .collect();
     let audience = condition::audience(body.get("Condition"), &names)?;
     let notification = notification::notification(body.get("OfflinePushInfo"), elements)?;
+    let vendor_push = notification::vendor_push(body.get("OfflinePushInfo"))?;
     let content = PushContent {
         message: json!({ "MsgBody": elements }),
         notification,
@@ -78,6 +79,7 @@ pub async fn push_route(caller: &Caller, body: &Body) -> Result<Fields, TencentE
         platforms: None,
         ttl_secs,
         idempotency_key: Some(format!("tencent:{random}")),
+        vendor_push,
     };
     let request = PushRequest {
         source: PushSource::Layer(Layer::Tencent, caller.settings.limits),
