@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use herald_gateway::GatewaySettings;
+use herald_vendor::VendorSettings;
 use serde::{Deserialize, Serialize};
 
 /// How log lines are written.
@@ -50,6 +51,9 @@ pub struct Settings {
     /// Client connections: queue sizes, timeouts, WebSocket buffers (the `[gateway]` table of
     /// the file; no environment variables).
     pub gateway: GatewaySettings,
+    /// APNs / FCM: endpoints, limits, retries and the key sealing credentials (the `[vendor]`
+    /// table; the key also as `HERALD_VENDOR_CREDENTIALS_KEY`).
+    pub vendor: VendorSettings,
 }
 
 impl Default for Settings {
@@ -66,6 +70,7 @@ impl Default for Settings {
             log_level: "info".into(),
             sqlite_sync_full: true,
             gateway: GatewaySettings::default(),
+            vendor: VendorSettings::default(),
         }
     }
 }
@@ -121,6 +126,14 @@ impl Settings {
                 table.insert(key.into(), env_value(value));
             }
         }
+        // The one nested setting a deployment wants out of files: it is a secret.
+        if let Some(key) = env.get("HERALD_VENDOR_CREDENTIALS_KEY") {
+            let vendor =
+                table.entry("vendor").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(vendor) = vendor {
+                vendor.insert("credentials_key".into(), toml::Value::String(key.clone()));
+            }
+        }
         let mut settings: Settings =
             toml::Value::Table(table).try_into().map_err(ConfigError::Merged)?;
         if let Some(dir) = overrides.data_dir {
@@ -144,6 +157,7 @@ impl Settings {
             return Err(invalid("admin_token", "must be at least 16 characters"));
         }
         self.gateway.validate().map_err(|reason| invalid("gateway", &reason))?;
+        self.vendor.validate().map_err(|err| invalid("vendor", &err.to_string()))?;
         Ok(self)
     }
 }

@@ -14,6 +14,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod vendors;
 pub mod webhooks;
 
 pub use config::Settings;

@@ -22,9 +22,12 @@ use crate::dispatch::{DispatchContext, Dispatcher, LiveInbox, Receipts, StoreInb
 use crate::routes;
 use crate::state::AppState;
 use crate::telemetry;
+use crate::vendors::Vendors;
 use crate::webhooks::Webhooks;
+use herald_vendor::{SecretBox, VendorSender};
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
+const VENDOR_KEY_FILE: &str = "vendor-key";
 /// How often device cursors and report counts are written.
 const RECEIPTS_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -47,8 +50,10 @@ pub async fn run(
     .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
     let store: Arc<dyn Store> = Arc::new(store);
     let admin_token = admin_token(&settings)?;
+    let vendors = vendors(&settings).await?;
+    vendors.load(&store).await.context("cannot load vendor credentials")?;
     raise_open_files_limit();
-    let state = build_state(store.clone(), settings, admin_token).await?;
+    let state = build_state(store.clone(), settings, admin_token, vendors).await?;
 
     let listener = TcpListener::bind(state.settings.listen)
         .await
@@ -74,6 +79,7 @@ async fn build_state(
     store: Arc<dyn Store>,
     settings: Settings,
     admin_token: String,
+    vendors: Vendors,
 ) -> anyhow::Result<AppState> {
     let directory =
         Arc::new(Directory::load(store.clone()).await.context("cannot build the audience index")?);
@@ -98,6 +104,7 @@ async fn build_state(
         registry: gateway.registry().clone(),
         receipts: receipts.clone(),
         webhooks: webhooks.clone(),
+        vendors: vendors.clone(),
     });
     dispatcher.resume().await.context("cannot resume pushes")?;
     dispatcher.spawn_sweeper();
@@ -114,6 +121,7 @@ async fn build_state(
         broadcasts: Arc::default(),
         receipts,
         webhooks,
+        vendors,
     })
 }
 
@@ -146,6 +154,31 @@ async fn serve(
         } => tracing::warn!(?drain_timeout, "requests still running after the drain timeout; closing"),
     }
     Ok(())
+}
+
+/// The vendor sender, with the key that seals credentials: configured, or kept in the data
+/// directory (generated on first start) so that the embedded default works without setup.
+async fn vendors(settings: &Settings) -> anyhow::Result<Vendors> {
+    let sender = VendorSender::new(settings.vendor.clone()).context("invalid [vendor] settings")?;
+    let key = match &settings.vendor.credentials_key {
+        Some(key) => key.clone(),
+        None => {
+            let path = settings.data_dir.join(VENDOR_KEY_FILE);
+            match std::fs::read_to_string(&path) {
+                Ok(key) if !key.trim().is_empty() => key.trim().to_owned(),
+                _ => {
+                    let key = SecretBox::generate_key();
+                    write_private(&path, &key)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    tracing::warn!(path = %path.display(), "generated the vendor credentials key in the data directory; set vendor.credentials_key to keep it elsewhere");
+                    key
+                }
+            }
+        }
+    };
+    let secrets = SecretBox::new(&key, &settings.vendor.previous_credentials_keys)
+        .context("invalid vendor credentials key")?;
+    Ok(Vendors { sender: Arc::new(sender), secrets: Arc::new(secrets) })
 }
 
 /// Every client connection is an open file: the soft limit (often 1,024) is raised to the hard

@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::directory::Directory;
 use crate::dispatch::{Dispatcher, Receipts};
 use crate::limits::{BroadcastGate, RequestLimiter};
+use crate::vendors::Vendors;
 use crate::webhooks::Webhooks;
 
 /// Shared state of the HTTP server; cheap to clone.
@@ -29,6 +30,7 @@ pub struct AppState {
     pub broadcasts: Arc<BroadcastGate>,
     pub receipts: Receipts,
     pub webhooks: Webhooks,
+    pub vendors: Vendors,
 }
 
 impl FromRef<AppState> for Gateway {

@@ -8,6 +8,7 @@ mod listen_cmd;
 mod output;
 mod push_cmd;
 mod stats_cmd;
+mod vendor_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -61,6 +62,9 @@ pub enum Command {
     /// The app's webhook: events posted to its back end.
     #[command(subcommand)]
     Webhook(stats_cmd::WebhookCommand),
+    /// The app's APNs and FCM credentials.
+    #[command(subcommand)]
+    Vendor(vendor_cmd::VendorCommand),
 }
 
 #[derive(Debug, Args)]
@@ -112,5 +116,6 @@ pub async fn run_client(command: Command, conn: Connection) -> Result<(), Client
         Command::Listen(args) => args.run(conn).await,
         Command::Stats(cmd) => cmd.run(conn).await,
         Command::Webhook(cmd) => cmd.run(conn).await,
+        Command::Vendor(cmd) => cmd.run(conn).await,
     }
 }

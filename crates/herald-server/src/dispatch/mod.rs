@@ -30,6 +30,7 @@ pub use scheduler::Scheduler;
 
 use crate::directory::{self, Directory};
 use crate::error::ApiErrorKind;
+use crate::vendors::{notify_offline, OfflinePush, Vendors};
 use crate::webhooks::Webhooks;
 
 /// Platforms whose notification has overrides of its own; others get the defaults.
@@ -46,6 +47,7 @@ pub struct DispatchContext {
     pub registry: Arc<Registry>,
     pub receipts: Receipts,
     pub webhooks: Webhooks,
+    pub vendors: Vendors,
 }
 
 /// Hands pushes to a worker per app, now or at their push time.
@@ -256,6 +258,7 @@ async fn dispatch(
     let delivery = context.registry.deliver(app_id, &live.recipients, &frames(&live));
     store.finish_push(app_id, push_id, PushStatus::Done, None).await.map_err(|e| e.to_string())?;
     report_dispatch(context, app_id, &live, &delivery);
+    spawn_vendor_sends(context, app_id, &push, &live, &delivery);
     metrics::counter!("herald_pushes_dispatched_total").increment(1);
     metrics::counter!("herald_push_frames_sent_total").increment(delivery.total_sent());
     tracing::info!(app_id, %push_id, seq, targeted = live.recipients.len(), online_sent = delivery.total_sent(), "push dispatched");
@@ -267,6 +270,40 @@ async fn dispatch(
         "sent_online": delivery.total_sent(),
         "finished_at": Utc::now(),
     })))
+}
+
+/// Offline devices get the notification through APNs / FCM, in a task of its own: vendor
+/// latency never holds up the next push's online fan-out.
+fn spawn_vendor_sends(
+    context: &DispatchContext,
+    app: AppId,
+    record: &PushRecord,
+    push: &LivePush,
+    delivery: &Delivery,
+) {
+    let (Some(notification), true, true) =
+        (&push.notification, record.vendor_push, push.expires_at.is_some())
+    else {
+        return;
+    };
+    let job = OfflinePush {
+        app,
+        push_id: push.id.clone(),
+        push: herald_vendor::VendorPush::new(
+            push.id.clone(),
+            notification.clone(),
+            record.ttl_secs,
+        ),
+        offline: &push.recipients - &delivery.reached,
+        platforms: push.platforms.clone(),
+    };
+    let (vendors, store, receipts, webhooks) = (
+        context.vendors.clone(),
+        context.store.clone(),
+        context.receipts.clone(),
+        context.webhooks.clone(),
+    );
+    tokio::spawn(async move { notify_offline(&vendors, &store, &receipts, &webhooks, job).await });
 }
 
 /// Per platform: accounts targeted, frames sent online, accounts left to the offline inbox.

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
     accounts, admin_apps, admin_compat, app, attributes, audience, devices, pushes, reports, tags,
-    webhooks,
+    vendors, webhooks,
 };
 
 /// The error envelope of every failed call.
@@ -73,6 +73,9 @@ pub struct ErrorDetail {
         webhooks::set_webhook_route,
         webhooks::get_webhook_route,
         webhooks::delete_webhook_route,
+        vendors::set_vendor_route,
+        vendors::get_vendor_route,
+        vendors::delete_vendor_route,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Security),
@@ -85,7 +88,8 @@ pub struct ErrorDetail {
          (name = "audience", description = "Audience expressions"),
          (name = "pushes", description = "Pushes and client tokens"),
          (name = "reports", description = "What happened to pushes"),
-         (name = "webhooks", description = "Events posted to the app's back end"))
+         (name = "webhooks", description = "Events posted to the app's back end"),
+         (name = "vendors", description = "APNs and FCM credentials"))
 )]
 pub struct ApiDoc;
 

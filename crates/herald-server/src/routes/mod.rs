@@ -12,6 +12,7 @@ mod ops;
 mod pushes;
 mod reports;
 mod tags;
+mod vendors;
 mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
@@ -81,6 +82,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/pushes/{push_id}/recall", post(pushes::recall_push_route))
         .route("/v1/pushes/{push_id}/report", get(reports::push_report_route))
         .route("/v1/stats/days", get(reports::days_route))
+        .route(
+            "/v1/vendors/{vendor}",
+            put(vendors::set_vendor_route)
+                .get(vendors::get_vendor_route)
+                .delete(vendors::delete_vendor_route),
+        )
         .route(
             "/v1/webhook",
             put(webhooks::set_webhook_route)
