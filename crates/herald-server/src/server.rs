@@ -18,7 +18,7 @@ use herald_gateway::Gateway;
 use crate::auth::{token, NonceCache, StoreAuthenticator};
 use crate::config::Settings;
 use crate::directory::Directory;
-use crate::dispatch::{DispatchContext, Dispatcher, LiveInbox, Receipts, StoreInbox};
+use crate::dispatch::{AppCache, DispatchContext, Dispatcher, LiveInbox, Receipts, StoreInbox};
 use crate::routes;
 use crate::state::AppState;
 use crate::telemetry;
@@ -91,6 +91,7 @@ async fn build_state(
         directory: directory.clone(),
         live: live.clone(),
         receipts: receipts.clone(),
+        apps: AppCache::default(),
     };
     let gateway = Gateway::new(
         settings.gateway.clone(),

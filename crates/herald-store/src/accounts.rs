@@ -98,6 +98,15 @@ pub struct DeviceBinding {
     pub changed: Vec<DeviceSet>,
 }
 
+/// A device with its account, as a login needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundDevice {
+    pub account: String,
+    pub account_id: AccountId,
+    pub device_key: u32,
+    pub device: Device,
+}
+
 /// Registered devices of an app.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DeviceCounts {

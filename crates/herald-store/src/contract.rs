@@ -252,6 +252,10 @@ pub(crate) async fn devices_bind_move_and_count(store: &dyn Store) {
         vec![device("d2", "android")]
     );
 
+    let bound = store.bound_device(app.id, "d1").await.unwrap().unwrap();
+    assert_eq!((bound.account.as_str(), bound.account_id), ("bob", bob));
+    assert_eq!(bound.device, device("d1", "ios"));
+    assert_eq!(store.bound_device(app.id, "nope").await.unwrap(), None);
     let counts = store.device_counts(app.id).await.unwrap();
     assert_eq!((counts.total, counts.by_platform["ios"], counts.by_platform["android"]), (2, 1, 1));
 

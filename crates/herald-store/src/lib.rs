@@ -21,8 +21,8 @@ use herald_core::push::PushStatus;
 use herald_core::{App, AppId, Limits};
 
 pub use accounts::{
-    AccountFailure, AccountRecord, AccountSummary, AttributeUpdate, BatchOutcome, DeviceBinding,
-    DeviceCounts, DeviceSet, IndexSink, TagOp, TagUpdate, ATTRIBUTE_SLOTS,
+    AccountFailure, AccountRecord, AccountSummary, AttributeUpdate, BatchOutcome, BoundDevice,
+    DeviceBinding, DeviceCounts, DeviceSet, IndexSink, TagOp, TagUpdate, ATTRIBUTE_SLOTS,
 };
 pub use error::{StoreError, StoreResult};
 pub use pushes::{BroadcastUsage, Cursor, Dispatch, NewPush, PushFilter, PushRecord};
@@ -138,6 +138,9 @@ pub trait Store: Send + Sync + 'static {
     async fn unregister_device(&self, app: AppId, device_id: &str) -> StoreResult<DeviceSet>;
     /// A device and the name of its account.
     async fn device(&self, app: AppId, device_id: &str) -> StoreResult<(String, Device)>;
+    /// A device with its account's name and id and its own key, if registered; read without
+    /// writing, so a reconnect of an unchanged install costs one read.
+    async fn bound_device(&self, app: AppId, device_id: &str) -> StoreResult<Option<BoundDevice>>;
     /// Registered devices, in total and per platform.
     async fn device_counts(&self, app: AppId) -> StoreResult<DeviceCounts>;
 

@@ -17,6 +17,17 @@ pub async fn register_device(
 ) -> Result<DeviceBinding, ApiErrorKind> {
     check_account(account).map_err(|err| at("account".into(), err))?;
     device.check().map_err(|err| at("device".into(), err))?;
+    // Most registrations are reconnects of an unchanged install: one read, no write, no lock.
+    if let Some(bound) = directory.store.bound_device(app.id, &device.device_id).await? {
+        if bound.account == account && bound.device == *device {
+            return Ok(DeviceBinding {
+                account_id: bound.account_id,
+                device_key: bound.device_key,
+                new_account: false,
+                changed: Vec::new(),
+            });
+        }
+    }
     let dir = directory.app(app.id).await?;
     let _write = dir.writes.lock().await;
     let binding = directory.store.register_device(app.id, account, device).await?;

@@ -1,14 +1,16 @@
 //! The gateway's [`Inbox`] over the store: logins go through the directory, pending pushes
 //! come from the [`LiveInbox`], acks and opens go to [`Receipts`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use herald_core::account::{Device, TokenKind, VendorToken};
-use herald_core::AppId;
+use herald_core::{App, AppId};
 use herald_gateway::protocol::{Push, VendorKind};
 use herald_gateway::{DeviceInfo, Identity, Inbox, InboxError, Login};
-use herald_store::DynStore;
+use herald_store::{DynStore, StoreError};
 
 use super::live::{LiveInbox, PendingQuery};
 use super::receipts::{DeviceRef, Receipts};
@@ -21,6 +23,34 @@ pub struct StoreInbox {
     pub directory: Arc<Directory>,
     pub live: Arc<LiveInbox>,
     pub receipts: Receipts,
+    pub apps: AppCache,
+}
+
+/// How long a login may use an app read before: limit changes reach sessions within it.
+const APP_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Apps as logins and inbox reads need them, read from the store at most every few seconds:
+/// a reconnect storm would otherwise read the same app row thousands of times.
+#[derive(Default)]
+pub struct AppCache {
+    apps: RwLock<HashMap<AppId, (App, Instant)>>,
+}
+
+impl AppCache {
+    async fn get(&self, store: &DynStore, id: AppId) -> Result<App, StoreError> {
+        let cached = self.apps.read().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
+        if let Some((app, at)) = cached {
+            if at.elapsed() < APP_CACHE_TTL {
+                return Ok(app);
+            }
+        }
+        let app = store.app(id).await?;
+        self.apps
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, (app.clone(), Instant::now()));
+        Ok(app)
+    }
 }
 
 fn unavailable(err: impl std::fmt::Display) -> InboxError {
@@ -30,7 +60,7 @@ fn unavailable(err: impl std::fmt::Display) -> InboxError {
 #[async_trait]
 impl Inbox for StoreInbox {
     async fn login(&self, identity: &Identity, info: &DeviceInfo) -> Result<Login, InboxError> {
-        let app = self.store.app(identity.app).await.map_err(unavailable)?;
+        let app = self.apps.get(&self.store, identity.app).await.map_err(unavailable)?;
         let device = Device {
             device_id: info.device_id.clone(),
             platform: info.platform.clone(),
@@ -70,7 +100,7 @@ impl Inbox for StoreInbox {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<Push>, InboxError> {
-        let limits = self.store.app(app).await.map_err(unavailable)?.limits;
+        let limits = self.apps.get(&self.store, app).await.map_err(unavailable)?.limits;
         let cursor = self.receipts.cursor(app, &device.device_id).await.map_err(unavailable)?;
         let cap = usize::try_from(limits.offline_pushes_per_device).unwrap_or(usize::MAX);
         let query = PendingQuery { account_id, after_seq, cap, limit };

@@ -23,7 +23,7 @@ use herald_store::{Dispatch, DynStore, PushRecord, StoreError};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-pub use inbox::StoreInbox;
+pub use inbox::{AppCache, StoreInbox};
 pub use live::{LiveInbox, LivePush};
 pub use receipts::{day_of, deserialize, DeviceRef, DispatchCounts, Receipts};
 pub use scheduler::Scheduler;

@@ -10,7 +10,9 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::accounts;
 use crate::time::to_millis;
-use crate::{DeviceBinding, DeviceCounts, DeviceSet, IndexSink, StoreError, StoreResult};
+use crate::{
+    BoundDevice, DeviceBinding, DeviceCounts, DeviceSet, IndexSink, StoreError, StoreResult,
+};
 
 const COLUMNS: &str =
     "device_id, platform, package, token_kind, token, app_version, locale, time_zone";
@@ -166,6 +168,38 @@ pub(super) async fn one(
     .await?
     .ok_or_else(|| StoreError::not_found("device", device_id))?;
     Ok((row.try_get("account")?, device(&row)?))
+}
+
+pub(super) async fn bound(
+    pool: &SqlitePool,
+    app: AppId,
+    device_id: &str,
+) -> StoreResult<Option<BoundDevice>> {
+    let row = sqlx::query(&format!(
+        "SELECT a.account, d.account_id, d.device_key, {} FROM devices d \
+         JOIN accounts a ON a.app_id = d.app_id AND a.id = d.account_id \
+         WHERE d.app_id = ? AND d.device_id = ?",
+        COLUMNS.split(", ").map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ")
+    ))
+    .bind(app)
+    .bind(device_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let account_id: i64 = row.try_get("account_id")?;
+    let key: Option<i64> = row.try_get("device_key")?;
+    let (Ok(account_id), Some(Ok(device_key))) =
+        (AccountId::try_from(account_id), key.map(u32::try_from))
+    else {
+        // A device from before device keys: the next registration gives it one.
+        return Ok(None);
+    };
+    Ok(Some(BoundDevice {
+        account: row.try_get("account")?,
+        account_id,
+        device_key,
+        device: device(&row)?,
+    }))
 }
 
 pub(super) async fn counts(pool: &SqlitePool, app: AppId) -> StoreResult<DeviceCounts> {

@@ -27,10 +27,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use crate::{
-    AccountRecord, AccountSummary, AppUpdate, AttributeUpdate, BatchOutcome, BroadcastUsage,
-    Cursor, DayCount, DeviceBinding, DeviceCounts, DeviceSet, DeviceToken, Dispatch, IndexSink,
-    MinuteCount, NewApp, NewPush, PlatformReport, PushFilter, PushRecord, ReceiptsFlush,
-    SealedCredentials, Store, StoreResult, TagUpdate, Webhook, WebhookAttempt, WebhookEvent,
+    AccountRecord, AccountSummary, AppUpdate, AttributeUpdate, BatchOutcome, BoundDevice,
+    BroadcastUsage, Cursor, DayCount, DeviceBinding, DeviceCounts, DeviceSet, DeviceToken,
+    Dispatch, IndexSink, MinuteCount, NewApp, NewPush, PlatformReport, PushFilter, PushRecord,
+    ReceiptsFlush, SealedCredentials, Store, StoreResult, TagUpdate, Webhook, WebhookAttempt,
+    WebhookEvent,
 };
 
 /// How the SQLite file is opened.
@@ -213,6 +214,10 @@ impl Store for SqliteStore {
 
     async fn device(&self, app: AppId, device_id: &str) -> StoreResult<(String, Device)> {
         devices::one(&self.reader, app, device_id).await
+    }
+
+    async fn bound_device(&self, app: AppId, device_id: &str) -> StoreResult<Option<BoundDevice>> {
+        devices::bound(&self.reader, app, device_id).await
     }
 
     async fn device_counts(&self, app: AppId) -> StoreResult<DeviceCounts> {
