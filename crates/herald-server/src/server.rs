@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use herald_store::{SqliteOptions, SqliteStore, Store};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 use herald_gateway::Gateway;
@@ -28,6 +28,8 @@ use herald_vendor::{SecretBox, VendorSender};
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 const VENDOR_KEY_FILE: &str = "vendor-key";
+/// Pending connections the kernel queues for `accept`.
+const LISTEN_BACKLOG: u32 = 4096;
 /// How often device cursors and report counts are written.
 const RECEIPTS_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -55,8 +57,7 @@ pub async fn run(
     raise_open_files_limit();
     let state = build_state(store.clone(), settings, admin_token, vendors).await?;
 
-    let listener = TcpListener::bind(state.settings.listen)
-        .await
+    let listener = listen(state.settings.listen)
         .with_context(|| format!("cannot listen on {}", state.settings.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %state.settings.data_dir.display(), "herald listening");
@@ -95,7 +96,7 @@ async fn build_state(
     };
     let gateway = Gateway::new(
         settings.gateway.clone(),
-        Arc::new(StoreAuthenticator { store: store.clone() }),
+        Arc::new(StoreAuthenticator::new(store.clone())),
         Arc::new(inbox),
     );
     let dispatcher = Dispatcher::new(DispatchContext {
@@ -180,6 +181,15 @@ async fn vendors(settings: &Settings) -> anyhow::Result<Vendors> {
     let secrets = SecretBox::new(&key, &settings.vendor.previous_credentials_keys)
         .context("invalid vendor credentials key")?;
     Ok(Vendors { sender: Arc::new(sender), secrets: Arc::new(secrets) })
+}
+
+/// Binds with a backlog large enough for a reconnect storm: thousands of devices coming back at
+/// once would otherwise see SYNs dropped and retried seconds later.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Every client connection is an open file: the soft limit (often 1,024) is raised to the hard
