@@ -5,91 +5,23 @@
 //! Run with `cargo bench -p herald-index --bench audience`; prints Markdown for BENCHMARKS.md.
 //! Environment: `HERALD_BENCH_ACCOUNTS` (default 10,000,000), `HERALD_BENCH_ITERATIONS`
 //! (evaluations per audience, default 200), `HERALD_BENCH_SEED` (default 7).
+//!
+//! With `HERALD_BENCH_PG=postgres://…` the same accounts are also loaded into PostgreSQL and the
+//! same audiences timed as SQL (`HERALD_BENCH_PG_ITERATIONS`, default 20), in the same run; see
+//! `audience/postgres.rs`.
+
+#[path = "audience/postgres.rs"]
+mod postgres;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use herald_core::audience::{AudienceRules, Plan};
 use herald_core::Limits;
-use herald_index::{AppIndex, IndexBuilder, RoaringBitmap, TagKey};
+use herald_index::synthetic::{self, Attribute};
+use herald_index::{IndexBuilder, RoaringBitmap, TagKey};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-const TAGS: usize = 10_000;
-const TAGS_PER_ACCOUNT: usize = 20;
-/// Zipf exponent of tag and most attribute popularity: the rank-r item is drawn with weight 1/r^s.
-const ZIPF_S: f64 = 1.0;
-const CITIES: [&str; 6] = ["Shanghai", "Beijing", "Guangzhou", "Shenzhen", "Chengdu", "Hangzhou"];
-
-/// A discrete distribution sampled by binary search over its cumulative weights.
-struct Weighted {
-    cdf: Vec<f64>,
-}
-
-impl Weighted {
-    fn new(weights: impl IntoIterator<Item = f64>) -> Self {
-        let mut total = 0.0;
-        let mut cdf: Vec<f64> = weights
-            .into_iter()
-            .map(|w| {
-                total += w;
-                total
-            })
-            .collect();
-        cdf.iter_mut().for_each(|c| *c /= total);
-        Self { cdf }
-    }
-
-    fn zipf(n: usize) -> Self {
-        Self::new((1..=n).map(|rank| 1.0 / (rank as f64).powf(ZIPF_S)))
-    }
-
-    fn uniform(n: usize) -> Self {
-        Self::new(std::iter::repeat_n(1.0, n))
-    }
-
-    fn sample(&self, rng: &mut StdRng) -> usize {
-        let u: f64 = rng.gen();
-        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
-    }
-}
-
-struct Attribute {
-    name: &'static str,
-    values: Vec<String>,
-    distribution: Weighted,
-}
-
-fn attributes() -> Vec<Attribute> {
-    let named = |prefix: &str, n: usize| (0..n).map(|i| format!("{prefix}-{i}")).collect();
-    let zipf = |name: &'static str, n: usize| Attribute {
-        name,
-        values: named(name, n),
-        distribution: Weighted::zipf(n),
-    };
-    let mut cities: Vec<String> = CITIES.iter().map(|c| c.to_string()).collect();
-    cities.extend((CITIES.len()..1000).map(|i| format!("city-{i}")));
-    vec![
-        Attribute {
-            name: "sex",
-            values: vec!["f".into(), "m".into()],
-            distribution: Weighted::uniform(2),
-        },
-        Attribute {
-            name: "tier",
-            values: ["bronze", "silver", "gold", "platinum"].map(String::from).to_vec(),
-            distribution: Weighted::new([0.60, 0.25, 0.10, 0.05]),
-        },
-        Attribute { name: "city", values: cities, distribution: Weighted::zipf(1000) },
-        zipf("age_band", 10),
-        zipf("language", 20),
-        zipf("os_version", 50),
-        zipf("province", 34),
-        zipf("channel", 100),
-        zipf("interest", 200),
-        zipf("model", 500),
-    ]
-}
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
@@ -112,67 +44,13 @@ fn mib(bytes: u64) -> String {
     format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-fn tag_names() -> Vec<String> {
-    (0..TAGS).map(|rank| format!("t{rank}")).collect()
-}
-
-/// About [`TAGS_PER_ACCOUNT`] distinct tags: duplicates are redrawn, but only a few times so that
-/// the loop always ends.
-fn draw_tags(tags: &Weighted, rng: &mut StdRng, chosen: &mut Vec<usize>) {
-    chosen.clear();
-    for _ in 0..TAGS_PER_ACCOUNT * 3 {
-        let tag = tags.sample(rng);
-        if !chosen.contains(&tag) {
-            chosen.push(tag);
-            if chosen.len() == TAGS_PER_ACCOUNT {
-                break;
-            }
-        }
-    }
-}
-
-fn build(accounts: u32, seed: u64, attributes: &[Attribute]) -> AppIndex {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let tag_names = tag_names();
-    let tags = Weighted::zipf(TAGS);
-    let platforms = Weighted::new([0.60, 0.35, 0.05]);
-    let mut builder = IndexBuilder::new();
-    let mut chosen: Vec<usize> = Vec::with_capacity(TAGS_PER_ACCOUNT);
-    let mut names: Vec<&str> = Vec::with_capacity(TAGS_PER_ACCOUNT);
-    for id in 0..accounts {
-        builder.account(id);
-        draw_tags(&tags, &mut rng, &mut chosen);
-        names.clear();
-        names.extend(chosen.iter().map(|&tag| tag_names[tag].as_str()));
-        builder.tags(id, &names);
-        for (slot, attribute) in (0u8..).zip(attributes) {
-            let value = &attribute.values[attribute.distribution.sample(&mut rng)];
-            builder.attribute(id, slot, value);
-        }
-        let platform = ["android", "ios", "web"][platforms.sample(&mut rng)];
-        let package = if rng.gen_bool(0.15) { "com.example.lite" } else { "com.example.app" };
-        builder.device(id, platform, package);
-        if rng.gen_bool(0.10) {
-            builder.device(id, "web", "com.example.app");
-        }
-    }
-    builder.finish()
-}
-
 /// Seconds to build the tag index of `accounts` accounts from rows already in memory, in account
 /// order, with tags given by name and by key: the index's share of a start-up rebuild, without
 /// the store's reading.
-fn rebuild_tags(accounts: u32, seed: u64) -> (f64, f64, usize) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let tag_names = tag_names();
-    let tags = Weighted::zipf(TAGS);
-    let mut chosen = Vec::with_capacity(TAGS_PER_ACCOUNT);
-    let rows: Vec<Vec<usize>> = (0..accounts)
-        .map(|_| {
-            draw_tags(&tags, &mut rng, &mut chosen);
-            chosen.clone()
-        })
-        .collect();
+fn rebuild_tags(accounts: u32, seed: u64, attributes: &[Attribute]) -> (f64, f64, usize) {
+    let tag_names = synthetic::tag_names();
+    let rows: Vec<Vec<usize>> =
+        synthetic::accounts(accounts, seed, attributes).map(|account| account.tags).collect();
     let pairs = rows.iter().map(Vec::len).sum();
 
     let named: Vec<Vec<&str>> =
@@ -189,7 +67,7 @@ fn rebuild_tags(accounts: u32, seed: u64) -> (f64, f64, usize) {
     let started = Instant::now();
     let mut builder = IndexBuilder::new();
     let keys: Vec<TagKey> = tag_names.iter().map(|name| builder.tag_key(name)).collect();
-    let mut row_keys = Vec::with_capacity(TAGS_PER_ACCOUNT);
+    let mut row_keys = Vec::with_capacity(synthetic::TAGS_PER_ACCOUNT);
     for (id, row) in (0..).zip(&rows) {
         row_keys.clear();
         row_keys.extend(row.iter().map(|&tag| keys[tag]));
@@ -240,10 +118,10 @@ fn main() {
         .max(1);
     let seed = env_number("HERALD_BENCH_SEED", 7);
 
-    let attributes = attributes();
+    let attributes = synthetic::attributes();
     let (rss_before, _) = rss();
     let started = Instant::now();
-    let index = build(accounts, seed, &attributes);
+    let index = synthetic::build_index(accounts, seed, &attributes);
     let build_time = started.elapsed();
     let (rss_after, rss_peak) = rss();
 
@@ -291,8 +169,9 @@ fn main() {
     println!("| audience | median | p99 | min | result size |");
     println!("|---|---:|---:|---:|---:|");
     let mut last = RoaringBitmap::new();
-    for (label, json) in &queries {
-        let plan = plan(json);
+    let mut measured_audiences = Vec::with_capacity(queries.len());
+    for (label, json) in queries {
+        let plan = plan(&json);
         let measured = measure(iterations, || index.evaluate(&plan, &no_accounts).len());
         println!(
             "| {label} | {} | {} | {} | {} |",
@@ -302,6 +181,7 @@ fn main() {
             measured.result
         );
         last = index.evaluate(&plan, &no_accounts);
+        measured_audiences.push(postgres::Herald { label, measured });
     }
     let split = measure(iterations, || index.platform_split(&last).values().sum());
     println!(
@@ -312,15 +192,24 @@ fn main() {
         split.result
     );
 
+    if let Ok(url) = std::env::var("HERALD_BENCH_PG") {
+        let pg_iterations = usize::try_from(env_number("HERALD_BENCH_PG_ITERATIONS", 20))
+            .expect("HERALD_BENCH_PG_ITERATIONS fits in usize")
+            .max(1);
+        postgres::compare(&url, accounts, seed, &attributes, pg_iterations, &measured_audiences)
+            .expect("PostgreSQL comparison");
+    }
+
     // Write costs of the index alone (the store's commit comes on top).
     let mut index = index;
     let mut rng = StdRng::seed_from_u64(seed + 1);
-    let tag_names = tag_names();
+    let tag_names = synthetic::tag_names();
+    let tags = tag_names.len();
     let writes = 100_000;
     let started = Instant::now();
     for _ in 0..writes {
         let id = rng.gen_range(0..accounts.max(1));
-        index.add_tags(id, &[tag_names[rng.gen_range(0..TAGS)].as_str()]);
+        index.add_tags(id, &[tag_names[rng.gen_range(0..tags)].as_str()]);
     }
     let tag_rate = f64::from(writes) / started.elapsed().as_secs_f64();
     let writes = 10_000;
@@ -336,10 +225,11 @@ fn main() {
     drop(index);
 
     let rebuilt = accounts.min(1_000_000);
-    let (by_name, by_key, pairs) = rebuild_tags(rebuilt, seed + 2);
+    let (by_name, by_key, pairs) = rebuild_tags(rebuilt, seed + 2, &attributes);
     println!(
-        "rebuild of {rebuilt} accounts × {TAGS_PER_ACCOUNT} tags from rows in memory: \
+        "rebuild of {rebuilt} accounts × {} tags from rows in memory: \
          {by_name:.2} s with tag names ({:.0} rows/s), {by_key:.2} s with tag keys ({:.0} rows/s)",
+        synthetic::TAGS_PER_ACCOUNT,
         pairs as f64 / by_name,
         pairs as f64 / by_key
     );

@@ -12,6 +12,8 @@ mod bitmaps;
 mod builder;
 mod evaluate;
 mod index;
+#[cfg(feature = "synthetic")]
+pub mod synthetic;
 
 pub use builder::{IndexBuilder, TagKey};
 pub use evaluate::AccountLookup;
