@@ -41,13 +41,19 @@ pub(super) async fn update_tags(
             Err(breach) => outcome.failed.push((record.account, breach.into())),
         }
     }
-    for (id, _, tags) in &rows {
-        sqlx::query("UPDATE accounts SET tags = ? WHERE app_id = ? AND id = ?")
-            .bind(encode_tags(tags))
-            .bind(app)
-            .bind(i64::from(*id))
-            .execute(&mut *tx)
-            .await?;
+    // One statement per chunk of accounts rather than per account: every statement is a round
+    // trip to the connection's worker thread (about a tenth of a 1,000-account batch's CPU time
+    // in benches/tag_api.rs; reading the rows and writing the B-tree are the rest).
+    for chunk in rows.chunks(accounts::CHUNK) {
+        let mut query = QueryBuilder::<Sqlite>::new("WITH new (id, tags) AS (");
+        query.push_values(chunk, |mut row, (id, _, tags)| {
+            row.push_bind(i64::from(*id)).push_bind(encode_tags(tags));
+        });
+        query
+            .push(") UPDATE accounts SET tags = new.tags FROM new WHERE accounts.app_id = ")
+            .push_bind(app)
+            .push(" AND accounts.id = new.id");
+        query.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
     let mut seen = std::collections::HashSet::new();
