@@ -26,6 +26,13 @@ pub struct IndexBuilder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TagKey(u32);
 
+/// A value of an attribute slot interned by [`IndexBuilder::attribute_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AttributeKey {
+    slot: u8,
+    value: u32,
+}
+
 impl IndexBuilder {
     pub fn new() -> Self {
         Self::default()
@@ -72,6 +79,22 @@ impl IndexBuilder {
     /// An account's value of one attribute slot.
     pub fn attribute(&mut self, id: u32, slot: u8, value: &str) -> &mut Self {
         self.attributes.entry(slot).or_default().add(value, id);
+        self
+    }
+
+    /// The key of one value of an attribute slot, to give it to many accounts without looking
+    /// the value up each time.
+    pub fn attribute_key(&mut self, slot: u8, value: &str) -> AttributeKey {
+        AttributeKey { slot, value: self.attributes.entry(slot).or_default().key(value) }
+    }
+
+    /// An account's value of one attribute slot, by key.
+    ///
+    /// # Panics
+    ///
+    /// If a key was not made by this builder's [`attribute_key`](Self::attribute_key).
+    pub fn attribute_by_key(&mut self, id: u32, key: AttributeKey) -> &mut Self {
+        self.attributes.entry(key.slot).or_default().add_by_key(key.value, id);
         self
     }
 
@@ -229,10 +252,22 @@ mod tests {
             builder.account(id).tags_by_key(id, &[a]);
         }
         assert_eq!(builder.tag_key("a"), a);
+        let gold = builder.attribute_key(3, "gold");
+        let mut by_name = IndexBuilder::new();
+        for &id in ids.iter().filter(|&&id| id % 2 == 1) {
+            builder.attribute_by_key(id, gold);
+            by_name.attribute(id, 3, "gold");
+        }
+        assert_eq!(builder.attribute_key(3, "gold"), gold);
+        assert_ne!(builder.attribute_key(4, "gold"), gold);
         let index = builder.finish();
         let expected: RoaringBitmap = ids.iter().copied().collect();
         assert_eq!(index.eligible(), &expected);
         assert_eq!(index.tag_members("a"), Some(&expected));
+        for &id in &ids {
+            by_name.account(id).tags(id, &["a"]);
+        }
+        assert_eq!(index, by_name.finish());
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod index;
 #[cfg(feature = "synthetic")]
 pub mod synthetic;
 
-pub use builder::{IndexBuilder, TagKey};
+pub use builder::{AttributeKey, IndexBuilder, TagKey};
 pub use evaluate::AccountLookup;
 pub use index::AppIndex;
 pub use roaring::RoaringBitmap;

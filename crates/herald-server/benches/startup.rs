@@ -208,6 +208,7 @@ async fn prepare(dir: &Path, accounts: u32, seed: u64, attributes: &[Attribute])
     let tag_names = synthetic::tag_names();
     let mut generated = synthetic::accounts(accounts, seed, attributes);
     let mut tag_rows = 0;
+    let mut device_keys = 0_i64..;
     let now = chrono::Utc::now().timestamp_millis();
     loop {
         let chunk: Vec<synthetic::Account> = generated.by_ref().take(ROWS_PER_INSERT).collect();
@@ -245,7 +246,7 @@ async fn prepare(dir: &Path, accounts: u32, seed: u64, attributes: &[Attribute])
             .collect();
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO devices (app_id, device_id, account_id, platform, package, created_at, \
-             updated_at) ",
+             updated_at, device_key) ",
         );
         insert.push_values(&devices, |mut row, &(id, n, platform, package)| {
             row.push_bind(app.id)
@@ -254,12 +255,14 @@ async fn prepare(dir: &Path, accounts: u32, seed: u64, attributes: &[Attribute])
                 .push_bind(platform)
                 .push_bind(package)
                 .push_bind(now)
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(device_keys.next());
         });
         insert.build().execute(&mut *tx).await.unwrap();
     }
-    sqlx::query("UPDATE apps SET next_account_id = ? WHERE id = ?")
+    sqlx::query("UPDATE apps SET next_account_id = ?, next_device_key = ? WHERE id = ?")
         .bind(i64::from(accounts))
+        .bind(device_keys.start)
         .bind(app.id)
         .execute(&mut *tx)
         .await

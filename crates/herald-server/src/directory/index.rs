@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use herald_core::account::AccountId;
 use herald_core::AppId;
-use herald_index::{AppIndex, IndexBuilder, TagKey};
+use herald_index::{AppIndex, AttributeKey, IndexBuilder, TagKey};
 use herald_store::{DynStore, IndexSink, StoreResult};
 
 /// The directory state of one app held in memory.
@@ -108,14 +108,33 @@ struct Sink {
     /// few thousand distinct tags; the builder looks each name up with SipHash, a cheap hash here
     /// makes the same lookup several times faster (`tags_by_key` against `tags` in BENCHMARKS.md
     /// "Audience index").
-    keys: HashMap<Box<str>, TagKey, TagHashing>,
+    tags: Interned<TagKey>,
+    /// The same for the values of each attribute slot: ten per account.
+    attributes: Vec<Interned<AttributeKey>>,
     /// Keys of the current account's tags.
     row: Vec<TagKey>,
 }
 
+type Interned<K> = HashMap<Box<str>, K, TagHashing>;
+
+/// The key of `name` in `keys`, made by `make` the first time.
+fn interned<K: Copy>(keys: &mut Interned<K>, name: &str, make: impl FnOnce() -> K) -> K {
+    if let Some(&key) = keys.get(name) {
+        return key;
+    }
+    let key = make();
+    keys.insert(name.into(), key);
+    key
+}
+
 impl Sink {
     fn new() -> Self {
-        Self { builder: IndexBuilder::new(), keys: HashMap::default(), row: Vec::new() }
+        Self {
+            builder: IndexBuilder::new(),
+            tags: Interned::default(),
+            attributes: Vec::new(),
+            row: Vec::new(),
+        }
     }
 
     fn finish(self) -> AppIndex {
@@ -125,22 +144,19 @@ impl Sink {
 
 impl IndexSink for Sink {
     fn account(&mut self, id: AccountId, tags: &[&str], attributes: &[Option<&str>]) {
+        let builder = &mut self.builder;
         self.row.clear();
         for &tag in tags {
-            let key = match self.keys.get(tag) {
-                Some(&key) => key,
-                None => {
-                    let key = self.builder.tag_key(tag);
-                    self.keys.insert(tag.into(), key);
-                    key
-                }
-            };
-            self.row.push(key);
+            self.row.push(interned(&mut self.tags, tag, || builder.tag_key(tag)));
         }
-        self.builder.account(id).tags_by_key(id, &self.row);
-        for (slot, value) in attributes.iter().enumerate() {
+        builder.account(id).tags_by_key(id, &self.row);
+        if self.attributes.len() < attributes.len() {
+            self.attributes.resize_with(attributes.len(), Interned::default);
+        }
+        for ((slot, value), keys) in attributes.iter().enumerate().zip(&mut self.attributes) {
             if let (Some(value), Ok(slot)) = (value, u8::try_from(slot)) {
-                self.builder.attribute(id, slot, value);
+                let key = interned(keys, value, || builder.attribute_key(slot, value));
+                builder.attribute_by_key(id, key);
             }
         }
     }

@@ -1,8 +1,6 @@
 //! The `accounts` table: import, lookup, listing, deletion and the index scan.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
 
 use chrono::Utc;
 use herald_core::account::AccountId;
@@ -11,11 +9,10 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::devices;
+use super::scan::{PackedScan, FIELD_SEPARATOR, ROW_SEPARATOR};
 use crate::time::{from_millis, to_millis};
 use crate::{AccountRecord, AccountSummary, IndexSink, StoreError, StoreResult, ATTRIBUTE_SLOTS};
 
-/// Rows fetched per round trip when scanning a whole app.
-pub(super) const SCAN_PAGE: i64 = 50_000;
 /// Bound parameters per statement stay well under SQLite's limit.
 pub(super) const CHUNK: usize = 500;
 
@@ -218,19 +215,8 @@ pub(super) async fn delete(pool: &SqlitePool, app: AppId, name: &str) -> StoreRe
 
 /// Accounts per round trip of the start-up scan.
 const LOAD_PAGE: i64 = 10_000;
-/// Separates accounts, and the fields of one account, in a packed page of the start-up scan.
-/// Tags and attribute values never hold control characters (refused on write), nor are they
-/// ever empty, so an empty field is a missing attribute.
-const ACCOUNT_SEPARATOR: char = '\u{1e}';
-const FIELD_SEPARATOR: char = '\u{1f}';
 
 /// Feeds every account, then every device, of `app` to `sink`.
-///
-/// A page of accounts comes back as one string that SQLite concatenates: each result row
-/// crossing from the connection's worker thread costs a channel hand-off, which at one row per
-/// account took most of a 1 M-account rebuild (40 s on a busy machine, against 0.7 s for
-/// SQLite's own scan). The next page is requested before the current one is handed to the
-/// sink, so that SQLite reads on its worker thread while the index is built on this one.
 pub(super) async fn load_index(
     pool: &SqlitePool,
     app: AppId,
@@ -241,66 +227,25 @@ pub(super) async fn load_index(
         .map(|column| (*column).to_owned())
         .chain(ATTR_COLUMN.iter().map(|column| format!("coalesce({column}, '')")))
         .collect();
-    let sql = format!(
-        "SELECT count(*) AS accounts, max(id) AS last, \
-         group_concat({packed}, char({account})) AS packed \
-         FROM (SELECT id, tags, {ATTR_COLUMNS} FROM accounts \
-               WHERE app_id = ? AND id > ? ORDER BY id LIMIT ?)",
-        packed = fields.join(&format!(" || char({}) || ", u32::from(FIELD_SEPARATOR))),
-        account = u32::from(ACCOUNT_SEPARATOR),
-    );
-    let mut conn = pool.acquire().await?;
-    let mut page =
-        sqlx::query(&sql).bind(app).bind(-1_i64).bind(LOAD_PAGE).fetch_one(&mut *conn).await?;
-    loop {
-        let count: i64 = page.try_get("accounts")?;
-        if count == 0 {
-            break;
+    let scan = PackedScan::new("accounts", "id", &fields, LOAD_PAGE);
+    scan.run(pool, app, |page| {
+        let mut tags: Vec<&str> = Vec::new();
+        let mut attrs: Vec<Option<&str>> = Vec::with_capacity(ATTRIBUTE_SLOTS);
+        for account in page.split(ROW_SEPARATOR) {
+            let corrupt = || StoreError::Corrupt(format!("packed account row {account:?}"));
+            let mut fields = account.split(FIELD_SEPARATOR);
+            let id: AccountId = fields.next().and_then(|id| id.parse().ok()).ok_or_else(corrupt)?;
+            tags.clear();
+            tags.extend(fields.next().ok_or_else(corrupt)?.split('\n').filter(|t| !t.is_empty()));
+            attrs.clear();
+            attrs.extend(fields.map(|value| Some(value).filter(|v| !v.is_empty())));
+            if attrs.len() != ATTRIBUTE_SLOTS {
+                return Err(corrupt());
+            }
+            sink.account(id, &tags, &attrs);
         }
-        let last: i64 = page.try_get("last")?;
-        let next = sqlx::query(&sql).bind(app).bind(last).bind(LOAD_PAGE).fetch_one(&mut *conn);
-        let mut fed = Ok(());
-        let next = alongside(next, || fed = feed_accounts(&page, sink)).await?;
-        fed?;
-        page = next;
-    }
-    drop(conn);
+        Ok(())
+    })
+    .await?;
     devices::load_index(pool, app, sink).await
-}
-
-/// Hands one packed page of accounts to `sink`.
-fn feed_accounts(page: &SqliteRow, sink: &mut (dyn IndexSink + Send)) -> StoreResult<()> {
-    let packed: &str = page.try_get("packed")?;
-    let mut tags: Vec<&str> = Vec::new();
-    let mut attrs: Vec<Option<&str>> = Vec::with_capacity(ATTRIBUTE_SLOTS);
-    for account in packed.split(ACCOUNT_SEPARATOR) {
-        let corrupt = || StoreError::Corrupt(format!("packed account row {account:?}"));
-        let mut fields = account.split(FIELD_SEPARATOR);
-        let id: AccountId = fields.next().and_then(|id| id.parse().ok()).ok_or_else(corrupt)?;
-        tags.clear();
-        tags.extend(fields.next().ok_or_else(corrupt)?.split('\n').filter(|t| !t.is_empty()));
-        attrs.clear();
-        attrs.extend(fields.map(|value| Some(value).filter(|v| !v.is_empty())));
-        if attrs.len() != ATTRIBUTE_SLOTS {
-            return Err(corrupt());
-        }
-        sink.account(id, &tags, &attrs);
-    }
-    Ok(())
-}
-
-/// Runs `work` while `query` is under way, then finishes `query`. One poll sends a query to
-/// the connection's worker thread, which then runs it on its own; without it the query would
-/// only start after `work`.
-async fn alongside<F: Future>(query: F, work: impl FnOnce()) -> F::Output {
-    let mut query = std::pin::pin!(query);
-    let started = {
-        let mut context = Context::from_waker(Waker::noop());
-        query.as_mut().poll(&mut context)
-    };
-    work();
-    match started {
-        Poll::Ready(output) => output,
-        Poll::Pending => query.await,
-    }
 }

@@ -9,6 +9,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::accounts;
+use super::scan::{PackedScan, FIELD_SEPARATOR, ROW_SEPARATOR};
 use crate::time::to_millis;
 use crate::{
     BoundDevice, DeviceBinding, DeviceCounts, DeviceSet, IndexSink, StoreError, StoreResult,
@@ -217,30 +218,32 @@ pub(super) async fn counts(pool: &SqlitePool, app: AppId) -> StoreResult<DeviceC
     Ok(DeviceCounts { total: by_platform.values().sum(), by_platform })
 }
 
+/// Devices per round trip of the start-up scan.
+const LOAD_PAGE: i64 = 20_000;
+
+/// Feeds every device of `app` to `sink`, in device key order.
 pub(super) async fn load_index(
     pool: &SqlitePool,
     app: AppId,
     sink: &mut (dyn IndexSink + Send),
 ) -> StoreResult<()> {
-    let mut after = 0_i64;
-    loop {
-        let rows = sqlx::query(
-            "SELECT rowid, account_id, platform, package FROM devices \
-             WHERE app_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
-        )
-        .bind(app)
-        .bind(after)
-        .bind(accounts::SCAN_PAGE)
-        .fetch_all(pool)
-        .await?;
-        let Some(last) = rows.last() else { return Ok(()) };
-        after = last.try_get("rowid")?;
-        for row in &rows {
-            let account: i64 = row.try_get("account_id")?;
-            let Ok(account) = AccountId::try_from(account) else { continue };
-            sink.device(account, row.try_get("platform")?, row.try_get("package")?);
+    let fields = ["account_id", "platform", "package"].map(str::to_owned);
+    let scan = PackedScan::new("devices", "device_key", &fields, LOAD_PAGE);
+    scan.run(pool, app, |page| {
+        for device in page.split(ROW_SEPARATOR) {
+            let corrupt = || StoreError::Corrupt(format!("packed device row {device:?}"));
+            let mut fields = device.split(FIELD_SEPARATOR);
+            let (Some(account), Some(platform), Some(package), None) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                return Err(corrupt());
+            };
+            let account: AccountId = account.parse().map_err(|_| corrupt())?;
+            sink.device(account, platform, package);
         }
-    }
+        Ok(())
+    })
+    .await
 }
 
 /// Reserves the app's next device key; keys are never handed out twice.

@@ -9,6 +9,7 @@ mod devices;
 mod labels;
 mod pushes;
 mod reports;
+mod scan;
 mod vendors;
 mod webhooks;
 
