@@ -49,6 +49,38 @@ pub struct TagUpdate {
     pub tags_per_account: u32,
 }
 
+/// The tags of one account before and after a [`TagUpdate`], each sorted and without
+/// duplicates, so that an index can apply the difference without looking for the old tags.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TagChange {
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+}
+
+impl TagChange {
+    /// Tags the account gained.
+    pub fn added(&self) -> Vec<&str> {
+        sorted_difference(&self.after, &self.before)
+    }
+
+    /// Tags the account lost.
+    pub fn removed(&self) -> Vec<&str> {
+        sorted_difference(&self.before, &self.after)
+    }
+}
+
+/// Members of sorted `a` that are not in sorted `b`.
+fn sorted_difference<'a>(a: &'a [String], b: &[String]) -> Vec<&'a str> {
+    let mut b = b.iter().peekable();
+    a.iter()
+        .filter(|x| {
+            while b.next_if(|y| y < x).is_some() {}
+            b.peek() != Some(x)
+        })
+        .map(String::as_str)
+        .collect()
+}
+
 /// Attribute changes of one account: slot → new value, `None` removes.
 #[derive(Debug, Clone)]
 pub struct AttributeUpdate {

@@ -9,7 +9,7 @@ use herald_core::{App, LimitBreach, Limits};
 use crate::{
     AccountFailure, AppUpdate, AttributeUpdate, Cursor, DayCount, DeviceSet, Dispatch, IndexSink,
     MinuteCount, NewApp, NewPush, PlatformReport, PushFilter, ReceiptsFlush, Store, StoreError,
-    TagOp, TagUpdate, WebhookAttempt,
+    TagChange, TagOp, TagUpdate, WebhookAttempt,
 };
 
 /// Generates one `#[tokio::test]` per contract check for the store built by `$make`.
@@ -182,7 +182,9 @@ pub(crate) async fn tag_batches_apply_or_report_each_account(store: &dyn Store) 
 
     let out =
         store.update_tags(app.id, update(&["u1"], TagOp::Remove(names(&["x"])))).await.unwrap();
-    assert_eq!(out.applied, vec![(0, "u1".into(), names(&["y"]))]);
+    let change = TagChange { before: names(&["x", "y"]), after: names(&["y"]) };
+    assert_eq!((change.added(), change.removed()), (vec![], vec!["x"]));
+    assert_eq!(out.applied, vec![(0, "u1".into(), change)]);
     store.update_tags(app.id, update(&["u2"], TagOp::Set(names(&["q"])))).await.unwrap();
     let records = store.accounts_by_name(app.id, &names(&["u1", "u2"])).await.unwrap();
     let mut tags: Vec<(String, Vec<String>)> =
@@ -190,7 +192,15 @@ pub(crate) async fn tag_batches_apply_or_report_each_account(store: &dyn Store) 
     tags.sort();
     assert_eq!(tags, vec![("u1".into(), names(&["y"])), ("u2".into(), names(&["q"]))]);
     let out = store.update_tags(app.id, update(&["u2"], TagOp::Clear)).await.unwrap();
-    assert_eq!(out.applied, vec![(1, "u2".into(), vec![])]);
+    let change = TagChange { before: names(&["q"]), after: vec![] };
+    assert_eq!(out.applied, vec![(1, "u2".into(), change)]);
+    let out = store
+        .update_tags(app.id, update(&["u1"], TagOp::Set(names(&["b", "y", "a", "b"]))))
+        .await
+        .unwrap();
+    let change = &out.applied[0].2;
+    assert_eq!(change.after, names(&["a", "b", "y"]));
+    assert_eq!((change.added(), change.removed()), (vec!["a", "b"], vec![]));
 }
 
 pub(crate) async fn attribute_names_and_values(store: &dyn Store) {

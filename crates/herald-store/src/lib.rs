@@ -22,7 +22,8 @@ use herald_core::{App, AppId, Limits};
 
 pub use accounts::{
     AccountFailure, AccountRecord, AccountSummary, AttributeUpdate, BatchOutcome, BoundDevice,
-    DeviceBinding, DeviceCounts, DeviceSet, IndexSink, TagOp, TagUpdate, ATTRIBUTE_SLOTS,
+    DeviceBinding, DeviceCounts, DeviceSet, IndexSink, TagChange, TagOp, TagUpdate,
+    ATTRIBUTE_SLOTS,
 };
 pub use error::{StoreError, StoreResult};
 pub use pushes::{BroadcastUsage, Cursor, Dispatch, NewPush, PushFilter, PushRecord};
@@ -108,7 +109,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         app: AppId,
         update: TagUpdate,
-    ) -> StoreResult<BatchOutcome<Vec<String>>>;
+    ) -> StoreResult<BatchOutcome<TagChange>>;
 
     /// Attribute name per slot (always [`ATTRIBUTE_SLOTS`] entries).
     async fn attribute_names(&self, app: AppId) -> StoreResult<Vec<Option<String>>>;

@@ -89,8 +89,10 @@ pub async fn update_tags(
     let update = TagUpdate { accounts, op, tags_per_account: app.limits.tags_per_account };
     let outcome = directory.store.update_tags(app.id, update).await?;
     let mut index = dir.index_mut();
-    for (id, _, tags) in &outcome.applied {
-        index.set_tags(*id, tags);
+    // The difference, not `set_tags`: that looks for the old tags among all of the app's.
+    for (id, _, change) in &outcome.applied {
+        index.remove_tags(*id, &change.removed());
+        index.add_tags(*id, &change.added());
     }
     Ok(BatchReport::from_outcome(&outcome))
 }

@@ -6,15 +6,15 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::accounts::{self, encode_tags, ATTR_COLUMN};
 use crate::{
-    AccountFailure, AttributeUpdate, BatchOutcome, StoreError, StoreResult, TagOp, TagUpdate,
-    ATTRIBUTE_SLOTS,
+    AccountFailure, AttributeUpdate, BatchOutcome, StoreError, StoreResult, TagChange, TagOp,
+    TagUpdate, ATTRIBUTE_SLOTS,
 };
 
 /// The tags an account has after `op`, sorted and distinct.
-fn apply(op: &TagOp, current: Vec<String>) -> Vec<String> {
-    let mut tags = match op {
-        TagOp::Add(add) => current.into_iter().chain(add.iter().cloned()).collect(),
-        TagOp::Remove(remove) => current.into_iter().filter(|t| !remove.contains(t)).collect(),
+fn apply(op: &TagOp, current: &[String]) -> Vec<String> {
+    let mut tags: Vec<String> = match op {
+        TagOp::Add(add) => current.iter().chain(add).cloned().collect(),
+        TagOp::Remove(remove) => current.iter().filter(|t| !remove.contains(t)).cloned().collect(),
         TagOp::Set(set) => set.clone(),
         TagOp::Clear => Vec::new(),
     };
@@ -27,17 +27,20 @@ pub(super) async fn update_tags(
     pool: &SqlitePool,
     app: AppId,
     update: TagUpdate,
-) -> StoreResult<BatchOutcome<Vec<String>>> {
+) -> StoreResult<BatchOutcome<TagChange>> {
     let mut tx = pool.begin().await?;
     let found = accounts::rows_by_name(&mut tx, app, &update.accounts).await?;
     let mut outcome = BatchOutcome::default();
-    let mut rows: Vec<(AccountId, String, Vec<String>)> = Vec::with_capacity(found.len());
+    let mut rows: Vec<(AccountId, String, TagChange)> = Vec::with_capacity(found.len());
     let mut known = std::collections::HashSet::with_capacity(found.len());
     for record in found {
         known.insert(record.account.clone());
-        let tags = apply(&update.op, record.tags);
-        match LimitBreach::check("tags_per_account", update.tags_per_account, tags.len()) {
-            Ok(()) => rows.push((record.id, record.account, tags)),
+        let after = apply(&update.op, &record.tags);
+        let mut before = record.tags;
+        before.sort_unstable();
+        before.dedup();
+        match LimitBreach::check("tags_per_account", update.tags_per_account, after.len()) {
+            Ok(()) => rows.push((record.id, record.account, TagChange { before, after })),
             Err(breach) => outcome.failed.push((record.account, breach.into())),
         }
     }
@@ -46,8 +49,8 @@ pub(super) async fn update_tags(
     // in benches/tag_api.rs; reading the rows and writing the B-tree are the rest).
     for chunk in rows.chunks(accounts::CHUNK) {
         let mut query = QueryBuilder::<Sqlite>::new("WITH new (id, tags) AS (");
-        query.push_values(chunk, |mut row, (id, _, tags)| {
-            row.push_bind(i64::from(*id)).push_bind(encode_tags(tags));
+        query.push_values(chunk, |mut row, (id, _, change)| {
+            row.push_bind(i64::from(*id)).push_bind(encode_tags(&change.after));
         });
         query
             .push(") UPDATE accounts SET tags = new.tags FROM new WHERE accounts.app_id = ")
@@ -183,10 +186,10 @@ mod tests {
     #[test]
     fn tag_ops() {
         let current = tags(&["b", "a"]);
-        assert_eq!(apply(&TagOp::Add(tags(&["c", "a"])), current.clone()), tags(&["a", "b", "c"]));
-        assert_eq!(apply(&TagOp::Remove(tags(&["a", "x"])), current.clone()), tags(&["b"]));
-        assert_eq!(apply(&TagOp::Set(tags(&["z"])), current.clone()), tags(&["z"]));
-        assert_eq!(apply(&TagOp::Clear, current), tags(&[]));
+        assert_eq!(apply(&TagOp::Add(tags(&["c", "a"])), &current), tags(&["a", "b", "c"]));
+        assert_eq!(apply(&TagOp::Remove(tags(&["a", "x"])), &current), tags(&["b"]));
+        assert_eq!(apply(&TagOp::Set(tags(&["z"])), &current), tags(&["z"]));
+        assert_eq!(apply(&TagOp::Clear, &current), tags(&[]));
         assert_eq!(decode_tags(&encode_tags(&tags(&["a", "b"]))), tags(&["a", "b"]));
         assert!(decode_tags("").is_empty());
     }

@@ -31,8 +31,8 @@ use crate::{
     AccountRecord, AccountSummary, AppUpdate, AttributeUpdate, BatchOutcome, BoundDevice,
     BroadcastUsage, Cursor, DayCount, DeviceBinding, DeviceCounts, DeviceSet, DeviceToken,
     Dispatch, IndexSink, MinuteCount, NewApp, NewPush, PlatformReport, PushFilter, PushRecord,
-    ReceiptsFlush, SealedCredentials, Store, StoreResult, TagUpdate, Webhook, WebhookAttempt,
-    WebhookEvent,
+    ReceiptsFlush, SealedCredentials, Store, StoreResult, TagChange, TagUpdate, Webhook,
+    WebhookAttempt, WebhookEvent,
 };
 
 /// How the SQLite file is opened.
@@ -176,7 +176,7 @@ impl Store for SqliteStore {
         &self,
         app: AppId,
         update: TagUpdate,
-    ) -> StoreResult<BatchOutcome<Vec<String>>> {
+    ) -> StoreResult<BatchOutcome<TagChange>> {
         labels::update_tags(&self.writer, app, update).await
     }
 
