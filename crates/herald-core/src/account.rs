@@ -41,7 +41,7 @@ impl TokenKind {
 }
 
 /// A device's vendor push token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VendorToken {
     pub kind: TokenKind,
@@ -49,7 +49,7 @@ pub struct VendorToken {
 }
 
 /// One client install, bound to one account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Device {
     pub device_id: String,
     pub platform: String,

@@ -13,6 +13,7 @@ use herald_store::{DeviceToken, DynStore};
 use herald_vendor::{ApnsCredentials, FcmCredentials, Outcome, SecretBox, Vendor, VendorPush};
 use serde_json::{json, Value};
 
+use crate::directory::{self, Directory};
 use crate::dispatch::Receipts;
 use crate::error::ApiErrorKind;
 use crate::webhooks::Webhooks;
@@ -152,6 +153,7 @@ pub struct OfflinePush {
 pub async fn notify_offline(
     vendors: &Vendors,
     store: &DynStore,
+    directory: &Directory,
     receipts: &Receipts,
     webhooks: &Webhooks,
     job: OfflinePush,
@@ -193,7 +195,7 @@ pub async fn notify_offline(
                     let reason = failure.reason().unwrap_or("Unknown").to_owned();
                     *entry.1.entry(reason.clone()).or_default() += 1;
                     if failure.removes_token() {
-                        prune(store, webhooks, job.app, device, &reason).await;
+                        prune(store, directory, webhooks, job.app, device, &reason).await;
                     }
                 }
             }
@@ -211,6 +213,7 @@ async fn cancelled(store: &DynStore, app: AppId, push_id: &str) -> bool {
 /// Removes a dead token (unless the device registered a new one meanwhile) and tells the app.
 async fn prune(
     store: &DynStore,
+    directory: &Directory,
     webhooks: &Webhooks,
     app: AppId,
     device: &DeviceToken,
@@ -218,6 +221,7 @@ async fn prune(
 ) {
     match store.clear_device_token(app, &device.device_id, &device.token).await {
         Ok(true) => {
+            directory::device_changed(directory, app, &device.device_id);
             tracing::info!(app_id = app, device_id = %device.device_id, reason, "vendor token removed");
             let event = json!({
                 "device_id": device.device_id,

@@ -331,3 +331,47 @@ async fn cli_pushes_and_listens() {
     let (ok, out, _) = common::cli(&["token", "--account", "ivy"], &env);
     assert!(ok && out.trim().contains('.'), "{out}");
 }
+
+/// Reconnects of an unchanged install skip the store; every other change of the device in the
+/// store must still be seen by the next login.
+#[tokio::test]
+async fn logins_after_the_device_changed_elsewhere_register_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
+    let device_path = "/v1/devices/gina-phone";
+    let relogin = || async {
+        let mut client = herald.device(&app, "gina", "gina-phone", "ios").await;
+        sentinel(&herald, &app, "back").await;
+        assert_eq!(text(&next_push(&mut client).await), json!({"sentinel": "back"}));
+        client.close().await;
+    };
+
+    relogin().await;
+    relogin().await;
+    let (status, device) = herald.signed(&app, Method::GET, device_path, None).await;
+    assert_eq!((status, device["account"].as_str()), (200, Some("gina")), "{device}");
+
+    // Unregistered through the API: the next login registers it again.
+    let (status, _) = herald.signed(&app, Method::DELETE, device_path, None).await;
+    assert_eq!(status, 204);
+    relogin().await;
+    let (status, device) = herald.signed(&app, Method::GET, device_path, None).await;
+    assert_eq!((status, device["account"].as_str()), (200, Some("gina")), "{device}");
+
+    // Moved to another account through the API: the login moves it back.
+    let body = json!({"account": "hank", "platform": "ios", "package": "com.shop"});
+    let (status, out) = herald.signed(&app, Method::PUT, device_path, Some(body)).await;
+    assert_eq!(status, 200, "{out}");
+    relogin().await;
+    let (_, device) = herald.signed(&app, Method::GET, device_path, None).await;
+    assert_eq!(device["account"], "gina", "{device}");
+
+    // The account deleted: the login makes it (and the device) anew.
+    let (status, _) = herald.signed(&app, Method::DELETE, "/v1/accounts/gina", None).await;
+    assert_eq!(status, 204);
+    relogin().await;
+    let (status, account) = herald.signed(&app, Method::GET, "/v1/accounts/gina", None).await;
+    assert_eq!(status, 200, "{account}");
+    assert_eq!(account["devices"][0]["device_id"], "gina-phone", "{account}");
+}

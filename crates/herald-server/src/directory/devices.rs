@@ -1,7 +1,7 @@
 //! Registering and unregistering devices.
 
 use herald_core::account::{check_account, Device};
-use herald_core::App;
+use herald_core::{App, AppId};
 use herald_store::DeviceBinding;
 
 use super::{at, Directory};
@@ -17,20 +17,30 @@ pub async fn register_device(
 ) -> Result<DeviceBinding, ApiErrorKind> {
     check_account(account).map_err(|err| at("account".into(), err))?;
     device.check().map_err(|err| at("device".into(), err))?;
-    // Most registrations are reconnects of an unchanged install: one read, no write, no lock.
+    let dir = directory.app(app.id).await?;
+    // Most registrations are reconnects of an unchanged install: no write, no lock, and for one
+    // that logged in lately not even a read. A deleted account's devices are gone from the
+    // store, and its id is never given again: it must still be in the index.
+    if let Some(known) = dir.logins.unchanged(account, device) {
+        if dir.index().eligible().contains(known.account_id) {
+            return Ok(known);
+        }
+    }
     if let Some(bound) = directory.store.bound_device(app.id, &device.device_id).await? {
         if bound.account == account && bound.device == *device {
-            return Ok(DeviceBinding {
+            let binding = DeviceBinding {
                 account_id: bound.account_id,
                 device_key: bound.device_key,
                 new_account: false,
                 changed: Vec::new(),
-            });
+            };
+            dir.logins.remember(account, device, &binding);
+            return Ok(binding);
         }
     }
-    let dir = directory.app(app.id).await?;
     let _write = dir.writes.lock().await;
     let binding = directory.store.register_device(app.id, account, device).await?;
+    dir.logins.remember(account, device, &binding);
     let mut index = dir.index_mut();
     if binding.new_account {
         index.insert_account(binding.account_id);
@@ -39,6 +49,14 @@ pub async fn register_device(
         index.set_devices(set.account_id, &set.devices);
     }
     Ok(binding)
+}
+
+/// Forgets what the last login of a device stored, after the store changed it another way
+/// (a vendor token found dead).
+pub fn device_changed(directory: &Directory, app: AppId, device_id: &str) {
+    if let Some(dir) = directory.cached(app) {
+        dir.logins.forget(device_id);
+    }
 }
 
 /// Removes a device; its account stays.
@@ -50,6 +68,7 @@ pub async fn unregister_device(
     let dir = directory.app(app.id).await?;
     let _write = dir.writes.lock().await;
     let remaining = directory.store.unregister_device(app.id, device_id).await?;
+    dir.logins.forget(device_id);
     dir.index_mut().set_devices(remaining.account_id, &remaining.devices);
     Ok(())
 }

@@ -11,6 +11,8 @@ use herald_core::AppId;
 use herald_index::{AppIndex, AttributeKey, IndexBuilder, TagKey};
 use herald_store::{DynStore, IndexSink, StoreResult};
 
+use super::logins::{RecentLogins, RECENT_LOGINS};
+
 /// The directory state of one app held in memory.
 pub struct AppDirectory {
     index: RwLock<AppIndex>,
@@ -18,6 +20,8 @@ pub struct AppDirectory {
     /// Held across a store write and the matching index update: two writes of one app can then
     /// never reach the index in another order than they reached the store.
     pub(super) writes: tokio::sync::Mutex<()>,
+    /// Devices as the store holds them, for logins that change nothing.
+    pub(super) logins: RecentLogins,
 }
 
 impl AppDirectory {
@@ -85,6 +89,7 @@ impl Directory {
             index: RwLock::new(index),
             attribute_names: RwLock::new(attribute_names),
             writes: tokio::sync::Mutex::new(()),
+            logins: RecentLogins::new(RECENT_LOGINS),
         });
         self.apps.write().unwrap_or_else(|p| p.into_inner()).insert(app, built.clone());
         Ok(built)

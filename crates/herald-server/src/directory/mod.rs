@@ -7,6 +7,7 @@ mod attributes;
 mod devices;
 mod estimate;
 mod index;
+mod logins;
 mod tags;
 
 pub use accounts::{delete_account, import_accounts, ImportOutcome};
@@ -14,7 +15,7 @@ pub use attributes::{
     attribute_names, get_attributes, named_attributes, set_attribute_names, update_attributes,
     AttributeChange,
 };
-pub use devices::{register_device, unregister_device};
+pub use devices::{device_changed, register_device, unregister_device};
 pub use estimate::{estimate, plan_audience, resolve_audience, Estimate};
 pub use index::{AppDirectory, Directory};
 pub use tags::{get_tags, update_tags, BatchReport, FailedAccount};

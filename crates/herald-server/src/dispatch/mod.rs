@@ -297,13 +297,16 @@ fn spawn_vendor_sends(
         offline: &push.recipients - &delivery.reached,
         platforms: push.platforms.clone(),
     };
-    let (vendors, store, receipts, webhooks) = (
+    let (vendors, store, directory, receipts, webhooks) = (
         context.vendors.clone(),
         context.store.clone(),
+        context.directory.clone(),
         context.receipts.clone(),
         context.webhooks.clone(),
     );
-    tokio::spawn(async move { notify_offline(&vendors, &store, &receipts, &webhooks, job).await });
+    tokio::spawn(async move {
+        notify_offline(&vendors, &store, &directory, &receipts, &webhooks, job).await
+    });
 }
 
 /// Per platform: accounts targeted, frames sent online, accounts left to the offline inbox.
