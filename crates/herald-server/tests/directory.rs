@@ -465,3 +465,37 @@ async fn cli_drives_the_directory() {
     let (ok, _, err) = cli(&["audience", "estimate", "--audience", r#"{"nope":1}"#], &env);
     assert!(!ok && err.contains("invalid_audience"), "{err}");
 }
+
+/// Registrations that arrive together are written together; each still gets its own answer
+/// and the index and the store agree, also across a restart.
+#[tokio::test]
+async fn concurrent_registrations_are_all_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut herald = Herald::start(dir.path());
+    let app = herald.create_app("burst").await;
+    let registrations = (0..200).map(|i| {
+        let (herald, app) = (&herald, &app);
+        async move {
+            let platform = if i % 2 == 0 { "ios" } else { "android" };
+            register(herald, app, &format!("d{i}"), &format!("a{}", i % 50), platform).await;
+        }
+    });
+    futures_util::future::join_all(registrations).await;
+    // And one device moved by a later registration.
+    register(&herald, &app, "d0", "late", "web").await;
+
+    check_burst(&herald, &app).await;
+    herald.stop();
+    herald = Herald::start(dir.path());
+    check_burst(&herald, &app).await;
+}
+
+async fn check_burst(herald: &Herald, app: &AppCreds) {
+    let (_, stats) = herald.signed(app, Method::GET, "/v1/stats/devices", None).await;
+    let by_platform = json!({"android": 100, "ios": 99, "web": 1});
+    assert_eq!(stats, json!({"total": 200, "by_platform": by_platform}));
+    assert_eq!(total(herald, app, json!({"all": true})).await, 51);
+    // a0 kept its other devices (d50, d100, d150: all ios).
+    assert_eq!(total(herald, app, json!({"platform": "ios"})).await, 25);
+    assert_eq!(total(herald, app, json!({"platform": "web"})).await, 1);
+}

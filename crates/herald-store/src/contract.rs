@@ -20,7 +20,8 @@ macro_rules! suite {
             update_changes_only_given_fields, rotate_keeps_previous_secret, delete_removes_app,
             import_is_idempotent_and_ids_are_never_reused, accounts_page_in_name_order,
             tag_batches_apply_or_report_each_account, attribute_names_and_values,
-            devices_bind_move_and_count, deleting_an_account_removes_its_devices,
+            devices_bind_move_and_count, devices_register_in_batches,
+            deleting_an_account_removes_its_devices,
             load_index_feeds_everything, pushes_dispatch_in_seq_order,
             idempotency_key_names_the_same_push, cursors_move_forward, cancel_and_recall,
             pushes_page_newest_first, broadcast_usage_counts, receipts_flush_and_reports,
@@ -234,6 +235,45 @@ pub(crate) async fn attribute_names_and_values(store: &dyn Store) {
     store.set_attribute_names(app.id, &[(0, None)]).await.unwrap();
     assert_eq!(store.attribute_names(app.id).await.unwrap()[0], None);
     assert_eq!(store.account(app.id, "u1").await.unwrap().attributes[0], None);
+}
+
+pub(crate) async fn devices_register_in_batches(store: &dyn Store) {
+    let app = create_demo_app(store, "device-batches").await;
+    let batch = |items: &[(&str, &str, &str)]| -> Vec<(String, Device)> {
+        items
+            .iter()
+            .map(|&(account, id, platform)| (account.into(), device(id, platform)))
+            .collect()
+    };
+    let bound = store
+        .register_devices(
+            app.id,
+            &batch(&[("carol", "c1", "ios"), ("carol", "c2", "android"), ("dave", "c1", "web")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bound.len(), 3);
+    let (carol, dave) = (bound[0].account_id, bound[2].account_id);
+    assert_eq!(
+        bound.iter().map(|b| b.new_account).collect::<Vec<_>>(),
+        [true, false, true],
+        "the second device of carol found her account"
+    );
+    assert_eq!(bound[1].account_id, carol);
+    assert_eq!(bound[2].device_key, bound[0].device_key, "c1 moved and kept its key");
+    assert_eq!(
+        bound[2].changed,
+        vec![
+            DeviceSet { account_id: dave, devices: vec![("web".into(), "com.example".into())] },
+            DeviceSet {
+                account_id: carol,
+                devices: vec![("android".into(), "com.example".into())]
+            },
+        ]
+    );
+    let (owner, c1) = store.device(app.id, "c1").await.unwrap();
+    assert_eq!((owner.as_str(), c1), ("dave", device("c1", "web")));
+    assert!(store.register_devices(app.id, &[]).await.unwrap().is_empty());
 }
 
 pub(crate) async fn devices_bind_move_and_count(store: &dyn Store) {

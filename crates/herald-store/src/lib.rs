@@ -135,6 +135,13 @@ pub trait Store: Send + Sync + 'static {
         account: &str,
         device: &Device,
     ) -> StoreResult<DeviceBinding>;
+    /// Registers several devices, in order, as [`Store::register_device`] would one after the
+    /// other, in one transaction: all of them or none.
+    async fn register_devices(
+        &self,
+        app: AppId,
+        devices: &[(String, Device)],
+    ) -> StoreResult<Vec<DeviceBinding>>;
     /// Removes a device; returns its account's remaining devices.
     async fn unregister_device(&self, app: AppId, device_id: &str) -> StoreResult<DeviceSet>;
     /// A device and the name of its account.

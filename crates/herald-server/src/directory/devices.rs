@@ -2,9 +2,10 @@
 
 use herald_core::account::{check_account, Device};
 use herald_core::{App, AppId};
-use herald_store::DeviceBinding;
+use herald_store::{DeviceBinding, DynStore};
+use tokio::sync::oneshot;
 
-use super::{at, Directory};
+use super::{at, AppDirectory, Directory};
 use crate::error::ApiErrorKind;
 
 /// Registers or updates a device and binds it to `account`, which is created if needed (a device
@@ -38,17 +39,66 @@ pub async fn register_device(
             return Ok(binding);
         }
     }
+    let (reply, binding) = oneshot::channel();
+    dir.queue_registration(QueuedRegistration {
+        account: account.to_owned(),
+        device: device.clone(),
+        reply,
+    });
+    // In a task of its own: a caller that goes away must not take the others' writes with it.
+    let (store, app_id) = (directory.store.clone(), app.id);
+    tokio::spawn(async move { write_queued(&store, app_id, &dir).await });
+    binding.await.unwrap_or_else(|_| Err(ApiErrorKind::Internal("registration lost".into())))
+}
+
+/// Bounds how long one batch holds the app's write lock; each registration starts a writer,
+/// so whatever a batch leaves in the queue is taken by a later one.
+const REGISTRATIONS_PER_TRANSACTION: usize = 500;
+
+/// A registration waiting for the app's write lock.
+pub(super) struct QueuedRegistration {
+    account: String,
+    device: Device,
+    reply: oneshot::Sender<Result<DeviceBinding, ApiErrorKind>>,
+}
+
+/// Writes every registration queued for the app once it holds the app's write lock, in one
+/// transaction: while one transaction commits, the next logins queue up, so a burst of new
+/// installs pays for one commit per batch instead of one per device. Every registration
+/// starts this; most find the queue emptied by an earlier one.
+async fn write_queued(store: &DynStore, app: AppId, dir: &AppDirectory) {
     let _write = dir.writes.lock().await;
-    let binding = directory.store.register_device(app.id, account, device).await?;
-    dir.logins.remember(account, device, &binding);
-    let mut index = dir.index_mut();
-    if binding.new_account {
-        index.insert_account(binding.account_id);
+    let queued = dir.take_registrations(REGISTRATIONS_PER_TRANSACTION);
+    if queued.is_empty() {
+        return;
     }
-    for set in &binding.changed {
-        index.set_devices(set.account_id, &set.devices);
+    let devices: Vec<(String, Device)> =
+        queued.iter().map(|q| (q.account.clone(), q.device.clone())).collect();
+    let bindings = match store.register_devices(app, &devices).await {
+        Ok(bindings) => bindings.into_iter().map(Ok).collect(),
+        // One by one, so that each gets its own answer.
+        Err(_) if queued.len() > 1 => {
+            let mut each = Vec::with_capacity(queued.len());
+            for (account, device) in &devices {
+                each.push(store.register_device(app, account, device).await);
+            }
+            each
+        }
+        Err(err) => vec![Err(err)],
+    };
+    for (queued, binding) in queued.into_iter().zip(bindings) {
+        if let Ok(binding) = &binding {
+            dir.logins.remember(&queued.account, &queued.device, binding);
+            let mut index = dir.index_mut();
+            if binding.new_account {
+                index.insert_account(binding.account_id);
+            }
+            for set in &binding.changed {
+                index.set_devices(set.account_id, &set.devices);
+            }
+        }
+        let _ = queued.reply.send(binding.map_err(ApiErrorKind::from));
     }
-    Ok(binding)
 }
 
 /// Forgets what the last login of a device stored, after the store changed it another way

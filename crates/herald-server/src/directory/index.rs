@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use herald_core::account::AccountId;
@@ -11,6 +11,7 @@ use herald_core::AppId;
 use herald_index::{AppIndex, AttributeKey, IndexBuilder, TagKey};
 use herald_store::{DynStore, IndexSink, StoreResult};
 
+use super::devices::QueuedRegistration;
 use super::logins::{RecentLogins, RECENT_LOGINS};
 
 /// The directory state of one app held in memory.
@@ -22,6 +23,8 @@ pub struct AppDirectory {
     pub(super) writes: tokio::sync::Mutex<()>,
     /// Devices as the store holds them, for logins that change nothing.
     pub(super) logins: RecentLogins,
+    /// Registrations waiting to be written together.
+    registrations: Mutex<Vec<QueuedRegistration>>,
 }
 
 impl AppDirectory {
@@ -37,6 +40,17 @@ impl AppDirectory {
     /// Attribute name per slot.
     pub fn attribute_names(&self) -> Vec<Option<String>> {
         self.attribute_names.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    pub(super) fn queue_registration(&self, registration: QueuedRegistration) {
+        self.registrations.lock().unwrap_or_else(|p| p.into_inner()).push(registration);
+    }
+
+    /// The oldest `at_most` queued registrations.
+    pub(super) fn take_registrations(&self, at_most: usize) -> Vec<QueuedRegistration> {
+        let mut queued = self.registrations.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = queued.len().min(at_most);
+        queued.drain(..taken).collect()
     }
 
     pub(super) fn set_attribute_names(&self, names: Vec<Option<String>>) {
@@ -90,6 +104,7 @@ impl Directory {
             attribute_names: RwLock::new(attribute_names),
             writes: tokio::sync::Mutex::new(()),
             logins: RecentLogins::new(RECENT_LOGINS),
+            registrations: Mutex::default(),
         });
         self.apps.write().unwrap_or_else(|p| p.into_inner()).insert(app, built.clone());
         Ok(built)

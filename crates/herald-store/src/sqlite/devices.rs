@@ -67,14 +67,14 @@ async fn set_of(
     })
 }
 
+/// Registers one device within the caller's transaction.
 pub(super) async fn register(
-    pool: &SqlitePool,
+    tx: &mut SqliteConnection,
     app: AppId,
     account: &str,
     device: &Device,
 ) -> StoreResult<DeviceBinding> {
-    let mut tx = pool.begin().await?;
-    let ensured = accounts::ensure(&mut tx, app, &[account.to_owned()]).await?;
+    let ensured = accounts::ensure(&mut *tx, app, &[account.to_owned()]).await?;
     let (_, account_id, new_account) = ensured
         .into_iter()
         .next()
@@ -92,7 +92,7 @@ pub(super) async fn register(
         existing.as_ref().map(|row| row.try_get("device_key")).transpose()?.flatten();
     let device_key = match key {
         Some(key) => key,
-        None => next_device_key(&mut tx, app).await?,
+        None => next_device_key(&mut *tx, app).await?,
     };
     let now = to_millis(Utc::now());
     sqlx::query(
@@ -122,13 +122,12 @@ pub(super) async fn register(
     .await?;
     let device_key = u32::try_from(device_key)
         .map_err(|_| StoreError::Corrupt(format!("device key {device_key}")))?;
-    let mut changed = vec![set_of(&mut tx, app, account_id).await?];
+    let mut changed = vec![set_of(&mut *tx, app, account_id).await?];
     if let Some(previous) = previous.and_then(|p| AccountId::try_from(p).ok()) {
         if previous != account_id {
-            changed.push(set_of(&mut tx, app, previous).await?);
+            changed.push(set_of(&mut *tx, app, previous).await?);
         }
     }
-    tx.commit().await?;
     Ok(DeviceBinding { account_id, device_key, new_account, changed })
 }
 

@@ -206,7 +206,24 @@ impl Store for SqliteStore {
         account: &str,
         device: &Device,
     ) -> StoreResult<DeviceBinding> {
-        devices::register(&self.writer, app, account, device).await
+        let mut tx = self.writer.begin().await?;
+        let binding = devices::register(&mut tx, app, account, device).await?;
+        tx.commit().await?;
+        Ok(binding)
+    }
+
+    async fn register_devices(
+        &self,
+        app: AppId,
+        devices: &[(String, Device)],
+    ) -> StoreResult<Vec<DeviceBinding>> {
+        let mut tx = self.writer.begin().await?;
+        let mut bindings = Vec::with_capacity(devices.len());
+        for (account, device) in devices {
+            bindings.push(devices::register(&mut tx, app, account, device).await?);
+        }
+        tx.commit().await?;
+        Ok(bindings)
     }
 
     async fn unregister_device(&self, app: AppId, device_id: &str) -> StoreResult<DeviceSet> {
