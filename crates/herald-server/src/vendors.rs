@@ -159,7 +159,7 @@ pub async fn notify_offline(
     job: OfflinePush,
 ) {
     let prepared = vendors.sender.prepare(&job.push);
-    let mut after = 0;
+    let mut after = None;
     loop {
         let page = match store.device_tokens(job.app, after, PAGE).await {
             Ok(page) => page,
@@ -169,7 +169,7 @@ pub async fn notify_offline(
             }
         };
         let Some(last) = page.last() else { return };
-        after = last.cursor;
+        after = Some(last.cursor);
         if cancelled(store, job.app, &job.push_id).await {
             tracing::info!(app_id = job.app, push_id = %job.push_id, "vendor sends stopped: push cancelled");
             return;

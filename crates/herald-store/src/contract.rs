@@ -672,12 +672,12 @@ pub(crate) async fn vendor_credentials_and_tokens(store: &dyn Store) {
     store.register_device(app.id, "a", &device("ios-1", "ios")).await.unwrap();
     store.register_device(app.id, "a", &device("web-1", "web")).await.unwrap();
     store.register_device(app.id, "b", &device("ios-2", "ios")).await.unwrap();
-    let first = store.device_tokens(app.id, 0, 1).await.unwrap();
+    let first = store.device_tokens(app.id, None, 1).await.unwrap();
     assert_eq!(
         (first.len(), first[0].device_id.as_str(), first[0].token.as_str()),
         (1, "ios-1", "tok-ios-1")
     );
-    let rest = store.device_tokens(app.id, first[0].cursor, 10).await.unwrap();
+    let rest = store.device_tokens(app.id, Some(first[0].cursor), 10).await.unwrap();
     assert_eq!(
         rest.iter().map(|t| t.device_id.as_str()).collect::<Vec<_>>(),
         ["ios-2"],
@@ -686,5 +686,5 @@ pub(crate) async fn vendor_credentials_and_tokens(store: &dyn Store) {
     assert!(!store.clear_device_token(app.id, "ios-1", "an-older-token").await.unwrap());
     assert!(store.clear_device_token(app.id, "ios-1", "tok-ios-1").await.unwrap());
     assert_eq!(store.device(app.id, "ios-1").await.unwrap().1.vendor_token, None);
-    assert_eq!(store.device_tokens(app.id, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(store.device_tokens(app.id, None, 10).await.unwrap().len(), 1);
 }

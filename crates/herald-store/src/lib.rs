@@ -223,11 +223,12 @@ pub trait Store: Send + Sync + 'static {
         vendor: &str,
     ) -> StoreResult<Option<SealedCredentials>>;
     async fn delete_vendor_credentials(&self, app: AppId, vendor: &str) -> StoreResult<()>;
-    /// Devices of the app with a vendor token, after `cursor`, at most `limit`.
+    /// Devices of the app with a vendor token, after the one whose `cursor` is given (from the
+    /// first with `None`), at most `limit`.
     async fn device_tokens(
         &self,
         app: AppId,
-        after: i64,
+        after: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<DeviceToken>>;
     /// Removes a device's vendor token if it is still `token` (a device may have registered a

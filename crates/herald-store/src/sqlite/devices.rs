@@ -40,18 +40,19 @@ fn device(row: &SqliteRow) -> StoreResult<Device> {
     })
 }
 
+/// The devices of one account. `+device_id`: ordered by the primary key instead, SQLite would
+/// walk every device of the app to find the account's.
+pub(super) const OF_ACCOUNT: &str = "SELECT device_id, platform, package, token_kind, token, \
+     app_version, locale, time_zone FROM devices WHERE app_id = ? AND account_id = ? \
+     ORDER BY +device_id";
+
 pub(super) async fn of_account(
     conn: &mut SqliteConnection,
     app: AppId,
     account: AccountId,
 ) -> StoreResult<Vec<Device>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM devices WHERE app_id = ? AND account_id = ? ORDER BY device_id"
-    ))
-    .bind(app)
-    .bind(i64::from(account))
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows =
+        sqlx::query(OF_ACCOUNT).bind(app).bind(i64::from(account)).fetch_all(&mut *conn).await?;
     rows.iter().map(device).collect()
 }
 

@@ -352,7 +352,7 @@ impl Store for SqliteStore {
     async fn device_tokens(
         &self,
         app: AppId,
-        after: i64,
+        after: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<DeviceToken>> {
         vendors::device_tokens(&self.reader, app, after, limit).await
@@ -428,6 +428,31 @@ mod tests {
     }
 
     crate::contract::suite!(store);
+
+    /// Statements run per login or per page of a whole-app walk: a plan that scans or sorts
+    /// the app's rows makes them quadratic in the app's size.
+    #[tokio::test]
+    async fn per_row_statements_use_their_indexes() {
+        let (_dir, store) = store().await;
+        // Sorting one account's few devices is cheap; sorting every page of a walk is not.
+        for (sql, index, sorts) in [
+            (devices::OF_ACCOUNT, "devices_by_account", true),
+            (vendors::TOKENS_PAGE, "devices_by_key", false),
+        ] {
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let mut query = sqlx::query(&explain);
+            for _ in 0..sql.matches('?').count() {
+                query = query.bind(1);
+            }
+            let rows = query.fetch_all(&store.reader).await.unwrap();
+            let plan: Vec<String> =
+                rows.iter().map(|row| sqlx::Row::get::<String, _>(row, "detail")).collect();
+            let plan = plan.join(" | ");
+            assert!(plan.contains(&format!("USING INDEX {index}")), "{sql}: {plan}");
+            assert!(!plan.contains("SCAN"), "{sql}: {plan}");
+            assert!(sorts || !plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+        }
+    }
 
     #[tokio::test]
     async fn data_survives_reopen() {

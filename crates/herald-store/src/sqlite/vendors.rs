@@ -73,34 +73,39 @@ pub(super) async fn delete(pool: &SqlitePool, app: AppId, vendor: &str) -> Store
     Ok(())
 }
 
+/// A page of devices with tokens, along devices_by_key: paged by rowid instead, SQLite read
+/// every token of the app through devices_with_tokens and sorted them again for each page.
+pub(super) const TOKENS_PAGE: &str = "SELECT account_id, device_id, device_key, platform, \
+     token_kind, token FROM devices WHERE app_id = ? AND device_key > ? AND token IS NOT NULL \
+     ORDER BY device_key LIMIT ?";
+
 pub(super) async fn device_tokens(
     pool: &SqlitePool,
     app: AppId,
-    after: i64,
+    after: Option<i64>,
     limit: u32,
 ) -> StoreResult<Vec<DeviceToken>> {
-    let rows = sqlx::query(
-        "SELECT rowid, account_id, device_id, device_key, platform, token_kind, token FROM devices \
-         WHERE app_id = ? AND token IS NOT NULL AND rowid > ? ORDER BY rowid LIMIT ?",
-    )
-    .bind(app)
-    .bind(after)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query(TOKENS_PAGE)
+        .bind(app)
+        .bind(after.unwrap_or(-1))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
         let kind: String = row.try_get("token_kind")?;
         let account: i64 = row.try_get("account_id")?;
-        let key: Option<i64> = row.try_get("device_key")?;
-        let (Some(kind), Ok(account_id)) = (TokenKind::parse(&kind), u32::try_from(account)) else {
+        let key: i64 = row.try_get("device_key")?;
+        let (Some(kind), Ok(account_id), Ok(device_key)) =
+            (TokenKind::parse(&kind), u32::try_from(account), u32::try_from(key))
+        else {
             continue;
         };
         out.push(DeviceToken {
-            cursor: row.try_get("rowid")?,
+            cursor: key,
             account_id,
             device_id: row.try_get("device_id")?,
-            device_key: key.and_then(|k| u32::try_from(k).ok()).unwrap_or_default(),
+            device_key,
             platform: row.try_get("platform")?,
             kind,
             token: row.try_get("token")?,
