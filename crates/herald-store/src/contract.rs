@@ -470,6 +470,20 @@ pub(crate) async fn cursors_move_forward(store: &dyn Store) {
     store.flush_receipts(&flush).await.unwrap();
     assert_eq!(store.cursor(app.id, "d1").await.unwrap(), cursor);
     assert_eq!(store.cursor(app.id, "d2").await.unwrap(), Cursor::default());
+
+    // A flush after a reconnect storm: many devices, some seen before.
+    let many = |acked: u64| -> Vec<(i64, String, Cursor)> {
+        let cursor = |i: u64| Cursor { acked: acked + i, acked_above: vec![acked + i + 2] };
+        (0..1_200).map(|i| (app.id, format!("d{i}"), cursor(i))).collect()
+    };
+    for acked in [10, 20] {
+        let flush = ReceiptsFlush { cursors: many(acked), ..Default::default() };
+        store.flush_receipts(&flush).await.unwrap();
+    }
+    for i in [0, 1, 499, 500, 1_199] {
+        let stored = store.cursor(app.id, &format!("d{i}")).await.unwrap();
+        assert_eq!(stored, Cursor { acked: 20 + i, acked_above: vec![22 + i] });
+    }
 }
 
 async fn dispatched(store: &dyn Store, app: i64, id: &str, ttl: bool) -> u64 {

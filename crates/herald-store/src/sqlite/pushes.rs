@@ -382,19 +382,24 @@ pub(super) async fn save_cursors(
     conn: &mut sqlx::SqliteConnection,
     cursors: &[(AppId, String, Cursor)],
 ) -> StoreResult<()> {
-    for (app, device_id, cursor) in cursors {
-        let above = cursor.acked_above.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-        sqlx::query(
-            "INSERT INTO device_cursors (app_id, device_id, acked_seq, acked_above) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (app_id, device_id) DO UPDATE SET acked_seq = excluded.acked_seq, \
+    // Many rows per statement: a flush after a reconnect storm holds a cursor for every
+    // device, and each statement is a round trip to the connection's worker thread.
+    for chunk in cursors.chunks(super::accounts::CHUNK) {
+        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO device_cursors (app_id, device_id, acked_seq, acked_above) ",
+        );
+        query.push_values(chunk, |mut row, (app, device_id, cursor)| {
+            let above: Vec<String> = cursor.acked_above.iter().map(u64::to_string).collect();
+            row.push_bind(*app)
+                .push_bind(device_id.as_str())
+                .push_bind(i64::try_from(cursor.acked).unwrap_or(i64::MAX))
+                .push_bind(above.join(","));
+        });
+        query.push(
+            " ON CONFLICT (app_id, device_id) DO UPDATE SET acked_seq = excluded.acked_seq, \
              acked_above = excluded.acked_above",
-        )
-        .bind(app)
-        .bind(device_id)
-        .bind(i64::try_from(cursor.acked).unwrap_or(i64::MAX))
-        .bind(above)
-        .execute(&mut *conn)
-        .await?;
+        );
+        query.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
