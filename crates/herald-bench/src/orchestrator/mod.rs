@@ -293,9 +293,17 @@ async fn herald_scenarios(
         tokio::time::sleep(args.ack_pause()).await;
     }
     if args.has(Scenario::Reconnect) {
-        let storm =
-            scenarios::reconnect_storm(&mut workers, &api, &app, &shares, &connect, &pad, timeout)
-                .await?;
+        let storm = scenarios::reconnect_storm(
+            &mut workers,
+            pid,
+            &api,
+            &app,
+            &shares,
+            &connect,
+            &pad,
+            timeout,
+        )
+        .await?;
         eprintln!("reconnect storm: {}", storm.summary());
         results.herald.storm = Some(storm);
     }

@@ -206,6 +206,8 @@ pub struct Storm {
     pub duplicates: u64,
     pub frames: u64,
     pub closes: BTreeMap<String, u32>,
+    /// CPU per reconnected client.
+    pub cpu: CpuUse,
 }
 
 impl Storm {
@@ -216,6 +218,7 @@ impl Storm {
         time_us: Option<u64>,
         complete: bool,
         stored: u32,
+        cpu: CpuUse,
     ) -> Self {
         Self {
             disconnected,
@@ -231,6 +234,7 @@ impl Storm {
             duplicates: stats.duplicates,
             frames: stats.frames,
             closes: stats.closes,
+            cpu,
         }
     }
 
@@ -541,6 +545,14 @@ impl Results {
                 ),
                 time,
                 &format!("≤ {:.0} ms", TARGET_STORM_S * 1000.0),
+                "n/a".into(),
+                String::new(),
+            );
+            row(
+                "reconnect storm",
+                "CPU per reconnect (handshakes, login, 3 pushes): server / clients",
+                s.cpu.cell(),
+                "",
                 "n/a".into(),
                 String::new(),
             );

@@ -91,6 +91,7 @@ pub async fn burst(
 #[allow(clippy::too_many_arguments)]
 pub async fn reconnect_storm(
     workers: &mut Workers,
+    server: Option<u32>,
     api: &Api,
     app: &AppCreds,
     shares: &[(u64, u32)],
@@ -111,12 +112,15 @@ pub async fn reconnect_storm(
         api.wait_dispatched(app, id, Duration::from_secs(60)).await?;
     }
     workers.round(Some(STORED)).await?;
+    let cpu = CpuUse::start(server, workers);
     let start_us = now_us();
     for (index, &(first, count)) in shares.iter().enumerate() {
         // No handshake limit: every client of the worker connects at once.
         workers.send(index, &connect(first, count, true, count.max(1))).await?;
     }
     let (connected, stats, complete) = workers.connected_and_done(timeout).await?;
+    // Per reconnect: a login, its three pushes and the TCP and WebSocket handshakes.
+    let cpu = cpu.finish(server, workers, u64::from(connected.ok));
     let time_us = stats.done_at_us.filter(|_| complete).map(|done| done.saturating_sub(start_us));
     // A short grace: a client that got a fourth push (a duplicate, an older push) shows now.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -124,7 +128,7 @@ pub async fn reconnect_storm(
     if after.members == 0 {
         bail!("no client took part in the reconnect storm");
     }
-    Ok(Storm::new(closed, connected, after, time_us, complete, STORED))
+    Ok(Storm::new(closed, connected, after, time_us, complete, STORED, cpu))
 }
 
 #[derive(Default)]
