@@ -10,6 +10,7 @@ pub mod error;
 mod extract;
 pub mod limits;
 pub mod pushes;
+pub mod recent_apps;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -2,15 +2,15 @@
 //! docs/protocol.md); a device presents it in its hello. Verified against the app's secrets,
 //! including the previous secret during its grace period.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use herald_core::App;
 use herald_gateway::{token, AuthError, Authenticator, Identity};
 use herald_store::{DynStore, StoreError};
+
+use crate::recent_apps::RecentApps;
 
 /// How long a hello may use an app read before; a rotated secret is honoured within it.
 const APP_TTL: Duration = Duration::from_secs(5);
@@ -19,26 +19,16 @@ const APP_TTL: Duration = Duration::from_secs(5);
 /// reconnect storm is thousands of hellos for the same app.
 pub struct StoreAuthenticator {
     pub store: DynStore,
-    pub apps: RwLock<HashMap<String, (App, Instant)>>,
+    apps: RecentApps<String>,
 }
 
 impl StoreAuthenticator {
     pub fn new(store: DynStore) -> Self {
-        Self { store, apps: RwLock::default() }
+        Self { store, apps: RecentApps::new(APP_TTL) }
     }
 
     async fn app(&self, key: &str) -> Result<App, StoreError> {
-        let cached = self.apps.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned();
-        if let Some((app, at)) = cached {
-            if at.elapsed() < APP_TTL {
-                return Ok(app);
-            }
-        }
-        let app = self.store.app_by_key(key).await?;
-        let mut apps = self.apps.write().unwrap_or_else(|p| p.into_inner());
-        // Bounded by the number of apps, unless unknown keys flood it: those are not cached.
-        apps.insert(key.to_owned(), (app.clone(), Instant::now()));
-        Ok(app)
+        self.apps.get(&key.to_owned(), || self.store.app_by_key(key)).await
     }
 }
 

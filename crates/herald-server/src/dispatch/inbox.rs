@@ -1,9 +1,8 @@
 //! The gateway's [`Inbox`] over the store: logins go through the directory, pending pushes
 //! come from the [`LiveInbox`], acks and opens go to [`Receipts`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use herald_core::account::{Device, TokenKind, VendorToken};
@@ -15,6 +14,7 @@ use herald_store::{DynStore, StoreError};
 use super::live::{LiveInbox, PendingQuery};
 use super::receipts::{DeviceRef, Receipts};
 use crate::directory::{self, Directory};
+use crate::recent_apps::RecentApps;
 
 /// The gateway's [`Inbox`]: logins go through the directory, pending pushes come from the
 /// [`LiveInbox`], acks move the device's cursor in the store.
@@ -31,25 +31,17 @@ const APP_CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// Apps as logins and inbox reads need them, read from the store at most every few seconds:
 /// a reconnect storm would otherwise read the same app row thousands of times.
-#[derive(Default)]
-pub struct AppCache {
-    apps: RwLock<HashMap<AppId, (App, Instant)>>,
+pub struct AppCache(RecentApps<AppId>);
+
+impl Default for AppCache {
+    fn default() -> Self {
+        Self(RecentApps::new(APP_CACHE_TTL))
+    }
 }
 
 impl AppCache {
     async fn get(&self, store: &DynStore, id: AppId) -> Result<App, StoreError> {
-        let cached = self.apps.read().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
-        if let Some((app, at)) = cached {
-            if at.elapsed() < APP_CACHE_TTL {
-                return Ok(app);
-            }
-        }
-        let app = store.app(id).await?;
-        self.apps
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, (app.clone(), Instant::now()));
-        Ok(app)
+        self.0.get(&id, || store.app(id)).await
     }
 }
 
