@@ -116,6 +116,8 @@ impl IdentifiedSession {
         }
     }
 
+    /// Buffers the welcome: it leaves with the first page of the inbox (alone if there is
+    /// none), one send and one wake-up of the client less per login.
     async fn welcome(&mut self) -> Result<(), End> {
         let settings = self.conn.gateway.settings();
         let welcome = ServerFrame::Welcome(Welcome {
@@ -124,10 +126,12 @@ impl IdentifiedSession {
             heartbeat_secs: settings.heartbeat.as_secs_f64().ceil().max(1.0) as u64,
             resume_from: self.resume_from,
         });
-        self.conn.send(&welcome).await
+        let text = welcome.encode().into_text();
+        self.conn.socket.feed(Message::Text(text)).await.map_err(|_| End::Lost)
     }
 
-    /// Sends the stored pushes after the resume point, page by page, in seq order.
+    /// Sends the stored pushes after the resume point, page by page, in seq order; always
+    /// writes at least once, which flushes the welcome.
     async fn sync_inbox(&mut self) -> Result<(), End> {
         let page = self.conn.gateway.settings().pending_page.max(1);
         loop {
@@ -183,10 +187,8 @@ impl IdentifiedSession {
 
     /// Writes messages and flushes once. Raced against the reasons to stop, because a client
     /// that stopped reading would otherwise block the write forever.
+    /// With no messages it only flushes what is buffered.
     async fn write(&mut self, messages: Vec<Message>) -> Result<(), End> {
-        if messages.is_empty() {
-            return Ok(());
-        }
         let count = messages.len() as u64;
         let Self { conn, registration, idle, .. } = self;
         let Conn { socket, shutdown, .. } = conn;
@@ -202,7 +204,9 @@ impl IdentifiedSession {
             () = Conn::shutting_down(shutdown) => return Err(End::Close(CloseCode::ShuttingDown)),
             () = idle.as_mut() => return Err(End::Close(CloseCode::IdleTimeout)),
         }
-        metrics::counter!("herald_gateway_frames_sent_total").increment(count);
+        if count > 0 {
+            metrics::counter!("herald_gateway_frames_sent_total").increment(count);
+        }
         Ok(())
     }
 
