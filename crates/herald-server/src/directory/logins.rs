@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use herald_core::account::{AccountId, Device};
 use herald_store::DeviceBinding;
 
-/// Devices remembered per app, at most. An entry is about 40 bytes.
+/// Devices remembered per app, at most. An entry is about 50 bytes.
 pub(super) const RECENT_LOGINS: usize = 1_000_000;
 
 /// The bindings of devices that logged in or were registered lately, as the store holds them.
