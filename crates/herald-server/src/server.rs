@@ -20,7 +20,7 @@ use crate::config::Settings;
 use crate::directory::Directory;
 use crate::dispatch::{AppCache, DispatchContext, Dispatcher, LiveInbox, Receipts, StoreInbox};
 use crate::routes;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::telemetry;
 use crate::vendors::Vendors;
 use crate::webhooks::Webhooks;
@@ -110,7 +110,7 @@ async fn build_state(
     });
     dispatcher.resume().await.context("cannot resume pushes")?;
     dispatcher.spawn_sweeper();
-    Ok(AppState {
+    Ok(AppState::new(Shared {
         store,
         directory,
         dispatcher,
@@ -124,7 +124,7 @@ async fn build_state(
         receipts,
         webhooks,
         vendors,
-    })
+    }))
 }
 
 async fn serve(
