@@ -120,6 +120,12 @@ pub trait Inbox: Send + Sync + 'static {
         failed.map_or(Ok(()), Err)
     }
 
+    /// A session that [`Inbox::login`] began has ended, after its last acks were recorded:
+    /// what the inbox keeps for a connected device may go.
+    fn logout(&self, app: AppId, device_id: &str) {
+        let _ = (app, device_id);
+    }
+
     /// The user opened the notification of push `push_id` on the device (a click). Unknown
     /// push ids, and pushes whose audience did not hold the device's account, are ignored:
     /// the id comes from the client.

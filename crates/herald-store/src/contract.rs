@@ -484,6 +484,17 @@ pub(crate) async fn cursors_move_forward(store: &dyn Store) {
         let stored = store.cursor(app.id, &format!("d{i}")).await.unwrap();
         assert_eq!(stored, Cursor { acked: 20 + i, acked_above: vec![22 + i] });
     }
+
+    // Receipts of an app deleted meanwhile are dropped; the others are written.
+    let gone = create_demo_app(store, "gone").await;
+    store.delete_app(gone.id).await.unwrap();
+    let moved = Cursor { acked: 99, acked_above: vec![] };
+    let flush = ReceiptsFlush {
+        cursors: vec![(gone.id, "d1".into(), moved.clone()), (app.id, "d1".into(), moved.clone())],
+        ..Default::default()
+    };
+    store.flush_receipts(&flush).await.unwrap();
+    assert_eq!(store.cursor(app.id, "d1").await.unwrap(), moved);
 }
 
 async fn dispatched(store: &dyn Store, app: i64, id: &str, ttl: bool) -> u64 {

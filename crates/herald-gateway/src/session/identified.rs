@@ -83,6 +83,7 @@ impl IdentifiedSession {
             let flush = acks.flush(self.identity.app, &self.device.device_id);
             let limit = self.conn.gateway.settings().close_timeout;
             let _ = Box::pin(tokio::time::timeout(limit, flush)).await;
+            self.conn.gateway.inner.inbox.logout(self.identity.app, &self.device.device_id);
             Box::pin(self.conn.finish(end)).await;
         }
     }

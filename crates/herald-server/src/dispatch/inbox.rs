@@ -74,13 +74,13 @@ impl Inbox for StoreInbox {
                 true => InboxError::Refused(err.to_string()),
                 false => unavailable(err),
             })?;
-        let cursor = self.receipts.cursor(app.id, &info.device_id).await.map_err(unavailable)?;
         let device = DeviceRef {
             account_id: binding.account_id,
             device_key: binding.device_key,
             platform: info.platform.clone(),
         };
-        self.receipts.login(app.id, &info.device_id, device);
+        let cursor =
+            self.receipts.login(app.id, &info.device_id, device).await.map_err(unavailable)?;
         Ok(Login { account_id: binding.account_id, cursor: cursor.acked })
     }
 
@@ -108,6 +108,10 @@ impl Inbox for StoreInbox {
         seqs: &[u64],
     ) -> Result<(), InboxError> {
         self.receipts.ack(app, device_id, up_to, seqs).await.map_err(unavailable)
+    }
+
+    fn logout(&self, app: AppId, device_id: &str) {
+        self.receipts.logout(app, device_id);
     }
 
     async fn opened(&self, app: AppId, device_id: &str, push_id: &str) -> Result<(), InboxError> {

@@ -39,21 +39,16 @@ pub struct DispatchCounts {
 
 /// Something that changes reports.
 pub enum Receipt {
-    Login {
-        app: AppId,
-        device_id: String,
-        device: DeviceRef,
-    },
     /// A device's cursor moved from `before` to `after`.
     Ack {
         app: AppId,
-        device_id: String,
+        device: DeviceRef,
         before: Cursor,
         after: Cursor,
     },
     Opened {
         app: AppId,
-        device_id: String,
+        device: DeviceRef,
         push_id: String,
     },
     Dispatched(DispatchCounts),
@@ -74,10 +69,46 @@ struct CursorTable {
     cursors: Mutex<CursorState>,
 }
 
+/// Devices with a session, and devices whose cursor moved since the last flush: a device
+/// leaves once it has neither, so memory follows the connected devices, not every device
+/// that ever connected. Its cursor is read from the store again at its next login.
 #[derive(Default)]
 struct CursorState {
-    by_device: HashMap<(AppId, String), Cursor>,
+    by_device: HashMap<(AppId, String), DeviceState>,
     dirty: HashSet<(AppId, String)>,
+    /// Devices whose session ended since the last flush, and before it. A device leaves one
+    /// to two flushes after its last session: an ack still on its way when the session ended
+    /// is then counted for the device like the others.
+    left: Vec<(AppId, String)>,
+    left_earlier: Vec<(AppId, String)>,
+}
+
+#[derive(Default)]
+struct DeviceState {
+    cursor: Cursor,
+    /// Sessions of the device that logged in and have not ended; usually one, two while a
+    /// reconnect overlaps the end of the previous session.
+    sessions: u32,
+    /// As reports count the device; set at login.
+    device: Option<DeviceRef>,
+}
+
+impl CursorState {
+    /// Drops the devices that left before the last flush, unless a session holds them again;
+    /// one whose cursor is not in the store yet waits for the next flush.
+    fn sweep(&mut self) {
+        let due = std::mem::replace(&mut self.left_earlier, std::mem::take(&mut self.left));
+        for key in due {
+            if self.by_device.get(&key).is_none_or(|state| state.sessions > 0) {
+                continue;
+            }
+            if self.dirty.contains(&key) {
+                self.left.push(key);
+            } else {
+                self.by_device.remove(&key);
+            }
+        }
+    }
 }
 
 /// Handle to the receipts worker.
@@ -97,7 +128,6 @@ impl Receipts {
             store: store.clone(),
             live,
             cursors: cursors.clone(),
-            devices: HashMap::new(),
             reports: HashMap::new(),
             dirty: HashSet::new(),
             minutes: HashMap::new(),
@@ -114,12 +144,56 @@ impl Receipts {
 
     /// A device's cursor: the one in memory, else the stored one.
     pub async fn cursor(&self, app: AppId, device_id: &str) -> StoreResult<Cursor> {
+        self.entry(app, device_id, |state| state.cursor.clone()).await
+    }
+
+    /// Runs `f` on the device's entry, read from the store first if it is not in memory.
+    async fn entry<T>(
+        &self,
+        app: AppId,
+        device_id: &str,
+        f: impl FnOnce(&mut DeviceState) -> T,
+    ) -> StoreResult<T> {
         let key = (app, device_id.to_owned());
-        if let Some(cursor) = self.lock().by_device.get(&key) {
-            return Ok(cursor.clone());
+        {
+            let mut state = self.lock();
+            if let Some(entry) = state.by_device.get_mut(&key) {
+                return Ok(f(entry));
+            }
         }
-        let stored = self.store.cursor(app, device_id).await?;
-        Ok(self.lock().by_device.entry(key).or_insert(stored).clone())
+        let cursor = self.store.cursor(app, device_id).await?;
+        let mut state = self.lock();
+        let entry = state
+            .by_device
+            .entry(key)
+            .or_insert_with(|| DeviceState { cursor, ..DeviceState::default() });
+        Ok(f(entry))
+    }
+
+    /// A session of the device begins; returns its cursor. Acks and opens are attributed to
+    /// `device` until its last session ends.
+    pub async fn login(
+        &self,
+        app: AppId,
+        device_id: &str,
+        device: DeviceRef,
+    ) -> StoreResult<Cursor> {
+        self.entry(app, device_id, |state| {
+            state.sessions += 1;
+            state.device = Some(device);
+            state.cursor.clone()
+        })
+        .await
+    }
+
+    /// A session of the device ended (after its last acks were passed on).
+    pub fn logout(&self, app: AppId, device_id: &str) {
+        let key = (app, device_id.to_owned());
+        let mut state = self.lock();
+        if let Some(entry) = state.by_device.get_mut(&key) {
+            entry.sessions = entry.sessions.saturating_sub(1);
+            state.left.push(key);
+        }
     }
 
     /// Moves a device's cursor; the push deliveries it implies are counted.
@@ -130,35 +204,30 @@ impl Receipts {
         up_to: Option<u64>,
         seqs: &[u64],
     ) -> StoreResult<()> {
-        self.cursor(app, device_id).await?;
+        let moved = self
+            .entry(app, device_id, |state| {
+                let before = state.cursor.clone();
+                state.cursor.apply(up_to, seqs);
+                let after = state.cursor.clone();
+                (after != before).then(|| (before, after, state.device.clone()))
+            })
+            .await?;
+        let Some((before, after, device)) = moved else { return Ok(()) };
         let key = (app, device_id.to_owned());
-        let (before, after) = {
-            let mut state = self.lock();
-            let cursor = state.by_device.entry(key.clone()).or_default();
-            let before = cursor.clone();
-            cursor.apply(up_to, seqs);
-            let after = cursor.clone();
-            if after != before {
-                state.dirty.insert(key);
-            }
-            (before, after)
-        };
-        if after != before {
-            self.send(Receipt::Ack { app, device_id: device_id.to_owned(), before, after });
+        self.lock().dirty.insert(key);
+        if let Some(device) = device {
+            self.send(Receipt::Ack { app, device, before, after });
         }
         Ok(())
     }
 
-    pub fn login(&self, app: AppId, device_id: &str, device: DeviceRef) {
-        self.send(Receipt::Login { app, device_id: device_id.to_owned(), device });
-    }
-
+    /// The user opened a push's notification on a device with a session.
     pub fn opened(&self, app: AppId, device_id: &str, push_id: &str) {
-        self.send(Receipt::Opened {
-            app,
-            device_id: device_id.to_owned(),
-            push_id: push_id.to_owned(),
-        });
+        let key = (app, device_id.to_owned());
+        let device = self.lock().by_device.get(&key).and_then(|state| state.device.clone());
+        if let Some(device) = device {
+            self.send(Receipt::Opened { app, device, push_id: push_id.to_owned() });
+        }
     }
 
     pub fn dispatched(&self, counts: DispatchCounts) {
@@ -212,7 +281,6 @@ struct Worker {
     store: DynStore,
     live: Arc<LiveInbox>,
     cursors: Arc<CursorTable>,
-    devices: HashMap<(AppId, String), DeviceRef>,
     /// Reports of pushes touched since start, loaded from the store on first touch so that
     /// unique counting continues where the last run stopped.
     reports: HashMap<PushKey, BTreeMap<String, PlatformCounts>>,
@@ -244,14 +312,11 @@ impl Worker {
 
     async fn apply(&mut self, receipt: Receipt) {
         match receipt {
-            Receipt::Login { app, device_id, device } => {
-                self.devices.insert((app, device_id), device);
+            Receipt::Ack { app, device, before, after } => {
+                self.on_ack(app, &device, &before, &after).await
             }
-            Receipt::Ack { app, device_id, before, after } => {
-                self.on_ack(app, &device_id, &before, &after).await
-            }
-            Receipt::Opened { app, device_id, push_id } => {
-                self.on_opened(app, &device_id, &push_id).await
+            Receipt::Opened { app, device, push_id } => {
+                self.on_opened(app, &device, &push_id).await
             }
             Receipt::Dispatched(counts) => self.on_dispatched(counts).await,
             Receipt::Vendor { app, push_id, platform, sent, failed } => {
@@ -268,8 +333,7 @@ impl Worker {
         }
     }
 
-    async fn on_ack(&mut self, app: AppId, device_id: &str, before: &Cursor, after: &Cursor) {
-        let Some(device) = self.devices.get(&(app, device_id.to_owned())).cloned() else { return };
+    async fn on_ack(&mut self, app: AppId, device: &DeviceRef, before: &Cursor, after: &Cursor) {
         let mut newly: Vec<u64> =
             after.acked_above.iter().copied().filter(|s| !before.has(*s)).collect();
         let ranged = self.live.range(app, before.acked.saturating_add(1), after.acked);
@@ -277,18 +341,17 @@ impl Worker {
         for seq in newly {
             let Some(push) = self.live.range(app, seq, seq).pop() else { continue };
             if push.recipients.contains(device.account_id) && push.admits(&device.platform) {
-                self.delivered(app, &push.id, &device, false).await;
+                self.delivered(app, &push.id, device, false).await;
             }
         }
     }
 
-    async fn on_opened(&mut self, app: AppId, device_id: &str, push_id: &str) {
-        let Some(device) = self.devices.get(&(app, device_id.to_owned())).cloned() else { return };
+    async fn on_opened(&mut self, app: AppId, device: &DeviceRef, push_id: &str) {
         let known =
             self.live.get(app, push_id).is_some() || self.store.push(app, push_id).await.is_ok();
         if known {
             // An open implies the push arrived, even if its ack was lost.
-            self.delivered(app, push_id, &device, true).await;
+            self.delivered(app, push_id, device, true).await;
         }
     }
 
@@ -344,7 +407,9 @@ impl Worker {
             let dirty: Vec<_> = state.dirty.drain().collect();
             dirty
                 .into_iter()
-                .filter_map(|key| state.by_device.get(&key).map(|c| (key.0, key.1, c.clone())))
+                .filter_map(|key| {
+                    state.by_device.get(&key).map(|s| (key.0, key.1, s.cursor.clone()))
+                })
                 .collect::<Vec<_>>()
         };
         let flush = ReceiptsFlush {
@@ -377,11 +442,15 @@ impl Worker {
                 .collect(),
             cursors,
         };
+        // After the write only: a device swept before it would lose its cursor if it failed.
+        let sweep = || self.cursors.cursors.lock().unwrap_or_else(|p| p.into_inner()).sweep();
         if flush.is_empty() {
+            sweep();
             return;
         }
         match self.store.flush_receipts(&flush).await {
             Ok(()) => {
+                sweep();
                 self.dirty.clear();
                 self.minutes.clear();
                 self.days.clear();
@@ -449,4 +518,55 @@ pub fn deserialize(bytes: &[u8]) -> RoaringBitmap {
         tracing::error!(%err, "unreadable report bitmap; counting from zero");
         RoaringBitmap::new()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use herald_store::{NewApp, SqliteOptions, SqliteStore};
+
+    use super::*;
+
+    fn phone() -> DeviceRef {
+        DeviceRef { account_id: 1, device_key: 1, platform: "ios".into() }
+    }
+
+    fn held(receipts: &Receipts) -> usize {
+        receipts.lock().by_device.len()
+    }
+
+    #[tokio::test]
+    async fn devices_leave_memory_after_their_last_session_and_keep_their_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore =
+            Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).await.unwrap());
+        let new_app = NewApp {
+            name: "a".into(),
+            key: "k".into(),
+            secret: "s".into(),
+            limits: Default::default(),
+        };
+        let app = store.create_app(new_app).await.unwrap().id;
+        // Flushed only when asked.
+        let receipts = Receipts::spawn(store, Arc::default(), Duration::from_secs(3600));
+
+        assert_eq!(receipts.login(app, "d1", phone()).await.unwrap(), Cursor::default());
+        receipts.ack(app, "d1", Some(5), &[]).await.unwrap();
+        // A reconnect that overlaps the end of the first session.
+        receipts.login(app, "d1", phone()).await.unwrap();
+        receipts.logout(app, "d1");
+        receipts.flush().await;
+        receipts.flush().await;
+        assert_eq!(held(&receipts), 1, "a session still holds it");
+
+        receipts.logout(app, "d1");
+        receipts.flush().await;
+        assert_eq!(held(&receipts), 1, "kept for one flush: late acks still count");
+        receipts.flush().await;
+        assert_eq!(held(&receipts), 0);
+
+        let cursor = receipts.login(app, "d1", phone()).await.unwrap();
+        assert_eq!(cursor.acked, 5, "read back from the store");
+    }
 }

@@ -1,5 +1,7 @@
 //! The `push_reports`, `push_report_minutes` and `app_days` tables, and the receipts flush.
 
+use std::collections::HashSet;
+
 use herald_core::AppId;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
@@ -18,8 +20,14 @@ fn int(n: u64) -> i64 {
 
 pub(super) async fn flush(pool: &SqlitePool, flush: &ReceiptsFlush) -> StoreResult<()> {
     let mut tx = pool.begin().await?;
-    pushes::save_cursors(&mut tx, &flush.cursors).await?;
-    for report in &flush.reports {
+    // Receipts of an app deleted since they were counted are dropped with it: written, they
+    // would break the foreign key and fail every app's flush, again and again.
+    let apps: HashSet<AppId> =
+        sqlx::query_scalar("SELECT id FROM apps").fetch_all(&mut *tx).await?.into_iter().collect();
+    let cursors: Vec<_> =
+        flush.cursors.iter().filter(|(app, _, _)| apps.contains(app)).cloned().collect();
+    pushes::save_cursors(&mut tx, &cursors).await?;
+    for report in flush.reports.iter().filter(|r| apps.contains(&r.app)) {
         let failed = serde_json::to_string(&report.vendor_failed)
             .map_err(|err| StoreError::Corrupt(err.to_string()))?;
         sqlx::query(
@@ -44,7 +52,7 @@ pub(super) async fn flush(pool: &SqlitePool, flush: &ReceiptsFlush) -> StoreResu
         .execute(&mut *tx)
         .await?;
     }
-    for minute in &flush.minutes {
+    for minute in flush.minutes.iter().filter(|m| apps.contains(&m.app)) {
         sqlx::query(
             "INSERT INTO push_report_minutes (app_id, push_id, minute, delivered, opened) \
              VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, push_id, minute) DO UPDATE SET \
@@ -58,7 +66,7 @@ pub(super) async fn flush(pool: &SqlitePool, flush: &ReceiptsFlush) -> StoreResu
         .execute(&mut *tx)
         .await?;
     }
-    for day in &flush.days {
+    for day in flush.days.iter().filter(|d| apps.contains(&d.app)) {
         sqlx::query(
             "INSERT INTO app_days (app_id, day, pushes, delivered, opened) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT (app_id, day) DO UPDATE SET pushes = pushes + excluded.pushes, \
