@@ -18,7 +18,9 @@ use herald_gateway::Gateway;
 use crate::auth::{token, NonceCache, StoreAuthenticator};
 use crate::config::Settings;
 use crate::directory::Directory;
-use crate::dispatch::{AppCache, DispatchContext, Dispatcher, LiveInbox, Receipts, StoreInbox};
+use crate::dispatch::{
+    AppCache, DispatchContext, Dispatcher, LiveInbox, Receipts, StoreInbox, DEVICE_LINGER,
+};
 use crate::routes;
 use crate::state::{AppState, Shared};
 use crate::telemetry;
@@ -85,7 +87,8 @@ async fn build_state(
     let directory =
         Arc::new(Directory::load(store.clone()).await.context("cannot build the audience index")?);
     let live = Arc::new(LiveInbox::load(&store).await.context("cannot load the offline inbox")?);
-    let receipts = Receipts::spawn(store.clone(), live.clone(), RECEIPTS_FLUSH_INTERVAL);
+    let receipts =
+        Receipts::spawn(store.clone(), live.clone(), RECEIPTS_FLUSH_INTERVAL, DEVICE_LINGER);
     let webhooks = Webhooks::spawn(store.clone());
     let inbox = StoreInbox {
         store: store.clone(),

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 
 pub use inbox::{AppCache, StoreInbox};
 pub use live::{LiveInbox, LivePush};
-pub use receipts::{day_of, deserialize, DeviceRef, DispatchCounts, Receipts};
+pub use receipts::{day_of, deserialize, DeviceRef, DispatchCounts, Receipts, DEVICE_LINGER};
 pub use scheduler::Scheduler;
 
 use crate::directory::{self, Directory};

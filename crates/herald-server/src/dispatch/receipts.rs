@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use herald_core::AppId;
@@ -17,6 +17,9 @@ use herald_store::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::live::LiveInbox;
+
+/// How long a device's cursor stays in memory after its last session, at least.
+pub const DEVICE_LINGER: Duration = Duration::from_secs(60);
 
 /// Reports kept in memory between flushes before the cache is emptied.
 const MAX_CACHED_REPORTS: usize = 10_000;
@@ -76,9 +79,9 @@ struct CursorTable {
 struct CursorState {
     by_device: HashMap<(AppId, String), DeviceState>,
     dirty: HashSet<(AppId, String)>,
-    /// Devices whose session ended since the last flush, and before it. A device leaves one
-    /// to two flushes after its last session: an ack still on its way when the session ended
-    /// is then counted for the device like the others.
+    /// Devices whose session ended since the last sweep, and before it. A device leaves one to
+    /// two sweeps after its last session: an ack still on its way when the session ended is
+    /// then counted for the device like the others, and a quick reconnect finds it here.
     left: Vec<(AppId, String)>,
     left_earlier: Vec<(AppId, String)>,
 }
@@ -121,13 +124,24 @@ pub struct Receipts {
 
 impl Receipts {
     /// Starts the worker; it flushes every `interval` and when asked.
-    pub fn spawn(store: DynStore, live: Arc<LiveInbox>, interval: Duration) -> Self {
+    ///
+    /// A device stays in memory between `linger` and twice that after its last session: a
+    /// reconnect storm (clients coming back seconds after a network or load balancer restart)
+    /// then finds every cursor in memory instead of reading each from the store.
+    pub fn spawn(
+        store: DynStore,
+        live: Arc<LiveInbox>,
+        interval: Duration,
+        linger: Duration,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let cursors = Arc::new(CursorTable::default());
         let worker = Worker {
             store: store.clone(),
             live,
             cursors: cursors.clone(),
+            linger,
+            last_sweep: Instant::now(),
             reports: HashMap::new(),
             dirty: HashSet::new(),
             minutes: HashMap::new(),
@@ -281,6 +295,8 @@ struct Worker {
     store: DynStore,
     live: Arc<LiveInbox>,
     cursors: Arc<CursorTable>,
+    linger: Duration,
+    last_sweep: Instant,
     /// Reports of pushes touched since start, loaded from the store on first touch so that
     /// unique counting continues where the last run stopped.
     reports: HashMap<PushKey, BTreeMap<String, PlatformCounts>>,
@@ -401,6 +417,15 @@ impl Worker {
         self.reports.entry(key).or_default().entry(platform.to_owned()).or_default()
     }
 
+    /// Lets the devices that left go, once per `linger`. After a successful write only: a
+    /// device swept before it would lose its cursor if the write failed.
+    fn sweep(&mut self) {
+        if self.last_sweep.elapsed() >= self.linger {
+            self.last_sweep = Instant::now();
+            self.cursors.cursors.lock().unwrap_or_else(|p| p.into_inner()).sweep();
+        }
+    }
+
     async fn flush(&mut self) {
         let cursors = {
             let mut state = self.cursors.cursors.lock().unwrap_or_else(|p| p.into_inner());
@@ -442,15 +467,13 @@ impl Worker {
                 .collect(),
             cursors,
         };
-        // After the write only: a device swept before it would lose its cursor if it failed.
-        let sweep = || self.cursors.cursors.lock().unwrap_or_else(|p| p.into_inner()).sweep();
         if flush.is_empty() {
-            sweep();
+            self.sweep();
             return;
         }
         match self.store.flush_receipts(&flush).await {
             Ok(()) => {
-                sweep();
+                self.sweep();
                 self.dirty.clear();
                 self.minutes.clear();
                 self.days.clear();
@@ -548,8 +571,9 @@ mod tests {
             limits: Default::default(),
         };
         let app = store.create_app(new_app).await.unwrap().id;
-        // Flushed only when asked.
-        let receipts = Receipts::spawn(store, Arc::default(), Duration::from_secs(3600));
+        // Flushed only when asked; every flush sweeps.
+        let receipts =
+            Receipts::spawn(store, Arc::default(), Duration::from_secs(3600), Duration::ZERO);
 
         assert_eq!(receipts.login(app, "d1", phone()).await.unwrap(), Cursor::default());
         receipts.ack(app, "d1", Some(5), &[]).await.unwrap();
