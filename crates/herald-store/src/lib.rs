@@ -134,7 +134,11 @@ pub trait Store: Send + Sync + 'static {
         app: AppId,
         account: &str,
         device: &Device,
-    ) -> StoreResult<DeviceBinding>;
+    ) -> StoreResult<DeviceBinding> {
+        let registered =
+            self.register_devices(app, &[(account.to_owned(), device.clone())]).await?;
+        registered.into_iter().next().ok_or_else(|| StoreError::Corrupt("no binding".into()))
+    }
     /// Registers several devices, in order, as [`Store::register_device`] would one after the
     /// other, in one transaction: all of them or none.
     async fn register_devices(

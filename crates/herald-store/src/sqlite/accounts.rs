@@ -87,7 +87,11 @@ pub(super) async fn ensure(
     let unique: Vec<&String> = names.iter().filter(|n| seen.insert(n.as_str())).collect();
     let missing: Vec<&String> =
         unique.iter().copied().filter(|n| !existing.contains_key(*n)).collect();
-    let mut next = allocate_ids(conn, app, missing.len()).await?;
+    // A login of a known account writes nothing here.
+    let mut next = match missing.len() {
+        0 => 0,
+        count => allocate_ids(conn, app, count).await?,
+    };
     let now = to_millis(Utc::now());
     let mut created = HashMap::with_capacity(missing.len());
     for chunk in missing.chunks(CHUNK) {

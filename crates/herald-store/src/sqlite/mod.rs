@@ -200,18 +200,6 @@ impl Store for SqliteStore {
         labels::update_attributes(&self.writer, app, updates).await
     }
 
-    async fn register_device(
-        &self,
-        app: AppId,
-        account: &str,
-        device: &Device,
-    ) -> StoreResult<DeviceBinding> {
-        let mut tx = self.writer.begin().await?;
-        let binding = devices::register(&mut tx, app, account, device).await?;
-        tx.commit().await?;
-        Ok(binding)
-    }
-
     async fn register_devices(
         &self,
         app: AppId,
