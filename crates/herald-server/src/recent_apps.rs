@@ -1,6 +1,7 @@
 //! Apps as read from the store within the last few seconds, for the paths that need an app on
 //! every request of a storm: hellos (by key) and logins (by id).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
@@ -25,15 +26,17 @@ struct Entry {
     refreshing_since: Option<Instant>,
 }
 
-impl<K: Hash + Eq + Clone> RecentApps<K> {
+impl<K: Hash + Eq> RecentApps<K> {
     pub fn new(ttl: Duration) -> Self {
         Self { ttl, entries: RwLock::default() }
     }
 
     /// The app under `key`, read with `read` when it is not known or too old. Unknown keys are
     /// not kept (an app not found is not cached): the map holds at most one entry per app.
-    pub async fn get<F, R>(&self, key: &K, read: R) -> Result<App, StoreError>
+    pub async fn get<Q, F, R>(&self, key: &Q, read: R) -> Result<App, StoreError>
     where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
         R: FnOnce() -> F,
         F: Future<Output = Result<App, StoreError>>,
     {
@@ -46,7 +49,7 @@ impl<K: Hash + Eq + Clone> RecentApps<K> {
             Ok(app) => {
                 let entry =
                     Entry { app: app.clone(), read_at: Instant::now(), refreshing_since: None };
-                entries.insert(key.clone(), entry);
+                entries.insert(key.to_owned(), entry);
                 Ok(app)
             }
             Err(err) => {
@@ -60,7 +63,11 @@ impl<K: Hash + Eq + Clone> RecentApps<K> {
 
     /// The cached app if it is fresh, or stale while another caller reads it again; `None`
     /// tells this caller to read it (and marks the entry as being read).
-    fn fresh_or_claim(&self, key: &K) -> Option<App> {
+    fn fresh_or_claim<Q>(&self, key: &Q) -> Option<App>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let now = Instant::now();
         let busy = |entry: &Entry| {
             entry.refreshing_since.is_some_and(|since| now.duration_since(since) < self.ttl)

@@ -28,7 +28,7 @@ impl StoreAuthenticator {
     }
 
     async fn app(&self, key: &str) -> Result<App, StoreError> {
-        self.apps.get(&key.to_owned(), || self.store.app_by_key(key)).await
+        self.apps.get(key, || self.store.app_by_key(key)).await
     }
 }
 

@@ -158,30 +158,45 @@ impl Receipts {
 
     /// A device's cursor: the one in memory, else the stored one.
     pub async fn cursor(&self, app: AppId, device_id: &str) -> StoreResult<Cursor> {
-        self.entry(app, device_id, |state| state.cursor.clone()).await
+        self.entry(app, device_id, |state| (state.cursor.clone(), false)).await
     }
 
-    /// Runs `f` on the device's entry, read from the store first if it is not in memory.
-    async fn entry<T>(
-        &self,
-        app: AppId,
-        device_id: &str,
-        f: impl FnOnce(&mut DeviceState) -> T,
-    ) -> StoreResult<T> {
+    /// Runs `f` on the device's entry, read from the store first if it is not in memory. `f`
+    /// also says whether it moved the cursor: the device is then marked for the next flush
+    /// under the same lock, so that no sweep can drop the move in between.
+    async fn entry<T, F>(&self, app: AppId, device_id: &str, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut DeviceState) -> (T, bool),
+    {
         let key = (app, device_id.to_owned());
-        {
-            let mut state = self.lock();
-            if let Some(entry) = state.by_device.get_mut(&key) {
-                return Ok(f(entry));
+        let (mut f, mut loaded) = (f, None);
+        loop {
+            match self.apply(&key, loaded.take(), f) {
+                Ok(out) => return Ok(out),
+                // Not in memory (or swept since it was read): read it without the lock held.
+                Err(back) => f = back,
             }
+            loaded = Some(self.store.cursor(app, device_id).await?);
         }
-        let cursor = self.store.cursor(app, device_id).await?;
+    }
+
+    /// [`Receipts::entry`] under the lock; gives `f` back if the device is not in memory.
+    fn apply<T, F>(&self, key: &(AppId, String), loaded: Option<Cursor>, f: F) -> Result<T, F>
+    where
+        F: FnOnce(&mut DeviceState) -> (T, bool),
+    {
         let mut state = self.lock();
-        let entry = state
-            .by_device
-            .entry(key)
-            .or_insert_with(|| DeviceState { cursor, ..DeviceState::default() });
-        Ok(f(entry))
+        let CursorState { by_device, dirty, .. } = &mut *state;
+        if let Some(cursor) = loaded {
+            let loaded = DeviceState { cursor, ..DeviceState::default() };
+            by_device.entry(key.clone()).or_insert(loaded);
+        }
+        let Some(entry) = by_device.get_mut(key) else { return Err(f) };
+        let (out, moved) = f(entry);
+        if moved {
+            dirty.insert(key.clone());
+        }
+        Ok(out)
     }
 
     /// A session of the device begins; returns its cursor. Acks and opens are attributed to
@@ -195,7 +210,7 @@ impl Receipts {
         self.entry(app, device_id, |state| {
             state.sessions += 1;
             state.device = Some(device);
-            state.cursor.clone()
+            (state.cursor.clone(), false)
         })
         .await
     }
@@ -223,12 +238,11 @@ impl Receipts {
                 let before = state.cursor.clone();
                 state.cursor.apply(up_to, seqs);
                 let after = state.cursor.clone();
-                (after != before).then(|| (before, after, state.device.clone()))
+                let moved = after != before;
+                (moved.then(|| (before, after, state.device.clone())), moved)
             })
             .await?;
         let Some((before, after, device)) = moved else { return Ok(()) };
-        let key = (app, device_id.to_owned());
-        self.lock().dirty.insert(key);
         if let Some(device) = device {
             self.send(Receipt::Ack { app, device, before, after });
         }
