@@ -1,6 +1,7 @@
 //! Retries with exponential back-off and jitter, `Retry-After`, and the circuit breaker that
 //! stops an app's sends from queueing behind a vendor endpoint that is down.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -129,6 +130,16 @@ impl Default for BreakerSettings {
     }
 }
 
+/// A vendor's error as the breaker and the retry loop see it.
+pub(crate) trait VendorFailure: Sized {
+    /// The error of an attempt the open breaker refused.
+    fn circuit_open() -> Self;
+    /// Whether the error says the endpoint is unwell (counts towards the breaker).
+    fn is_outage(&self) -> bool;
+    /// What the retry loop does next.
+    fn step(self) -> Step;
+}
+
 /// A per-endpoint circuit breaker. Lock-free: a failure counter and the time it opened.
 #[derive(Debug)]
 pub(crate) struct Breaker {
@@ -147,6 +158,32 @@ impl Breaker {
     pub(crate) fn allows(&self, now: SystemTime) -> bool {
         let until = self.open_until_ms.load(Ordering::Relaxed);
         until == 0 || unix_ms(now) >= until
+    }
+
+    /// One attempt through the breaker: refused while it is open; an outage counts towards
+    /// opening it, any answer of the vendor (even an error) closes it.
+    pub(crate) async fn attempt<E, F>(&self, now: SystemTime, request: F) -> Step
+    where
+        E: VendorFailure,
+        F: Future<Output = Result<Option<String>, E>>,
+    {
+        if !self.allows(now) {
+            return E::circuit_open().step();
+        }
+        match request.await {
+            Ok(id) => {
+                self.succeeded();
+                Step::Done(Outcome::Sent { id })
+            }
+            Err(e) => {
+                if e.is_outage() {
+                    self.failed(now);
+                } else {
+                    self.succeeded();
+                }
+                e.step()
+            }
+        }
     }
 
     pub(crate) fn succeeded(&self) {

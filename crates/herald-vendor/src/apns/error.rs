@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::jwt::KeyError;
 use crate::outcome::Outcome;
-use crate::retry::Step;
+use crate::retry::{Step, VendorFailure};
 use crate::transport::TransportError;
 
 /// Why one APNs attempt did not end in a 200.
@@ -28,11 +28,15 @@ pub enum ApnsError {
     CircuitOpen,
 }
 
-impl ApnsError {
+impl VendorFailure for ApnsError {
+    fn circuit_open() -> Self {
+        ApnsError::CircuitOpen
+    }
+
     /// What the retry loop does next. Apple's documented reasons decide: `Unregistered` (410)
     /// and `BadDeviceToken` remove the token; `ExpiredProviderToken` gets a new JWT once; rate
     /// limits and server errors are retried.
-    pub(crate) fn step(self) -> Step {
+    fn step(self) -> Step {
         match self {
             ApnsError::Rejected { status: 410, reason, .. } => {
                 Step::Done(Outcome::Unregistered { reason })
@@ -58,7 +62,7 @@ impl ApnsError {
     }
 
     /// Whether the error says the endpoint is unwell (counts towards the circuit breaker).
-    pub(crate) fn is_outage(&self) -> bool {
+    fn is_outage(&self) -> bool {
         match self {
             ApnsError::Rejected { status, .. } => *status >= 500,
             ApnsError::Transport(_) => true,

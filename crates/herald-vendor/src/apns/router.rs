@@ -17,7 +17,7 @@ use super::{ApnsCredentials, ApnsEnvironment};
 use crate::clock::Clock;
 use crate::credentials::CredentialsError;
 use crate::outcome::Outcome;
-use crate::retry::{parse_retry_after, with_retries, Breaker, Step};
+use crate::retry::{parse_retry_after, with_retries, Breaker, Step, VendorFailure};
 use crate::settings::VendorSettings;
 use crate::stats::{ChannelStats, Counters};
 use crate::transport::{Origin, TransportError, TransportFactory};
@@ -107,24 +107,7 @@ impl ApnsRouter {
     }
 
     async fn attempt(&self, payload: &ApnsPayload, token: &str) -> Step {
-        let now = self.clock.now();
-        if !self.breaker.allows(now) {
-            return ApnsError::CircuitOpen.step();
-        }
-        match self.request(payload, token).await {
-            Ok(id) => {
-                self.breaker.succeeded();
-                Step::Done(Outcome::Sent { id })
-            }
-            Err(e) => {
-                if e.is_outage() {
-                    self.breaker.failed(now);
-                } else {
-                    self.breaker.succeeded();
-                }
-                e.step()
-            }
-        }
+        self.breaker.attempt(self.clock.now(), self.request(payload, token)).await
     }
 
     async fn request(

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::jwt::KeyError;
 use crate::outcome::Outcome;
-use crate::retry::Step;
+use crate::retry::{Step, VendorFailure};
 use crate::transport::TransportError;
 
 /// Why one FCM attempt did not end in a 200.
@@ -43,11 +43,15 @@ pub enum FcmError {
     CircuitOpen,
 }
 
-impl FcmError {
+impl VendorFailure for FcmError {
+    fn circuit_open() -> Self {
+        FcmError::CircuitOpen
+    }
+
     /// What the retry loop does next, following Google's error-code table: `UNREGISTERED` and
     /// an `INVALID_ARGUMENT` about the token remove it; `UNAUTHENTICATED` gets a new access
     /// token once; `QUOTA_EXCEEDED`, `UNAVAILABLE` and `INTERNAL` are retried.
-    pub(crate) fn step(self) -> Step {
+    fn step(self) -> Step {
         match self {
             FcmError::Rejected { code, .. } if code == "UNREGISTERED" => {
                 Step::Done(Outcome::Unregistered { reason: code })
@@ -79,7 +83,7 @@ impl FcmError {
     }
 
     /// Whether the error says the endpoint is unwell (counts towards the circuit breaker).
-    pub(crate) fn is_outage(&self) -> bool {
+    fn is_outage(&self) -> bool {
         match self {
             FcmError::Rejected { status, .. } | FcmError::OAuth { status, .. } => *status >= 500,
             FcmError::Transport(_) => true,
@@ -89,7 +93,9 @@ impl FcmError {
             | FcmError::CircuitOpen => false,
         }
     }
+}
 
+impl FcmError {
     /// Reads a `google.rpc.Status` error body.
     pub(crate) fn from_response(status: u16, body: &[u8], retry_after: Option<Duration>) -> Self {
         let error = serde_json::from_slice::<StatusBody>(body).ok().map(|b| b.error);

@@ -17,7 +17,7 @@ use super::FcmCredentials;
 use crate::clock::Clock;
 use crate::credentials::CredentialsError;
 use crate::outcome::Outcome;
-use crate::retry::{parse_retry_after, with_retries, Breaker, Step};
+use crate::retry::{parse_retry_after, with_retries, Breaker, Step, VendorFailure};
 use crate::settings::VendorSettings;
 use crate::stats::{ChannelStats, Counters};
 use crate::transport::{Origin, TransportError, TransportFactory};
@@ -99,24 +99,7 @@ impl FcmRouter {
     }
 
     async fn attempt(&self, message: &FcmMessage, token: &str) -> Step {
-        let now = self.clock.now();
-        if !self.breaker.allows(now) {
-            return FcmError::CircuitOpen.step();
-        }
-        match self.request(message, token).await {
-            Ok(id) => {
-                self.breaker.succeeded();
-                Step::Done(Outcome::Sent { id })
-            }
-            Err(e) => {
-                if e.is_outage() {
-                    self.breaker.failed(now);
-                } else {
-                    self.breaker.succeeded();
-                }
-                e.step()
-            }
-        }
+        self.breaker.attempt(self.clock.now(), self.request(message, token)).await
     }
 
     async fn request(&self, message: &FcmMessage, token: &str) -> Result<Option<String>, FcmError> {
