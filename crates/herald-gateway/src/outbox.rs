@@ -51,22 +51,32 @@ impl Outbox {
 
     /// Queues `item` unless the queue is closed or full; a full queue closes the connection,
     /// because a client that cannot keep up must not make memory grow.
+    #[cfg(test)]
     pub(crate) fn offer(&self, item: Outbound) -> Offer {
+        self.offer_all(&mut vec![item])
+    }
+
+    /// Queues all of `items` (leaving the vector empty) with one wake-up of the session, or
+    /// none of them when the queue is closed or they do not fit; not fitting closes the
+    /// connection like a full queue.
+    pub(crate) fn offer_all(&self, items: &mut Vec<Outbound>) -> Offer {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.closed.is_some() {
-            return Offer::Closed;
-        }
-        if state.items.len() >= self.capacity {
+        let offer = if state.closed.is_some() {
+            Offer::Closed
+        } else if state.items.len() + items.len() > self.capacity {
             state.closed = Some(CloseCode::TooSlow);
             state.items = VecDeque::new();
-            drop(state);
-            self.notify.notify_one();
-            return Offer::Full;
-        }
-        state.items.push_back(item);
+            Offer::Full
+        } else {
+            state.items.extend(items.drain(..));
+            Offer::Queued
+        };
         drop(state);
-        self.notify.notify_one();
-        Offer::Queued
+        items.clear();
+        if offer != Offer::Closed {
+            self.notify.notify_one();
+        }
+        offer
     }
 
     /// Closes the queue with `code` (the first close wins) and drops waiting frames.

@@ -225,58 +225,85 @@ impl Registry {
     /// with 4009 instead. Works on `audience ∩ online`, so its cost follows the online part of
     /// the audience, not the audience.
     pub fn deliver(&self, app: AppId, audience: &RoaringBitmap, frames: &PushFrames) -> Delivery {
-        let seq = frames.seq;
-        self.fan_out(app, audience, |platform| {
-            frames.for_platform(platform).map(|frame| Outbound::Push { seq, frame: frame.clone() })
+        self.deliver_all(app, &[(audience, frames)]).pop().unwrap_or_default()
+    }
+
+    /// [`Registry::deliver`] for several pushes, given in seq order: each connection gets its
+    /// frames of all of them queued at once, so it is woken and written to once, not once per
+    /// push. Returns one [`Delivery`] per push, in the same order.
+    pub fn deliver_all(
+        &self,
+        app: AppId,
+        pushes: &[(&RoaringBitmap, &PushFrames)],
+    ) -> Vec<Delivery> {
+        let audiences: Vec<&RoaringBitmap> = pushes.iter().map(|&(audience, _)| audience).collect();
+        self.fan_out(app, &audiences, |push, platform| {
+            let frames = pushes[push].1;
+            let frame = frames.for_platform(platform)?;
+            Some(Outbound::Push { seq: frames.seq, frame: frame.clone() })
         })
     }
 
     /// Queues a recall frame (see [`ServerFrame::Recall`]) for the online devices of
     /// `audience`, like [`Registry::deliver`].
     pub fn recall(&self, app: AppId, audience: &RoaringBitmap, frame: &Frame) -> Delivery {
-        self.fan_out(app, audience, |_| Some(Outbound::Other(frame.clone())))
+        let item = |_: usize, _: &str| Some(Outbound::Other(frame.clone()));
+        self.fan_out(app, &[audience], item).pop().unwrap_or_default()
     }
 
+    /// Offers each online connection in any of `audiences` the items `item_for(audience index,
+    /// platform)` gives it, all in one go.
     fn fan_out(
         &self,
         app: AppId,
-        audience: &RoaringBitmap,
-        frame_for: impl Fn(&str) -> Option<Outbound>,
-    ) -> Delivery {
-        let mut delivery = Delivery::default();
-        let Some(sessions) = self.app(app) else { return delivery };
+        audiences: &[&RoaringBitmap],
+        item_for: impl Fn(usize, &str) -> Option<Outbound>,
+    ) -> Vec<Delivery> {
+        let Some(sessions) = self.app(app) else {
+            return vec![Delivery::default(); audiences.len()];
+        };
         let inner = sessions.inner.read().unwrap_or_else(PoisonError::into_inner);
-        let targets = audience & &inner.online;
-        // Counted per platform in a small list: no allocation per connection.
-        let mut sent: Vec<(&str, u64)> = Vec::new();
+        let mut fan_outs: Vec<FanOut> = audiences.iter().map(|_| FanOut::default()).collect();
+        let targets = match audiences {
+            [one] => *one & &inner.online,
+            many => {
+                many.iter().copied().fold(RoaringBitmap::new(), |all, a| all | a) & &inner.online
+            }
+        };
+        let mut members = Vec::with_capacity(audiences.len());
+        let mut offered = Vec::with_capacity(audiences.len());
+        let mut items = Vec::with_capacity(audiences.len());
         for account_id in &targets {
             let Some(slots) = inner.by_account.get(&account_id) else { continue };
-            let mut reached = false;
+            members.clear();
+            members.extend(
+                (0..audiences.len())
+                    .filter(|&i| audiences.len() == 1 || audiences[i].contains(account_id)),
+            );
             for slot in slots {
-                let Some(item) = frame_for(&slot.platform) else { continue };
-                match slot.outbox.offer(item) {
-                    Offer::Queued => {
-                        reached = true;
-                        match sent.iter_mut().find(|(p, _)| *p == slot.platform) {
-                            Some((_, n)) => *n += 1,
-                            None => sent.push((&slot.platform, 1)),
-                        }
+                offered.clear();
+                for &i in &members {
+                    if let Some(item) = item_for(i, &slot.platform) {
+                        offered.push(i);
+                        items.push(item);
                     }
-                    Offer::Full => delivery.too_slow += 1,
-                    Offer::Closed => {}
+                }
+                if offered.is_empty() {
+                    continue;
+                }
+                let offer = slot.outbox.offer_all(&mut items);
+                for &i in &offered {
+                    fan_outs[i].count(account_id, &slot.platform, offer);
                 }
             }
-            if reached {
-                delivery.reached.insert(account_id);
-            }
         }
-        delivery.sent = sent.into_iter().map(|(p, n)| (p.to_owned(), n)).collect();
+        let deliveries: Vec<Delivery> = fan_outs.into_iter().map(FanOut::into_delivery).collect();
         drop(inner);
+        let queued: u64 = deliveries.iter().map(Delivery::total_sent).sum();
         // Disconnects are counted by the sessions as they close.
-        metrics::counter!("herald_gateway_frames_queued_total").increment(delivery.total_sent());
-        delivery
+        metrics::counter!("herald_gateway_frames_queued_total").increment(queued);
+        deliveries
     }
-
     /// Whether any device of the account is connected.
     pub fn is_online(&self, app: AppId, account_id: u32) -> bool {
         self.app(app).is_some_and(|s| {
@@ -335,6 +362,40 @@ impl Registry {
             return sessions;
         }
         self.apps.write().unwrap_or_else(PoisonError::into_inner).entry(app).or_default().clone()
+    }
+}
+
+/// One push's [`Delivery`] while the fan-out runs: counted per platform in a small list, with
+/// no allocation per connection.
+#[derive(Default)]
+struct FanOut<'a> {
+    reached: RoaringBitmap,
+    sent: Vec<(&'a str, u64)>,
+    too_slow: u64,
+}
+
+impl<'a> FanOut<'a> {
+    fn count(&mut self, account_id: u32, platform: &'a str, offer: Offer) {
+        match offer {
+            Offer::Queued => {
+                // Accounts come in increasing order: an append.
+                self.reached.insert(account_id);
+                match self.sent.iter_mut().find(|(p, _)| *p == platform) {
+                    Some((_, n)) => *n += 1,
+                    None => self.sent.push((platform, 1)),
+                }
+            }
+            Offer::Full => self.too_slow += 1,
+            Offer::Closed => {}
+        }
+    }
+
+    fn into_delivery(self) -> Delivery {
+        Delivery {
+            reached: self.reached,
+            sent: self.sent.into_iter().map(|(p, n)| (p.to_owned(), n)).collect(),
+            too_slow: self.too_slow,
+        }
     }
 }
 

@@ -181,6 +181,45 @@ fn a_full_queue_disconnects_only_that_client() {
 }
 
 #[test]
+fn pushes_delivered_together_reach_each_audience_in_seq_order() {
+    let registry = Arc::new(Registry::new(4));
+    let regs: Vec<Registration> =
+        (1..=3).map(|a| registry.register(APP, a, &device(&format!("d{a}"), "ios"))).collect();
+    let first: RoaringBitmap = [1, 2].into_iter().collect();
+    let second: RoaringBitmap = [2, 3, 9].into_iter().collect();
+    let third: RoaringBitmap = [2].into_iter().collect();
+    let frames: Vec<PushFrames> = (1..=3).map(|seq| PushFrames::new(&push(seq, "t"))).collect();
+    let only_android = PushFrames::new(&push(4, "t")).only_platforms(["android"]);
+    let deliveries = registry.deliver_all(
+        APP,
+        &[
+            (&first, &frames[0]),
+            (&second, &frames[1]),
+            (&third, &frames[2]),
+            (&second, &only_android),
+        ],
+    );
+    let seqs = |reg: &Registration| -> Vec<u64> {
+        drain(reg).unwrap().into_iter().map(|(seq, _)| seq.unwrap()).collect()
+    };
+    assert_eq!(seqs(&regs[0]), [1]);
+    assert_eq!(seqs(&regs[1]), [1, 2, 3]);
+    assert_eq!(seqs(&regs[2]), [2]);
+    let sent: Vec<u64> = deliveries.iter().map(Delivery::total_sent).collect();
+    assert_eq!(sent, [2, 2, 1, 0]);
+    assert_eq!(deliveries[1].reached, [2, 3].into_iter().collect());
+
+    // Frames that do not all fit close the connection, for every push among them.
+    let full = registry.register(APP, 5, &device("full", "ios"));
+    let audience: RoaringBitmap = [5].into_iter().collect();
+    registry.deliver(APP, &audience, &frames[0]);
+    let pairs: Vec<_> = frames.iter().map(|f| (&audience, f)).collect();
+    let deliveries = registry.deliver_all(APP, &[pairs[0], pairs[1], pairs[2], pairs[1]]);
+    assert!(deliveries.iter().all(|d| d.too_slow == 1 && d.total_sent() == 0));
+    assert_eq!(drain(&full), Err(CloseCode::TooSlow));
+}
+
+#[test]
 fn recall_and_eviction() {
     let registry = Arc::new(Registry::new(8));
     let reg = registry.register(APP, 4, &device("d", "web"));

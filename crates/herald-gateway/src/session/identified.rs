@@ -110,6 +110,10 @@ impl IdentifiedSession {
             match event {
                 Event::Queued => {
                     let messages = self.live_messages(&mut batch);
+                    // Give back the memory of a burst: idle connections should hold none.
+                    if batch.capacity() > 4 {
+                        batch = Vec::new();
+                    }
                     Box::pin(self.write(messages)).await?;
                 }
                 Event::Received(message) => Box::pin(self.on_message(message)).await?,
