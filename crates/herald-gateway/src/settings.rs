@@ -32,8 +32,10 @@ pub struct GatewaySettings {
     /// hundred bytes) and the buffer grows for larger ones; tungstenite's default of 128 KiB
     /// would cost gigabytes across many idle connections.
     pub read_buffer_size: usize,
-    /// Bytes buffered before a write reaches the socket. 0 writes each frame at once, which
-    /// keeps idle connections small; frames queued together are still flushed together.
+    /// Bytes of frames gathered before they are written to the socket. The frames a session
+    /// sends together (a page of stored pushes, pushes dispatched together) leave in one
+    /// `send` up to this size; 0 writes each frame on its own. The buffer keeps the size of
+    /// the largest write it held, so it stays small on connections that never get bursts.
     pub write_buffer_size: usize,
     /// Most bytes one connection may buffer for writing before sends wait.
     pub max_write_buffer_size: usize,
@@ -52,7 +54,7 @@ impl Default for GatewaySettings {
             idle_timeout: Duration::from_secs(90),
             close_timeout: Duration::from_secs(2),
             read_buffer_size: 2 * 1024,
-            write_buffer_size: 0,
+            write_buffer_size: 1024,
             max_write_buffer_size: 256 * 1024,
             max_frame_size: 64 * 1024,
             pending_page: 100,
