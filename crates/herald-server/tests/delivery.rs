@@ -375,3 +375,59 @@ async fn logins_after_the_device_changed_elsewhere_register_it_again() {
     assert_eq!(status, 200, "{account}");
     assert_eq!(account["devices"][0]["device_id"], "gina-phone", "{account}");
 }
+
+#[tokio::test]
+async fn pushes_sent_at_once_arrive_complete_in_order_and_are_each_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
+    let mut alice = herald.device(&app, "alice", "alice-phone", "ios").await;
+    let mut bob = herald.device(&app, "bob", "bob-phone", "android").await;
+    post(&herald, &app, "/v1/tags/add", json!({"accounts": ["alice"], "tags": ["a"]})).await;
+    post(&herald, &app, "/v1/tags/add", json!({"accounts": ["bob"], "tags": ["b"]})).await;
+
+    // Sent concurrently, so the dispatcher finds many waiting and fans them out together.
+    let audience = |n: u64| match n % 3 {
+        0 => json!({"tag": "a"}),
+        1 => json!({"tag": "b"}),
+        _ => json!({"all": true}),
+    };
+    let sends = (0..60u64).map(|n| {
+        let body = json!({"audience": audience(n), "message": {"n": n}, "ttl_secs": 300});
+        let (herald, app) = (&herald, &app);
+        async move { (n, push(herald, app, body).await) }
+    });
+    let ids = futures_util::future::join_all(sends).await;
+    sentinel(&herald, &app, "end").await;
+
+    for (client, skip) in [(&mut alice, 1), (&mut bob, 0)] {
+        let mut expected: Vec<u64> = (0..60).filter(|n| n % 3 != skip).collect();
+        let mut got = Vec::new();
+        let mut last_seq = 0;
+        loop {
+            let push = next_push(client).await;
+            assert!(push.seq > last_seq, "seq {} after {last_seq}", push.seq);
+            last_seq = push.seq;
+            match text(&push).get("n") {
+                Some(n) => got.push(n.as_u64().unwrap()),
+                None => break,
+            }
+        }
+        // Acceptance order among concurrent requests is the server's; seqs follow it.
+        got.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(got, expected);
+    }
+
+    for (n, id) in ids {
+        let (_, report) =
+            herald.signed(&app, Method::GET, &format!("/v1/pushes/{id}/report"), None).await;
+        let sent = |platform: &str| report["platforms"][platform]["sent_online"].as_u64();
+        let expected = match n % 3 {
+            0 => (Some(1), Some(0)),
+            1 => (Some(0), Some(1)),
+            _ => (Some(1), Some(1)),
+        };
+        assert_eq!((sent("ios"), sent("android")), expected, "push {n}: {report}");
+    }
+}

@@ -1,7 +1,8 @@
-//! The dispatcher: turns accepted pushes into deliveries. Per app, one push at a time in
-//! acceptance order: resolve the audience, store it with the next seq, put the push in the
-//! offline inbox, fan it out to online devices, mark it done. Running one app's pushes in order
-//! is what lets devices receive pushes in seq order without gaps. Pushes with a future push time
+//! The dispatcher: turns accepted pushes into deliveries. Per app, in acceptance order: resolve
+//! the audience, store the push with the next seq, put it in the offline inbox, fan it out to
+//! online devices, mark it done. Pushes that queued up while the worker was busy are fanned out
+//! together, still in seq order. Running one app's pushes in order is what lets devices receive
+//! pushes in seq order without gaps. Pushes with a future push time
 //! wait in the [`Scheduler`] first; cancel and recall act on pushes in any of these stages.
 
 mod inbox;
@@ -180,39 +181,78 @@ fn enqueue(
     }
 }
 
+/// Most pushes one fan-out carries. Pushes that queued up while the worker was busy leave
+/// together: each connection is woken and written to once for all of them, which is what
+/// keeps pushes sent back to back from costing a wake-up and a `send` per push and device.
+const FAN_OUT_BATCH: usize = 32;
+
+/// How long the worker goes on preparing queued pushes before it fans out the ones prepared:
+/// the first push of a batch waits for the others' store writes, and this bounds that wait.
+const FAN_OUT_DELAY: Duration = Duration::from_millis(20);
+
 async fn run_worker(
     context: Arc<DispatchContext>,
     app: AppId,
     mut queue: mpsc::UnboundedReceiver<String>,
 ) {
-    while let Some(push_id) = queue.recv().await {
-        match dispatch(&context, app, &push_id).await {
-            Ok(Some(summary)) => {
-                context.webhooks.emit(app, "push.finished", summary).await;
+    let mut waiting = Vec::with_capacity(FAN_OUT_BATCH);
+    loop {
+        if waiting.is_empty() && queue.recv_many(&mut waiting, FAN_OUT_BATCH).await == 0 {
+            return;
+        }
+        let started = tokio::time::Instant::now();
+        let mut ready = Vec::with_capacity(waiting.len());
+        let mut taken = 0;
+        for push_id in &waiting {
+            taken += 1;
+            match prepare(&context, app, push_id).await {
+                Ok(Some(prepared)) => ready.push(prepared),
+                Ok(None) => {}
+                Err(err) => fail(&context, app, push_id, err).await,
             }
-            Ok(None) => {}
-            Err(err) => {
-                tracing::error!(app_id = app, %push_id, %err, "dispatch failed");
-                let failed = context
-                    .store
-                    .finish_push(app, &push_id, PushStatus::Failed, Some(err.clone()))
-                    .await;
-                if let Err(store_err) = failed {
-                    tracing::error!(app_id = app, %push_id, %store_err, "cannot mark push failed");
-                }
-                let event = json!({ "push_id": push_id, "status": "failed", "error": err });
-                context.webhooks.emit(app, "push.failed", event).await;
+            if started.elapsed() >= FAN_OUT_DELAY {
+                break;
+            }
+        }
+        waiting.drain(..taken);
+        let pushes: Vec<_> = ready.iter().map(|p| (&p.live.recipients, &p.frames)).collect();
+        let deliveries = context.registry.deliver_all(app, &pushes);
+        for (prepared, delivery) in ready.into_iter().zip(deliveries) {
+            let push_id = prepared.live.id.clone();
+            match finish(&context, app, prepared, &delivery).await {
+                Ok(summary) => context.webhooks.emit(app, "push.finished", summary).await,
+                Err(err) => fail(&context, app, &push_id, err).await,
             }
         }
     }
 }
 
-/// Dispatches one push; `None` when it was no longer waiting (cancelled meanwhile).
-async fn dispatch(
+/// Marks a push failed and says so by webhook.
+async fn fail(context: &DispatchContext, app: AppId, push_id: &str, err: String) {
+    tracing::error!(app_id = app, %push_id, %err, "dispatch failed");
+    let failed =
+        context.store.finish_push(app, push_id, PushStatus::Failed, Some(err.clone())).await;
+    if let Err(store_err) = failed {
+        tracing::error!(app_id = app, %push_id, %store_err, "cannot mark push failed");
+    }
+    let event = json!({ "push_id": push_id, "status": "failed", "error": err });
+    context.webhooks.emit(app, "push.failed", event).await;
+}
+
+/// A push with its seq, in the inbox, ready for the online fan-out.
+struct Prepared {
+    record: PushRecord,
+    live: Arc<LivePush>,
+    frames: PushFrames,
+}
+
+/// Resolves a push's audience, stores it with the next seq and puts it in the inbox; `None`
+/// when it was no longer waiting (cancelled meanwhile).
+async fn prepare(
     context: &DispatchContext,
     app_id: AppId,
     push_id: &str,
-) -> Result<Option<serde_json::Value>, String> {
+) -> Result<Option<Prepared>, String> {
     let store = &context.store;
     let push = store.push(app_id, push_id).await.map_err(|e| e.to_string())?;
     if push.status != PushStatus::Scheduled {
@@ -255,21 +295,35 @@ async fn dispatch(
     // In the inbox before the fan-out: a device connecting meanwhile finds it either live or
     // pending, and the session drops the duplicate by seq.
     context.live.insert(app_id, live.clone());
-    let delivery = context.registry.deliver(app_id, &live.recipients, &frames(&live));
+    Ok(Some(Prepared { frames: frames(&live), record: push, live }))
+}
+
+/// Marks a fanned-out push done, reports it and hands the devices not reached online to the
+/// vendor channels. Returns the `push.finished` event.
+async fn finish(
+    context: &DispatchContext,
+    app_id: AppId,
+    prepared: Prepared,
+    delivery: &Delivery,
+) -> Result<serde_json::Value, String> {
+    let Prepared { record, live, .. } = prepared;
+    let push_id = &live.id;
+    let store = &context.store;
     store.finish_push(app_id, push_id, PushStatus::Done, None).await.map_err(|e| e.to_string())?;
-    report_dispatch(context, app_id, &live, &delivery);
-    spawn_vendor_sends(context, app_id, &push, &live, &delivery);
+    report_dispatch(context, app_id, &live, delivery);
+    spawn_vendor_sends(context, app_id, &record, &live, delivery);
     metrics::counter!("herald_pushes_dispatched_total").increment(1);
     metrics::counter!("herald_push_frames_sent_total").increment(delivery.total_sent());
+    let seq = live.seq;
     tracing::info!(app_id, %push_id, seq, targeted = live.recipients.len(), online_sent = delivery.total_sent(), "push dispatched");
-    Ok(Some(json!({
+    Ok(json!({
         "push_id": push_id,
         "status": "done",
         "seq": seq,
         "targeted": live.recipients.len(),
         "sent_online": delivery.total_sent(),
         "finished_at": Utc::now(),
-    })))
+    }))
 }
 
 /// Offline devices get the notification through APNs / FCM, in a task of its own: vendor
