@@ -70,7 +70,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// TOML settings file (see herald.example.toml).
-    #[arg(long)]
+    #[arg(long, env = "HERALD_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory [default: ./herald-data].
     #[arg(long)]
