@@ -83,8 +83,9 @@ pub struct FanoutArgs {
     /// Length of the back-to-back phase, seconds.
     #[arg(long, default_value_t = 10.0)]
     pub burst_secs: f64,
-    /// Pushes that may be on their way (sent, not yet received by every connection).
-    #[arg(long, default_value_t = 4)]
+    /// Pushes that may be on their way (sent, not yet received by every connection): a sender
+    /// pushing back to back does not wait for deliveries, this only keeps the backlog bounded.
+    #[arg(long, default_value_t = 16)]
     pub window: u32,
     /// Push requests in flight at once.
     #[arg(long, default_value_t = 4)]
@@ -291,6 +292,7 @@ async fn herald_scenarios(
         eprintln!("back to back: {}", burst.summary());
         results.herald.burst = Some(burst);
         tokio::time::sleep(args.ack_pause()).await;
+        results.herald.set_after_burst(pid.and_then(rss_kib));
     }
     if args.has(Scenario::Reconnect) {
         let storm = scenarios::reconnect_storm(

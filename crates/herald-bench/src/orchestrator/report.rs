@@ -271,6 +271,17 @@ pub struct Idle {
     /// The peer broker's own heap count per connection, where it publishes one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heap_kib_per_connection: Option<f64>,
+    /// RSS again once the back-to-back phase is over and the connections idle again: what
+    /// the bursts left behind (buffers that kept their size, allocator caches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_after_burst_kib: Option<u64>,
+}
+
+impl Idle {
+    fn kib_per_connection_after_burst(&self) -> Option<f64> {
+        let after = self.rss_after_burst_kib?;
+        Some(after.saturating_sub(self.rss_before_kib) as f64 / f64::from(self.connections.max(1)))
+    }
 }
 
 /// One system's figures: herald or the peer broker.
@@ -299,7 +310,15 @@ impl Side {
                 connections,
                 kib_per_connection: per,
                 heap_kib_per_connection: None,
+                rss_after_burst_kib: None,
             });
+        }
+    }
+
+    /// Records the RSS after the back-to-back phase beside the idle figures.
+    pub fn set_after_burst(&mut self, rss: Option<u64>) {
+        if let Some(idle) = &mut self.idle {
+            idle.rss_after_burst_kib = rss;
         }
     }
 
@@ -504,6 +523,16 @@ impl Results {
                     "",
                     format!("{heap:.2} KiB"),
                     ratio(i.kib_per_connection, heap),
+                );
+            }
+            if let Some(per) = i.kib_per_connection_after_burst() {
+                row(
+                    "idle",
+                    "the same after the back-to-back phase (RSS Δ / N)",
+                    format!("{per:.2} KiB"),
+                    "",
+                    "—".into(),
+                    String::new(),
                 );
             }
             row(
