@@ -215,6 +215,8 @@ async fn run_worker(
             }
         }
         waiting.drain(..taken);
+        // A push cancelled while the others were prepared left the inbox: it stays unsent.
+        ready.retain(|p| context.live.get(app, &p.live.id).is_some());
         let pushes: Vec<_> = ready.iter().map(|p| (&p.live.recipients, &p.frames)).collect();
         let deliveries = context.registry.deliver_all(app, &pushes);
         for (prepared, delivery) in ready.into_iter().zip(deliveries) {
