@@ -48,6 +48,9 @@ pub struct Settings {
     /// `true`: every SQLite commit is fsynced (survives power loss). `false`: faster, survives a
     /// process crash but not a power cut.
     pub sqlite_sync_full: bool,
+    /// Most bytes of stored pushes' content (message, notification, sender; counted as JSON)
+    /// kept in memory for devices that reconnect; older contents are read back from the store.
+    pub inbox_cache_bytes: usize,
     /// Client connections: queue sizes, timeouts, WebSocket buffers (the `[gateway]` table of
     /// the file; no environment variables).
     pub gateway: GatewaySettings,
@@ -69,6 +72,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             sqlite_sync_full: true,
+            inbox_cache_bytes: 256 * 1024 * 1024,
             gateway: GatewaySettings::default(),
             vendor: VendorSettings::default(),
         }
@@ -96,7 +100,7 @@ pub struct Overrides {
 }
 
 /// Names accepted in the file and as `HERALD_<NAME>` variables.
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "listen",
     "data_dir",
     "admin_token",
@@ -107,6 +111,7 @@ const KEYS: [&str; 10] = [
     "log_format",
     "log_level",
     "sqlite_sync_full",
+    "inbox_cache_bytes",
 ];
 
 impl Settings {

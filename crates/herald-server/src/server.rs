@@ -86,7 +86,8 @@ async fn build_state(
 ) -> anyhow::Result<AppState> {
     let directory =
         Arc::new(Directory::load(store.clone()).await.context("cannot build the audience index")?);
-    let live = Arc::new(LiveInbox::load(&store).await.context("cannot load the offline inbox")?);
+    let live = LiveInbox::load(&store, settings.inbox_cache_bytes).await;
+    let live = Arc::new(live.context("cannot load the offline inbox")?);
     let receipts =
         Receipts::spawn(store.clone(), live.clone(), RECEIPTS_FLUSH_INTERVAL, DEVICE_LINGER);
     let webhooks = Webhooks::spawn(store.clone());

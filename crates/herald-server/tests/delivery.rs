@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{next_push, AppCreds, Herald};
+use common::{next_push, AppCreds, Herald, Start};
 use herald_client::Push;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -430,4 +430,46 @@ async fn pushes_sent_at_once_arrive_complete_in_order_and_are_each_reported() {
         };
         assert_eq!((sent("ios"), sent("android")), expected, "push {n}: {report}");
     }
+}
+
+#[tokio::test]
+async fn stored_pushes_beyond_the_memory_budget_are_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // Room for the content of about two of the eight pushes.
+    let start =
+        Start { env: vec![("HERALD_INBOX_CACHE_BYTES".into(), "200".into())], ..Start::default() };
+    let herald = Herald::start_with(dir.path(), start.clone());
+    let app = herald.create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
+    post(&herald, &app, "/v1/accounts/import", json!({"accounts": ["ida"]})).await;
+    let pad = "x".repeat(50);
+    for n in 0..8 {
+        push(&herald, &app, json!({"audience": {"accounts": ["ida"]}, "message": {"n": n, "pad": pad},
+            "notification": {"title": "T", "ios": {"subtitle": format!("s{n}")}}, "sender": "shop"}))
+        .await;
+    }
+    wait_dispatched(&herald, &app, 9).await;
+
+    let receive_all = |mut client: herald_client::Client| async move {
+        let mut got = Vec::new();
+        for _ in 0..8 {
+            let push = next_push(&mut client).await;
+            let subtitle = push.notification.as_ref().unwrap()["subtitle"].clone();
+            got.push((text(&push)["n"].as_u64().unwrap(), subtitle, push.sender.clone()));
+        }
+        client.close().await;
+        got
+    };
+    let expected: Vec<_> =
+        (0..8).map(|n| (n, json!(format!("s{n}")), Some("shop".to_owned()))).collect();
+    let phone = herald.device(&app, "ida", "ida-phone", "ios").await;
+    assert_eq!(receive_all(phone).await, expected);
+    let (_, metrics) = herald.raw(herald.request(Method::GET, "/metrics")).await;
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(metrics.contains("herald_inbox_content_reads_total"), "{metrics}");
+    herald.stop();
+
+    // At start-up too, only the newest contents are loaded; the rest is read when needed.
+    let herald = Herald::start_with(dir.path(), start);
+    let tablet = herald.device(&app, "ida", "ida-tablet", "ios").await;
+    assert_eq!(receive_all(tablet).await, expected);
 }

@@ -11,7 +11,7 @@ use herald_gateway::protocol::{Push, VendorKind};
 use herald_gateway::{DeviceInfo, Identity, Inbox, InboxError, Login};
 use herald_store::{DynStore, StoreError};
 
-use super::live::{LiveInbox, PendingQuery};
+use super::live::{LiveInbox, LivePush, PendingQuery, PushContent};
 use super::receipts::{DeviceRef, Receipts};
 use crate::directory::{self, Directory};
 use crate::recent_apps::RecentApps;
@@ -42,6 +42,18 @@ impl Default for AppCache {
 impl AppCache {
     async fn get(&self, store: &DynStore, id: AppId) -> Result<App, StoreError> {
         self.0.get(&id, || store.app(id)).await
+    }
+}
+
+impl StoreInbox {
+    /// The content of a push that left memory, from the store; kept again for the devices
+    /// that will want it next.
+    async fn read_back(&self, app: AppId, push: &LivePush) -> Result<Arc<PushContent>, InboxError> {
+        metrics::counter!("herald_inbox_content_reads_total").increment(1);
+        let record = self.store.push(app, &push.id).await.map_err(unavailable)?;
+        let content = Arc::new(PushContent::from_record(&record).map_err(unavailable)?);
+        self.live.restore(app, push.seq, content.clone());
+        Ok(content)
     }
 }
 
@@ -97,7 +109,15 @@ impl Inbox for StoreInbox {
         let cap = usize::try_from(limits.offline_pushes_per_device).unwrap_or(usize::MAX);
         let query = PendingQuery { account_id, after_seq, cap, limit };
         let pushes = self.live.pending(app, &device.platform, &query, |s| cursor.has(s));
-        Ok(pushes.iter().map(|p| p.frame_for(&device.platform)).collect())
+        let mut frames = Vec::with_capacity(pushes.len());
+        for (push, content) in pushes {
+            let content = match content {
+                Some(content) => content,
+                None => self.read_back(app, &push).await?,
+            };
+            frames.push(push.frame_for(&content, &device.platform));
+        }
+        Ok(frames)
     }
 
     async fn ack(

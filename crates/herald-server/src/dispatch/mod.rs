@@ -25,7 +25,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 pub use inbox::{AppCache, StoreInbox};
-pub use live::{LiveInbox, LivePush};
+pub use live::{LiveInbox, LivePush, PushContent};
 pub use receipts::{day_of, deserialize, DeviceRef, DispatchCounts, Receipts, DEVICE_LINGER};
 pub use scheduler::Scheduler;
 
@@ -245,6 +245,7 @@ async fn fail(context: &DispatchContext, app: AppId, push_id: &str, err: String)
 struct Prepared {
     record: PushRecord,
     live: Arc<LivePush>,
+    content: Arc<PushContent>,
     frames: PushFrames,
 }
 
@@ -276,28 +277,25 @@ async fn prepare(
         targeted: recipients.len(),
         expires_at,
     };
+    let content = Arc::new(PushContent::from_record(&push)?);
     let seq = match store.begin_dispatch(app_id, push_id, dispatch).await {
         Ok(seq) => seq,
         // Cancelled between the read above and now.
         Err(StoreError::Conflict(_)) => return Ok(None),
         Err(err) => return Err(err.to_string()),
     };
-    let notification = push.notification.as_deref().map(serde_json::from_str);
     let live = Arc::new(LivePush {
         id: push.id.clone(),
         seq,
         recipients,
         platforms: push.platforms.clone(),
-        sender: push.sender.clone(),
-        message: serde_json::from_str(&push.message).map_err(|e| e.to_string())?,
-        notification: notification.transpose().map_err(|e| e.to_string())?,
         sent_at: now,
         expires_at,
     });
     // In the inbox before the fan-out: a device connecting meanwhile finds it either live or
     // pending, and the session drops the duplicate by seq.
-    context.live.insert(app_id, live.clone());
-    Ok(Some(Prepared { frames: frames(&live), record: push, live }))
+    context.live.insert(app_id, live.clone(), content.clone());
+    Ok(Some(Prepared { frames: frames(&live, &content), record: push, live, content }))
 }
 
 /// Marks a fanned-out push done, reports it and hands the devices not reached online to the
@@ -308,12 +306,12 @@ async fn finish(
     prepared: Prepared,
     delivery: &Delivery,
 ) -> Result<serde_json::Value, String> {
-    let Prepared { record, live, .. } = prepared;
+    let Prepared { record, live, content, .. } = prepared;
     let push_id = &live.id;
     let store = &context.store;
     store.finish_push(app_id, push_id, PushStatus::Done, None).await.map_err(|e| e.to_string())?;
     report_dispatch(context, app_id, &live, delivery);
-    spawn_vendor_sends(context, app_id, &record, &live, delivery);
+    spawn_vendor_sends(context, app_id, &record, &live, &content, delivery);
     metrics::counter!("herald_pushes_dispatched_total").increment(1);
     metrics::counter!("herald_push_frames_sent_total").increment(delivery.total_sent());
     let seq = live.seq;
@@ -335,10 +333,11 @@ fn spawn_vendor_sends(
     app: AppId,
     record: &PushRecord,
     push: &LivePush,
+    content: &PushContent,
     delivery: &Delivery,
 ) {
     let (Some(notification), true, true) =
-        (&push.notification, record.vendor_push, push.expires_at.is_some())
+        (&content.notification, record.vendor_push, push.expires_at.is_some())
     else {
         return;
     };
@@ -386,11 +385,11 @@ fn report_dispatch(context: &DispatchContext, app: AppId, push: &LivePush, deliv
 }
 
 /// The push encoded once per platform variant.
-fn frames(push: &LivePush) -> PushFrames {
-    let mut frames = PushFrames::new(&push.frame_for(""));
-    if push.notification.is_some() {
+fn frames(push: &LivePush, content: &PushContent) -> PushFrames {
+    let mut frames = PushFrames::new(&push.frame_for(content, ""));
+    if content.notification.is_some() {
         for platform in OVERRIDDEN_PLATFORMS {
-            frames = frames.with_platform(platform, &push.frame_for(platform));
+            frames = frames.with_platform(platform, &push.frame_for(content, platform));
         }
     }
     if let Some(only) = &push.platforms {

@@ -586,8 +586,12 @@ mod tests {
         };
         let app = store.create_app(new_app).await.unwrap().id;
         // Flushed only when asked; every flush sweeps.
-        let receipts =
-            Receipts::spawn(store, Arc::default(), Duration::from_secs(3600), Duration::ZERO);
+        let receipts = Receipts::spawn(
+            store,
+            Arc::new(LiveInbox::new(0)),
+            Duration::from_secs(3600),
+            Duration::ZERO,
+        );
 
         assert_eq!(receipts.login(app, "d1", phone()).await.unwrap(), Cursor::default());
         receipts.ack(app, "d1", Some(5), &[]).await.unwrap();
