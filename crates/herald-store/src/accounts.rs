@@ -153,3 +153,34 @@ pub trait IndexSink {
     /// One device of an account.
     fn device(&mut self, account: AccountId, platform: &str, package: &str);
 }
+
+/// Plans a [`TagUpdate`] over the accounts that exist: each account's change that fits
+/// `tags_per_account`, and the accounts refused (over the limit, then unknown ones in input
+/// order). Backends write `applied` and return the outcome.
+pub(crate) fn plan_tag_update(
+    update: &TagUpdate,
+    found: Vec<AccountRecord>,
+) -> BatchOutcome<TagChange> {
+    let mut outcome = BatchOutcome::default();
+    let mut known = std::collections::HashSet::with_capacity(found.len());
+    for record in found {
+        known.insert(record.account.clone());
+        let after = crate::rows::apply_tag_op(&update.op, &record.tags);
+        let mut before = record.tags;
+        before.sort_unstable();
+        before.dedup();
+        match LimitBreach::check("tags_per_account", update.tags_per_account, after.len()) {
+            Ok(()) => {
+                outcome.applied.push((record.id, record.account, TagChange { before, after }))
+            }
+            Err(breach) => outcome.failed.push((record.account, breach.into())),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for name in &update.accounts {
+        if !known.contains(name) && seen.insert(name) {
+            outcome.failed.push((name.clone(), AccountFailure::UnknownAccount));
+        }
+    }
+    outcome
+}

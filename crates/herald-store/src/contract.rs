@@ -7,9 +7,9 @@ use herald_core::push::PushStatus;
 use herald_core::{App, LimitBreach, Limits};
 
 use crate::{
-    AccountFailure, AppUpdate, AttributeUpdate, Cursor, DayCount, DeviceSet, Dispatch, IndexSink,
-    MinuteCount, NewApp, NewPush, PlatformReport, PushFilter, ReceiptsFlush, Store, StoreError,
-    TagChange, TagOp, TagUpdate, WebhookAttempt,
+    AccountFailure, AppUpdate, AttributeUpdate, BroadcastQuota, Cursor, DayCount, DeviceSet,
+    Dispatch, IndexSink, MinuteCount, NewApp, NewPush, PlatformReport, PushFilter, QuotaBreach,
+    ReceiptsFlush, Store, StoreError, TagChange, TagOp, TagUpdate, WebhookAttempt,
 };
 
 /// Generates one `#[tokio::test]` per contract check for the store built by `$make`.
@@ -26,7 +26,11 @@ macro_rules! suite {
             idempotency_key_names_the_same_push, cursors_move_forward, cancel_and_recall,
             pushes_page_newest_first, broadcast_usage_counts, receipts_flush_and_reports,
             webhook_outbox, device_keys_are_dense_and_kept, compat_layers_map_external_ids,
-            vendor_credentials_and_tokens);
+            vendor_credentials_and_tokens, seqs_stay_gapless_under_racing_dispatchers,
+            idempotency_holds_under_racing_creates, racing_imports_create_each_account_once,
+            racing_logins_of_one_device_leave_one_binding, older_cursor_never_overwrites_newer,
+            webhook_claims_never_overlap, broadcast_quota_holds_under_racing_creates,
+            broadcast_quota_interval_and_hourly_cap);
     };
     (@tests $make:path; $($name:ident),*) => {
         $(
@@ -387,6 +391,7 @@ fn new_push(app: i64, id: &str, key: Option<&str>) -> NewPush {
         broadcast: true,
         source: "native".into(),
         vendor_push: true,
+        quota: None,
     }
 }
 
@@ -630,18 +635,33 @@ pub(crate) async fn webhook_outbox(store: &dyn Store) {
         ("http://127.0.0.1:1/hook", names(&["push.finished"]))
     );
     let id = store.enqueue_webhook_event(app.id, "push.finished", "{}").await.unwrap();
-    let due = store.due_webhook_events(Utc::now(), 10).await.unwrap();
-    assert!(due.iter().any(|e| e.id == id && e.attempts == 0));
+    let lease = Utc::now() + Duration::minutes(5);
+    let claimed = store.claim_webhook_events(Utc::now(), 10, lease).await.unwrap();
+    assert!(claimed.iter().any(|e| e.id == id && e.attempts == 0));
+    assert!(
+        !store
+            .claim_webhook_events(Utc::now(), 10, lease)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.id == id),
+        "a claimed event is not claimed again while its claim holds"
+    );
     let later = Utc::now() + Duration::minutes(1);
     store
         .webhook_attempted(id, &WebhookAttempt::Retry { next: later, error: "500".into() })
         .await
         .unwrap();
-    assert!(!store.due_webhook_events(Utc::now(), 10).await.unwrap().iter().any(|e| e.id == id));
-    let due = store.due_webhook_events(later, 10).await.unwrap();
+    let claim = |at| store.claim_webhook_events(at, 10, at + Duration::minutes(5));
+    assert!(!claim(Utc::now()).await.unwrap().iter().any(|e| e.id == id));
+    let due = claim(later).await.unwrap();
     assert_eq!(due.iter().find(|e| e.id == id).map(|e| e.attempts), Some(1));
+    assert!(
+        claim(lease + Duration::minutes(10)).await.unwrap().iter().any(|e| e.id == id),
+        "a claimer that stopped before recording its attempt leaves the event due again"
+    );
     store.webhook_attempted(id, &WebhookAttempt::Delivered).await.unwrap();
-    assert!(!store.due_webhook_events(later, 10).await.unwrap().iter().any(|e| e.id == id));
+    assert!(!claim(later + Duration::hours(1)).await.unwrap().iter().any(|e| e.id == id));
     store.delete_webhook(app.id).await.unwrap();
     assert!(matches!(store.delete_webhook(app.id).await, Err(StoreError::NotFound { .. })));
 }
@@ -712,4 +732,141 @@ pub(crate) async fn vendor_credentials_and_tokens(store: &dyn Store) {
     assert!(store.clear_device_token(app.id, "ios-1", "tok-ios-1").await.unwrap());
     assert_eq!(store.device(app.id, "ios-1").await.unwrap().1.vendor_token, None);
     assert_eq!(store.device_tokens(app.id, None, 10).await.unwrap().len(), 1);
+}
+
+/// Many dispatchers (threads of one node, or several nodes) take seqs at once.
+pub(crate) async fn seqs_stay_gapless_under_racing_dispatchers(store: &dyn Store) {
+    let app = create_demo_app(store, "racing-seqs").await;
+    let ids: Vec<String> = (0..40).map(|i| format!("r{i}")).collect();
+    for id in &ids {
+        store.create_push(new_push(app.id, id, None)).await.unwrap();
+    }
+    // Every push twice: the second attempt finds it dispatching and takes no seq.
+    let attempts = ids.iter().chain(&ids).map(|id| {
+        let dispatch = Dispatch { recipients: Some(vec![0]), targeted: 1, expires_at: None };
+        store.begin_dispatch(app.id, id, dispatch)
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let mut seqs: Vec<u64> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+    assert!(results.iter().all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict(_)))));
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=40).collect::<Vec<u64>>(), "no gaps, no duplicates");
+}
+
+pub(crate) async fn idempotency_holds_under_racing_creates(store: &dyn Store) {
+    let app = create_demo_app(store, "racing-keys").await;
+    let creates = (0..20).map(|i| store.create_push(new_push(app.id, &format!("i{i}"), Some("k"))));
+    let results: Vec<_> =
+        futures_util::future::join_all(creates).await.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(results.iter().filter(|(_, created)| *created).count(), 1, "one push stored");
+    let first = &results[0].0.id;
+    assert!(results.iter().all(|(push, _)| &push.id == first), "every caller gets that push");
+}
+
+pub(crate) async fn racing_imports_create_each_account_once(store: &dyn Store) {
+    let app = create_demo_app(store, "racing-imports").await;
+    let batch = names(&["a", "b", "c", "d"]);
+    let imports = (0..8).map(|_| store.import_accounts(app.id, &batch));
+    let results = futures_util::future::join_all(imports).await;
+    let mut ids = std::collections::HashMap::new();
+    let mut created = 0;
+    for result in results {
+        for (name, id, new) in result.unwrap() {
+            assert_eq!(*ids.entry(name).or_insert(id), id, "one id per account");
+            created += usize::from(new);
+        }
+    }
+    assert_eq!(created, 4, "each account created once");
+}
+
+pub(crate) async fn racing_logins_of_one_device_leave_one_binding(store: &dyn Store) {
+    let app = create_demo_app(store, "racing-logins").await;
+    let accounts: Vec<String> = (0..8).map(|i| format!("owner{i}")).collect();
+    store.import_accounts(app.id, &accounts).await.unwrap();
+    let shared = device("shared", "ios");
+    let logins = accounts.iter().map(|a| store.register_device(app.id, a, &shared));
+    let bindings: Vec<_> =
+        futures_util::future::join_all(logins).await.into_iter().map(|b| b.unwrap()).collect();
+    assert!(bindings.iter().all(|b| b.device_key == bindings[0].device_key), "one key");
+    let (owner, _) = store.device(app.id, "shared").await.unwrap();
+    for account in &accounts {
+        let devices = store.account(app.id, account).await.unwrap().devices;
+        assert_eq!(devices.len(), usize::from(account == &owner), "{account}: {devices:?}");
+    }
+    assert_eq!(store.device_counts(app.id).await.unwrap().total, 1);
+}
+
+pub(crate) async fn older_cursor_never_overwrites_newer(store: &dyn Store) {
+    let app = create_demo_app(store, "cursor-order").await;
+    let flush = |acked, above: Vec<u64>| ReceiptsFlush {
+        cursors: vec![(app.id, "d1".into(), Cursor { acked, acked_above: above })],
+        ..Default::default()
+    };
+    store.flush_receipts(&flush(20, vec![22])).await.unwrap();
+    store.flush_receipts(&flush(10, vec![12])).await.unwrap();
+    let stored = store.cursor(app.id, "d1").await.unwrap();
+    assert_eq!(stored.acked, 20, "an older cursor does not move it back");
+    assert!(stored.has(22) && !stored.has(21));
+    store.flush_receipts(&flush(25, vec![])).await.unwrap();
+    assert_eq!(
+        store.cursor(app.id, "d1").await.unwrap(),
+        Cursor { acked: 25, acked_above: vec![] }
+    );
+}
+
+/// Two posters (nodes) claiming at once never get the same event.
+pub(crate) async fn webhook_claims_never_overlap(store: &dyn Store) {
+    let app = create_demo_app(store, "racing-claims").await;
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(
+            store.enqueue_webhook_event(app.id, "push.finished", &format!("{i}")).await.unwrap(),
+        );
+    }
+    let until = Utc::now() + Duration::minutes(5);
+    let claims = (0..4).map(|_| store.claim_webhook_events(Utc::now(), 10, until));
+    let mut claimed: Vec<i64> = futures_util::future::join_all(claims)
+        .await
+        .into_iter()
+        .flat_map(|events| events.unwrap())
+        .filter(|e| e.app == app.id)
+        .map(|e| e.id)
+        .collect();
+    claimed.sort_unstable();
+    assert_eq!(claimed, ids, "every event claimed exactly once");
+}
+
+fn broadcast_with(app: i64, id: &str, quota: BroadcastQuota) -> NewPush {
+    NewPush { quota: Some(quota), ..new_push(app, id, None) }
+}
+
+pub(crate) async fn broadcast_quota_holds_under_racing_creates(store: &dyn Store) {
+    let app = create_demo_app(store, "racing-quota").await;
+    let quota = BroadcastQuota { per_day: 3, per_hour: None, min_interval_secs: 0 };
+    let creates =
+        (0..10).map(|i| store.create_push(broadcast_with(app.id, &format!("q{i}"), quota)));
+    let results = futures_util::future::join_all(creates).await;
+    let stored = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Quota(QuotaBreach::PerDay { .. }))))
+        .count();
+    assert_eq!((stored, refused), (3, 7));
+    let mut tencent = broadcast_with(app.id, "other-source", quota);
+    tencent.source = "tencent".into();
+    assert!(store.create_push(tencent).await.is_ok(), "each source has its own quota");
+}
+
+pub(crate) async fn broadcast_quota_interval_and_hourly_cap(store: &dyn Store) {
+    let app = create_demo_app(store, "quota-rules").await;
+    let interval = BroadcastQuota { per_day: 100, per_hour: None, min_interval_secs: 60 };
+    store.create_push(broadcast_with(app.id, "m1", interval)).await.unwrap();
+    let again = store.create_push(broadcast_with(app.id, "m2", interval)).await;
+    assert!(matches!(again, Err(StoreError::Quota(QuotaBreach::MinInterval { .. }))), "{again:?}");
+    let hourly = BroadcastQuota { per_day: 100, per_hour: Some(1), min_interval_secs: 0 };
+    let capped = store.create_push(broadcast_with(app.id, "h1", hourly)).await;
+    assert!(matches!(capped, Err(StoreError::Quota(QuotaBreach::PerHour { .. }))), "{capped:?}");
+    assert!(matches!(store.push(app.id, "h1").await, Err(StoreError::NotFound { .. })));
+    let unlimited = BroadcastQuota { per_day: 100, per_hour: None, min_interval_secs: 0 };
+    assert!(store.create_push(broadcast_with(app.id, "u1", unlimited)).await.is_ok());
 }

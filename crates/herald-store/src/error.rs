@@ -1,5 +1,7 @@
 //! Store errors: what callers can act on, plus the backend failure kept for the logs.
 
+use crate::QuotaBreach;
+
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -11,12 +13,29 @@ pub enum StoreError {
     /// A uniqueness rule was broken (e.g. an app key already in use).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A broadcast push would break its API's broadcast limits; nothing was stored.
+    #[error(transparent)]
+    Quota(#[from] QuotaBreach),
     /// Stored data could not be read back (e.g. a limits column that no longer parses).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
-    /// The backend failed (I/O, connection, SQL).
+    /// The backend cannot be reached or cannot take writes right now (connection lost,
+    /// database restarting, pool exhausted, disk full). Nothing of the call was committed, and
+    /// the same call may succeed later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    /// The backend failed otherwise (SQL, decoding).
     #[error("storage backend: {0}")]
-    Backend(#[from] sqlx::Error),
+    Backend(sqlx::Error),
+    /// The database was migrated by a newer herald than this one.
+    #[error(
+        "the database schema is at version {found}, newer than this herald knows ({known}); \
+         run the herald version that migrated it, or a newer one"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    /// The store was given settings it cannot use (e.g. a malformed URL).
+    #[error("invalid store settings: {0}")]
+    Invalid(String),
     /// Schema migration at start-up failed.
     #[error("schema migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -26,4 +45,55 @@ impl StoreError {
     pub(crate) fn not_found(what: &'static str, id: impl ToString) -> Self {
         Self::NotFound { what, id: id.to_string() }
     }
+
+    /// Whether the call may succeed if made again later, once the backend is back.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if is_transient(&err) {
+            Self::Unavailable(err)
+        } else {
+            Self::Backend(err)
+        }
+    }
+}
+
+/// Failures of reaching the database rather than of the statement.
+fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+                db.code().is_some_and(|code| transient_postgres(&code))
+            } else {
+                db.code().and_then(|code| code.parse().ok()).is_some_and(transient_sqlite)
+            }
+        }
+        _ => false,
+    }
+}
+
+/// SQLSTATE codes that say "not now": 08…, connection exceptions; 53…, out of resources
+/// (connections, memory, disk); 57P01–57P03, the server is shutting down or starting; 57014,
+/// statement timeout; 40001 and 40P01, serialisation failure or deadlock, rolled back whole.
+fn transient_postgres(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "57014" | "40001" | "40P01")
+}
+
+/// SQLite result codes that say "not now": SQLITE_FULL (disk full), SQLITE_IOERR and its
+/// extended codes.
+fn transient_sqlite(code: u32) -> bool {
+    const SQLITE_IOERR: u32 = 10;
+    const SQLITE_FULL: u32 = 13;
+    matches!(code & 0xff, SQLITE_IOERR | SQLITE_FULL)
 }

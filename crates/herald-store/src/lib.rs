@@ -1,10 +1,14 @@
 //! herald persistence. Everything herald keeps goes through the [`Store`] trait; the SQLite
-//! backend is the embedded default. Nothing outside this crate writes SQL.
+//! backend is the embedded default, the PostgreSQL backend the shared state of a cluster.
+//! Nothing outside this crate writes SQL.
 
 mod accounts;
 mod error;
+mod migrations;
+mod postgres;
 mod pushes;
 mod reports;
+mod rows;
 mod sqlite;
 mod time;
 mod vendors;
@@ -26,7 +30,10 @@ pub use accounts::{
     ATTRIBUTE_SLOTS,
 };
 pub use error::{StoreError, StoreResult};
-pub use pushes::{BroadcastUsage, Cursor, Dispatch, NewPush, PushFilter, PushRecord};
+pub use postgres::{PgOptions, PgStore, PgTls};
+pub use pushes::{
+    BroadcastQuota, BroadcastUsage, Cursor, Dispatch, NewPush, PushFilter, PushRecord, QuotaBreach,
+};
 pub use reports::{
     DayCount, MinuteCount, PlatformReport, ReceiptsFlush, Webhook, WebhookAttempt, WebhookEvent,
 };
@@ -161,7 +168,8 @@ pub trait Store: Send + Sync + 'static {
     async fn load_index(&self, app: AppId, sink: &mut (dyn IndexSink + Send)) -> StoreResult<()>;
 
     /// Stores a new push (status `scheduled`). With an idempotency key seen within 7 days, stores
-    /// nothing and returns the first push with `false`.
+    /// nothing and returns the first push with `false`. A push with a `quota` is refused with
+    /// [`StoreError::Quota`] when the broadcasts of its source already stored leave no room.
     async fn create_push(&self, push: NewPush) -> StoreResult<(PushRecord, bool)>;
     async fn push(&self, app: AppId, id: &str) -> StoreResult<PushRecord>;
     /// The push created with an idempotency key within the last 7 days, if any.
@@ -270,11 +278,14 @@ pub trait Store: Send + Sync + 'static {
         kind: &str,
         payload: &str,
     ) -> StoreResult<i64>;
-    /// Events due at `now`, oldest first.
-    async fn due_webhook_events(
+    /// Claims up to `limit` events due at `now`, oldest first: they are not due again before
+    /// `until`, so that no other caller (on any node) posts them meanwhile. An event whose
+    /// claimer stops before recording its attempt is due again at `until`.
+    async fn claim_webhook_events(
         &self,
         now: DateTime<Utc>,
         limit: u32,
+        until: DateTime<Utc>,
     ) -> StoreResult<Vec<WebhookEvent>>;
     async fn webhook_attempted(&self, id: i64, attempt: &WebhookAttempt) -> StoreResult<()>;
 }

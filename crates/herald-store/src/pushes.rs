@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 use herald_core::push::PushStatus;
 use herald_core::AppId;
 
+/// How long an idempotency key names the same push.
+pub(crate) const IDEMPOTENCY_WINDOW_DAYS: i64 = 7;
+
 /// A push as accepted, before dispatch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewPush {
@@ -27,6 +30,70 @@ pub struct NewPush {
     pub source: String,
     /// Whether offline devices get the notification through their vendor.
     pub vendor_push: bool,
+    /// For a broadcast: the limits it must fit, checked in the transaction that stores it.
+    pub quota: Option<BroadcastQuota>,
+}
+
+/// The broadcast limits of one API. The store checks them against the pushes it holds in the
+/// same transaction that stores the new one, so concurrent requests, on any node, cannot both
+/// pass: the usage is counted where it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BroadcastQuota {
+    /// Broadcasts allowed per UTC day.
+    pub per_day: u32,
+    /// Broadcasts allowed in any hour, if the API has such a cap.
+    pub per_hour: Option<u32>,
+    /// Seconds required between two broadcasts; 0 for none.
+    pub min_interval_secs: u32,
+}
+
+/// The broadcast limit a push would break, with what the caller needs to say when to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QuotaBreach {
+    #[error("the daily broadcast quota is used up")]
+    PerDay { day_start: DateTime<Utc> },
+    #[error("the hourly broadcast quota is used up")]
+    PerHour { latest: Option<DateTime<Utc>> },
+    #[error("the previous broadcast was too recent")]
+    MinInterval { latest: DateTime<Utc> },
+}
+
+impl BroadcastQuota {
+    /// The start of the UTC day of `now`.
+    pub fn day_start(now: DateTime<Utc>) -> DateTime<Utc> {
+        now.date_naive().and_time(chrono::NaiveTime::MIN).and_utc()
+    }
+
+    /// The oldest moment whose broadcasts matter at `now`: the day's start, an hour ago, or
+    /// the minimum interval ago, whichever is earliest.
+    pub(crate) fn window_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let interval = now - chrono::Duration::seconds(i64::from(self.min_interval_secs));
+        Self::day_start(now).min(now - chrono::Duration::hours(1)).min(interval)
+    }
+
+    /// Checks usage read at `now`: `day` broadcasts since the day started, `hour` in the last
+    /// hour, `latest` the newest broadcast's time.
+    pub(crate) fn check(
+        &self,
+        now: DateTime<Utc>,
+        day: u64,
+        hour: u64,
+        latest: Option<DateTime<Utc>>,
+    ) -> Result<(), QuotaBreach> {
+        if day >= u64::from(self.per_day) {
+            return Err(QuotaBreach::PerDay { day_start: Self::day_start(now) });
+        }
+        if self.per_hour.is_some_and(|cap| hour >= u64::from(cap)) {
+            return Err(QuotaBreach::PerHour { latest });
+        }
+        let interval = chrono::Duration::seconds(i64::from(self.min_interval_secs));
+        match latest {
+            Some(latest) if self.min_interval_secs > 0 && now < latest + interval => {
+                Err(QuotaBreach::MinInterval { latest })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A push with its state.

@@ -10,6 +10,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::devices;
 use super::scan::{PackedScan, FIELD_SEPARATOR, ROW_SEPARATOR};
+use crate::rows::decode_tags;
 use crate::time::{from_millis, to_millis};
 use crate::{AccountRecord, AccountSummary, IndexSink, StoreError, StoreResult, ATTRIBUTE_SLOTS};
 
@@ -21,14 +22,6 @@ pub(super) const ATTR_COLUMNS: &str =
 /// Column of each attribute slot.
 pub(super) const ATTR_COLUMN: [&str; ATTRIBUTE_SLOTS] =
     ["attr0", "attr1", "attr2", "attr3", "attr4", "attr5", "attr6", "attr7", "attr8", "attr9"];
-
-pub(super) fn encode_tags(tags: &[String]) -> String {
-    tags.join("\n")
-}
-
-pub(super) fn decode_tags(raw: &str) -> Vec<String> {
-    raw.split('\n').filter(|t| !t.is_empty()).map(str::to_owned).collect()
-}
 
 pub(super) fn attrs_of(row: &SqliteRow) -> StoreResult<Vec<Option<String>>> {
     ATTR_COLUMN.iter().map(|column| Ok(row.try_get(*column)?)).collect()

@@ -1,41 +1,20 @@
 //! The `apps` table.
 
 use chrono::{DateTime, Utc};
-use herald_core::{App, AppId, Limits};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use herald_core::{App, AppId};
+use sqlx::SqlitePool;
 
-use crate::time::{from_millis, to_millis};
+use crate::rows::{app_columns_of_a, limits_json, AppRow, CompatAppRow, APP_COLUMNS as COLUMNS};
+use crate::time::to_millis;
 use crate::{AppUpdate, NewApp, StoreError, StoreResult};
 
-const COLUMNS: &str = "id, name, app_key, secret, previous_secret, previous_secret_expires_at, \
-                       limits, created_at, updated_at";
-
-fn from_row(row: &SqliteRow) -> StoreResult<App> {
-    let limits: String = row.try_get("limits")?;
-    let limits: Limits = serde_json::from_str(&limits)
-        .map_err(|err| StoreError::Corrupt(format!("app limits: {err}")))?;
-    let previous_until: Option<i64> = row.try_get("previous_secret_expires_at")?;
-    Ok(App {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        key: row.try_get("app_key")?,
-        secret: row.try_get("secret")?,
-        previous_secret: row.try_get("previous_secret")?,
-        previous_secret_expires_at: previous_until.map(from_millis).transpose()?,
-        limits,
-        created_at: from_millis(row.try_get("created_at")?)?,
-        updated_at: from_millis(row.try_get("updated_at")?)?,
-    })
-}
-
-fn limits_json(limits: &Limits) -> StoreResult<String> {
-    serde_json::to_string(limits).map_err(|err| StoreError::Corrupt(err.to_string()))
+fn app_of(row: AppRow) -> StoreResult<App> {
+    App::try_from(row)
 }
 
 pub(super) async fn create(pool: &SqlitePool, app: NewApp) -> StoreResult<App> {
     let now = to_millis(Utc::now());
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as::<_, AppRow>(&format!(
         "INSERT INTO apps (name, app_key, secret, limits, created_at, updated_at) \
          VALUES (?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
     ))
@@ -53,39 +32,38 @@ pub(super) async fn create(pool: &SqlitePool, app: NewApp) -> StoreResult<App> {
         }
         other => other.into(),
     })?;
-    from_row(&row)
+    app_of(row)
 }
 
 pub(super) async fn by_id(pool: &SqlitePool, id: AppId) -> StoreResult<App> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM apps WHERE id = ?"))
+    let row = sqlx::query_as::<_, AppRow>(&format!("SELECT {COLUMNS} FROM apps WHERE id = ?"))
         .bind(id)
         .fetch_optional(pool)
         .await?
         .ok_or_else(|| StoreError::not_found("app", id))?;
-    from_row(&row)
+    app_of(row)
 }
 
 pub(super) async fn by_key(pool: &SqlitePool, key: &str) -> StoreResult<App> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM apps WHERE app_key = ?"))
+    let row = sqlx::query_as::<_, AppRow>(&format!("SELECT {COLUMNS} FROM apps WHERE app_key = ?"))
         .bind(key)
         .fetch_optional(pool)
         .await?
         .ok_or_else(|| StoreError::not_found("app key", key))?;
-    from_row(&row)
+    app_of(row)
 }
 
 pub(super) async fn all(pool: &SqlitePool) -> StoreResult<Vec<App>> {
-    sqlx::query(&format!("SELECT {COLUMNS} FROM apps ORDER BY id"))
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    crate::rows::records(
+        sqlx::query_as::<_, AppRow>(&format!("SELECT {COLUMNS} FROM apps ORDER BY id"))
+            .fetch_all(pool)
+            .await?,
+    )
 }
 
 pub(super) async fn update(pool: &SqlitePool, id: AppId, update: AppUpdate) -> StoreResult<App> {
     let limits = update.limits.as_ref().map(limits_json).transpose()?;
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as::<_, AppRow>(&format!(
         "UPDATE apps SET name = COALESCE(?, name), limits = COALESCE(?, limits), updated_at = ? \
          WHERE id = ? RETURNING {COLUMNS}"
     ))
@@ -96,7 +74,7 @@ pub(super) async fn update(pool: &SqlitePool, id: AppId, update: AppUpdate) -> S
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| StoreError::not_found("app", id))?;
-    from_row(&row)
+    app_of(row)
 }
 
 pub(super) async fn rotate_secret(
@@ -105,7 +83,7 @@ pub(super) async fn rotate_secret(
     secret: String,
     previous_valid_until: DateTime<Utc>,
 ) -> StoreResult<App> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as::<_, AppRow>(&format!(
         "UPDATE apps SET previous_secret = secret, previous_secret_expires_at = ?, secret = ?, \
          updated_at = ? WHERE id = ? RETURNING {COLUMNS}"
     ))
@@ -116,7 +94,7 @@ pub(super) async fn rotate_secret(
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| StoreError::not_found("app", id))?;
-    from_row(&row)
+    app_of(row)
 }
 
 pub(super) async fn delete(pool: &SqlitePool, id: AppId) -> StoreResult<()> {
@@ -177,15 +155,15 @@ pub(super) async fn by_compat_id(
     layer: &str,
     external_id: &str,
 ) -> StoreResult<(App, String)> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as::<_, CompatAppRow>(&format!(
         "SELECT {}, c.settings AS compat_settings FROM apps a JOIN compat_layers c ON c.app_id = a.id \
          WHERE c.layer = ? AND c.external_id = ?",
-        COLUMNS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
+        app_columns_of_a()
     ))
     .bind(layer)
     .bind(external_id)
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| StoreError::not_found("app", format!("{layer}:{external_id}")))?;
-    Ok((from_row(&row)?, row.try_get("compat_settings")?))
+    Ok((app_of(row.app)?, row.compat_settings))
 }

@@ -3,42 +3,17 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use herald_core::account::{AccountId, Device, TokenKind, VendorToken};
+use herald_core::account::{AccountId, Device};
 use herald_core::AppId;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::accounts;
 use super::scan::{PackedScan, FIELD_SEPARATOR, ROW_SEPARATOR};
+use crate::rows::{device_columns_of_d, records, BoundRow, DeviceRow};
 use crate::time::to_millis;
 use crate::{
     BoundDevice, DeviceBinding, DeviceCounts, DeviceSet, IndexSink, StoreError, StoreResult,
 };
-
-const COLUMNS: &str =
-    "device_id, platform, package, token_kind, token, app_version, locale, time_zone";
-
-fn device(row: &SqliteRow) -> StoreResult<Device> {
-    let kind: Option<String> = row.try_get("token_kind")?;
-    let token: Option<String> = row.try_get("token")?;
-    let vendor_token = match (kind, token) {
-        (Some(kind), Some(token)) => Some(VendorToken {
-            kind: TokenKind::parse(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("token kind {kind}")))?,
-            token,
-        }),
-        _ => None,
-    };
-    Ok(Device {
-        device_id: row.try_get("device_id")?,
-        platform: row.try_get("platform")?,
-        package: row.try_get("package")?,
-        vendor_token,
-        app_version: row.try_get("app_version")?,
-        locale: row.try_get("locale")?,
-        time_zone: row.try_get("time_zone")?,
-    })
-}
 
 /// The devices of one account. `+device_id`: ordered by the primary key instead, SQLite would
 /// walk every device of the app to find the account's.
@@ -51,9 +26,12 @@ pub(super) async fn of_account(
     app: AppId,
     account: AccountId,
 ) -> StoreResult<Vec<Device>> {
-    let rows =
-        sqlx::query(OF_ACCOUNT).bind(app).bind(i64::from(account)).fetch_all(&mut *conn).await?;
-    rows.iter().map(device).collect()
+    let rows = sqlx::query_as::<_, DeviceRow>(OF_ACCOUNT)
+        .bind(app)
+        .bind(i64::from(account))
+        .fetch_all(&mut *conn)
+        .await?;
+    records(rows)
 }
 
 async fn set_of(
@@ -158,17 +136,27 @@ pub(super) async fn one(
     app: AppId,
     device_id: &str,
 ) -> StoreResult<(String, Device)> {
-    let row = sqlx::query(&format!(
-        "SELECT a.account, {} FROM devices d JOIN accounts a ON a.app_id = d.app_id AND a.id = d.account_id \
+    let row = bound_row(pool, app, device_id)
+        .await?
+        .ok_or_else(|| StoreError::not_found("device", device_id))?;
+    Ok((row.account, Device::try_from(row.device)?))
+}
+
+async fn bound_row(
+    pool: &SqlitePool,
+    app: AppId,
+    device_id: &str,
+) -> StoreResult<Option<BoundRow>> {
+    Ok(sqlx::query_as::<_, BoundRow>(&format!(
+        "SELECT a.account, d.account_id, d.device_key, {} FROM devices d \
+         JOIN accounts a ON a.app_id = d.app_id AND a.id = d.account_id \
          WHERE d.app_id = ? AND d.device_id = ?",
-        COLUMNS.split(", ").map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ")
+        device_columns_of_d()
     ))
     .bind(app)
     .bind(device_id)
     .fetch_optional(pool)
-    .await?
-    .ok_or_else(|| StoreError::not_found("device", device_id))?;
-    Ok((row.try_get("account")?, device(&row)?))
+    .await?)
 }
 
 pub(super) async fn bound(
@@ -176,31 +164,11 @@ pub(super) async fn bound(
     app: AppId,
     device_id: &str,
 ) -> StoreResult<Option<BoundDevice>> {
-    let row = sqlx::query(&format!(
-        "SELECT a.account, d.account_id, d.device_key, {} FROM devices d \
-         JOIN accounts a ON a.app_id = d.app_id AND a.id = d.account_id \
-         WHERE d.app_id = ? AND d.device_id = ?",
-        COLUMNS.split(", ").map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ")
-    ))
-    .bind(app)
-    .bind(device_id)
-    .fetch_optional(pool)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let account_id: i64 = row.try_get("account_id")?;
-    let key: Option<i64> = row.try_get("device_key")?;
-    let (Ok(account_id), Some(Ok(device_key))) =
-        (AccountId::try_from(account_id), key.map(u32::try_from))
-    else {
-        // A device from before device keys: the next registration gives it one.
-        return Ok(None);
-    };
-    Ok(Some(BoundDevice {
-        account: row.try_get("account")?,
-        account_id,
-        device_key,
-        device: device(&row)?,
-    }))
+    bound_row(pool, app, device_id)
+        .await?
+        .map(BoundRow::into_bound)
+        .transpose()
+        .map(Option::flatten)
 }
 
 pub(super) async fn counts(pool: &SqlitePool, app: AppId) -> StoreResult<DeviceCounts> {

@@ -1,27 +1,16 @@
 //! Tags and attribute values of accounts, and the app's attribute names.
 
 use herald_core::account::AccountId;
-use herald_core::{AppId, LimitBreach};
+use herald_core::AppId;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use super::accounts::{self, encode_tags, ATTR_COLUMN};
+use super::accounts::{self, ATTR_COLUMN};
+use crate::accounts::plan_tag_update;
+use crate::rows::encode_tags;
 use crate::{
-    AccountFailure, AttributeUpdate, BatchOutcome, StoreError, StoreResult, TagChange, TagOp,
-    TagUpdate, ATTRIBUTE_SLOTS,
+    AccountFailure, AttributeUpdate, BatchOutcome, StoreError, StoreResult, TagChange, TagUpdate,
+    ATTRIBUTE_SLOTS,
 };
-
-/// The tags an account has after `op`, sorted and distinct.
-fn apply(op: &TagOp, current: &[String]) -> Vec<String> {
-    let mut tags: Vec<String> = match op {
-        TagOp::Add(add) => current.iter().chain(add).cloned().collect(),
-        TagOp::Remove(remove) => current.iter().filter(|t| !remove.contains(t)).cloned().collect(),
-        TagOp::Set(set) => set.clone(),
-        TagOp::Clear => Vec::new(),
-    };
-    tags.sort_unstable();
-    tags.dedup();
-    tags
-}
 
 pub(super) async fn update_tags(
     pool: &SqlitePool,
@@ -30,24 +19,11 @@ pub(super) async fn update_tags(
 ) -> StoreResult<BatchOutcome<TagChange>> {
     let mut tx = pool.begin().await?;
     let found = accounts::rows_by_name(&mut tx, app, &update.accounts).await?;
-    let mut outcome = BatchOutcome::default();
-    let mut rows: Vec<(AccountId, String, TagChange)> = Vec::with_capacity(found.len());
-    let mut known = std::collections::HashSet::with_capacity(found.len());
-    for record in found {
-        known.insert(record.account.clone());
-        let after = apply(&update.op, &record.tags);
-        let mut before = record.tags;
-        before.sort_unstable();
-        before.dedup();
-        match LimitBreach::check("tags_per_account", update.tags_per_account, after.len()) {
-            Ok(()) => rows.push((record.id, record.account, TagChange { before, after })),
-            Err(breach) => outcome.failed.push((record.account, breach.into())),
-        }
-    }
+    let outcome = plan_tag_update(&update, found);
     // One statement per chunk of accounts rather than per account: every statement is a round
     // trip to the connection's worker thread (about a tenth of a 1,000-account batch's CPU time
     // in benches/tag_api.rs; reading the rows and writing the B-tree are the rest).
-    for chunk in rows.chunks(accounts::CHUNK) {
+    for chunk in outcome.applied.chunks(accounts::CHUNK) {
         let mut query = QueryBuilder::<Sqlite>::new("WITH new (id, tags) AS (");
         query.push_values(chunk, |mut row, (id, _, change)| {
             row.push_bind(i64::from(*id)).push_bind(encode_tags(&change.after));
@@ -59,13 +35,6 @@ pub(super) async fn update_tags(
         query.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
-    let mut seen = std::collections::HashSet::new();
-    for name in &update.accounts {
-        if !known.contains(name) && seen.insert(name) {
-            outcome.failed.push((name.clone(), AccountFailure::UnknownAccount));
-        }
-    }
-    outcome.applied = rows;
     Ok(outcome)
 }
 
@@ -176,8 +145,8 @@ pub(super) async fn update_attributes(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::sqlite::accounts::decode_tags;
+    use crate::rows::{apply_tag_op as apply, decode_tags, encode_tags};
+    use crate::TagOp;
 
     fn tags(list: &[&str]) -> Vec<String> {
         list.iter().map(|t| t.to_string()).collect()

@@ -72,13 +72,41 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(base.clone()).await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        check_schema_version(&writer).await?;
+        MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
             .connect_with(base.read_only(true))
             .await?;
         Ok(Self { writer, reader })
     }
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+impl SqliteStore {
+    /// The newest migration applied to the database.
+    pub async fn schema_version(&self) -> StoreResult<Option<i64>> {
+        applied_version(&self.writer).await
+    }
+}
+
+async fn applied_version(pool: &SqlitePool) -> StoreResult<Option<i64>> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !exists {
+        return Ok(None);
+    }
+    Ok(sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await?)
+}
+
+async fn check_schema_version(pool: &SqlitePool) -> StoreResult<()> {
+    crate::migrations::refuse_newer(applied_version(pool).await?, &MIGRATOR)
 }
 
 #[async_trait]
@@ -392,12 +420,13 @@ impl Store for SqliteStore {
         webhooks::enqueue(&self.writer, app, kind, payload).await
     }
 
-    async fn due_webhook_events(
+    async fn claim_webhook_events(
         &self,
         now: DateTime<Utc>,
         limit: u32,
+        until: DateTime<Utc>,
     ) -> StoreResult<Vec<WebhookEvent>> {
-        webhooks::due(&self.reader, now, limit).await
+        webhooks::claim(&self.writer, now, limit, until).await
     }
 
     async fn webhook_attempted(&self, id: i64, attempt: &WebhookAttempt) -> StoreResult<()> {
@@ -408,6 +437,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::StoreError;
 
     async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -449,5 +479,26 @@ mod tests {
         store.close().await;
         let store = SqliteStore::open(dir.path(), SqliteOptions::default()).await.unwrap();
         assert_eq!(store.app(app.id).await.unwrap(), app);
+    }
+
+    #[tokio::test]
+    async fn a_schema_from_a_newer_herald_is_refused() {
+        let (dir, store) = store().await;
+        let known = store.schema_version().await.unwrap().unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99990101000000, 'from the future', TRUE, x'00', 0)",
+        )
+        .execute(&store.writer)
+        .await
+        .unwrap();
+        store.close().await;
+        match SqliteStore::open(dir.path(), SqliteOptions::default()).await {
+            Err(StoreError::SchemaTooNew { found, known: k }) => {
+                assert_eq!((found, k), (99_990_101_000_000, known));
+            }
+            Err(other) => panic!("wrong error: {other}"),
+            Ok(_) => panic!("a newer schema was accepted"),
+        }
     }
 }

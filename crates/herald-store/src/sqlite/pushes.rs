@@ -3,70 +3,27 @@
 use chrono::{DateTime, Duration, Utc};
 use herald_core::push::PushStatus;
 use herald_core::AppId;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
+use crate::pushes::IDEMPOTENCY_WINDOW_DAYS;
+use crate::rows::{
+    count, cursor_of, encode_acked_above, platforms_json, records, PushRow, PUSH_COLUMNS as COLUMNS,
+};
 use crate::time::{from_millis, to_millis};
 use crate::{
-    BroadcastUsage, Cursor, Dispatch, NewPush, PushFilter, PushRecord, StoreError, StoreResult,
+    BroadcastQuota, BroadcastUsage, Cursor, Dispatch, NewPush, PushFilter, PushRecord, StoreError,
+    StoreResult,
 };
 
-/// How long an idempotency key names the same push.
-const IDEMPOTENCY_WINDOW_DAYS: i64 = 7;
-
-const COLUMNS: &str =
-    "app_id, id, seq, status, audience, message, notification, sender, platforms, \
-    ttl_secs, idempotency_key, push_at, created_at, started_at, finished_at, expires_at, \
-    recalled_at, recipients, targeted, error, broadcast, source, vendor_push";
-
-fn opt_time(row: &SqliteRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    let ms: Option<i64> = row.try_get(column)?;
-    ms.map(from_millis).transpose()
-}
-
-fn record(row: &SqliteRow) -> StoreResult<PushRecord> {
-    let status: String = row.try_get("status")?;
-    let platforms: Option<String> = row.try_get("platforms")?;
-    let platforms = platforms
-        .map(|p| serde_json::from_str(&p))
-        .transpose()
-        .map_err(|err| StoreError::Corrupt(format!("push platforms: {err}")))?;
-    let seq: Option<i64> = row.try_get("seq")?;
-    let ttl: i64 = row.try_get("ttl_secs")?;
-    let targeted: Option<i64> = row.try_get("targeted")?;
-    Ok(PushRecord {
-        app: row.try_get("app_id")?,
-        id: row.try_get("id")?,
-        seq: seq.and_then(|s| u64::try_from(s).ok()),
-        status: PushStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("push status {status}")))?,
-        audience: row.try_get("audience")?,
-        message: row.try_get("message")?,
-        notification: row.try_get("notification")?,
-        sender: row.try_get("sender")?,
-        platforms,
-        ttl_secs: u32::try_from(ttl).unwrap_or_default(),
-        idempotency_key: row.try_get("idempotency_key")?,
-        push_at: from_millis(row.try_get("push_at")?)?,
-        created_at: from_millis(row.try_get("created_at")?)?,
-        started_at: opt_time(row, "started_at")?,
-        finished_at: opt_time(row, "finished_at")?,
-        expires_at: opt_time(row, "expires_at")?,
-        recalled_at: opt_time(row, "recalled_at")?,
-        recipients: row.try_get("recipients")?,
-        targeted: targeted.and_then(|t| u64::try_from(t).ok()),
-        error: row.try_get("error")?,
-        broadcast: row.try_get("broadcast")?,
-        source: row.try_get("source")?,
-        vendor_push: row.try_get("vendor_push")?,
-    })
+fn record(row: PushRow) -> StoreResult<PushRecord> {
+    PushRecord::try_from(row)
 }
 
 pub(super) async fn create(pool: &SqlitePool, push: NewPush) -> StoreResult<(PushRecord, bool)> {
     let now = Utc::now();
     let mut tx = pool.begin().await?;
     if let Some(key) = &push.idempotency_key {
-        let existing = sqlx::query(&format!(
+        let existing = sqlx::query_as::<_, PushRow>(&format!(
             "SELECT {COLUMNS} FROM pushes WHERE app_id = ? AND idempotency_key = ?"
         ))
         .bind(push.app)
@@ -74,7 +31,7 @@ pub(super) async fn create(pool: &SqlitePool, push: NewPush) -> StoreResult<(Pus
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = existing {
-            let found = record(&row)?;
+            let found = record(row)?;
             if found.created_at > now - Duration::days(IDEMPOTENCY_WINDOW_DAYS) {
                 return Ok((found, false));
             }
@@ -86,13 +43,12 @@ pub(super) async fn create(pool: &SqlitePool, push: NewPush) -> StoreResult<(Pus
                 .await?;
         }
     }
-    let platforms = push
-        .platforms
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-    let row = sqlx::query(&format!(
+    if let Some(quota) = &push.quota {
+        let (day, hour, latest) = quota_usage(&mut tx, &push, quota, now).await?;
+        quota.check(now, day, hour, latest)?;
+    }
+    let platforms = platforms_json(push.platforms.as_ref())?;
+    let row = sqlx::query_as::<_, PushRow>(&format!(
         "INSERT INTO pushes (app_id, id, status, audience, message, notification, sender, platforms, \
          ttl_secs, idempotency_key, push_at, created_at, broadcast, source, vendor_push) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -122,7 +78,7 @@ pub(super) async fn create(pool: &SqlitePool, push: NewPush) -> StoreResult<(Pus
         }
         other => other.into(),
     })?;
-    let created = record(&row)?;
+    let created = record(row)?;
     tx.commit().await?;
     Ok((created, true))
 }
@@ -132,7 +88,7 @@ pub(super) async fn by_idempotency_key(
     app: AppId,
     key: &str,
 ) -> StoreResult<Option<PushRecord>> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as::<_, PushRow>(&format!(
         "SELECT {COLUMNS} FROM pushes WHERE app_id = ? AND idempotency_key = ? AND created_at > ?"
     ))
     .bind(app)
@@ -140,17 +96,19 @@ pub(super) async fn by_idempotency_key(
     .bind(to_millis(Utc::now() - Duration::days(IDEMPOTENCY_WINDOW_DAYS)))
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(record).transpose()
+    row.map(record).transpose()
 }
 
 pub(super) async fn one(pool: &SqlitePool, app: AppId, id: &str) -> StoreResult<PushRecord> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM pushes WHERE app_id = ? AND id = ?"))
-        .bind(app)
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .ok_or_else(|| StoreError::not_found("push", id))?;
-    record(&row)
+    let row = sqlx::query_as::<_, PushRow>(&format!(
+        "SELECT {COLUMNS} FROM pushes WHERE app_id = ? AND id = ?"
+    ))
+    .bind(app)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| StoreError::not_found("push", id))?;
+    record(row)
 }
 
 pub(super) async fn begin_dispatch(
@@ -218,13 +176,13 @@ pub(super) async fn with_status(
     pool: &SqlitePool,
     status: PushStatus,
 ) -> StoreResult<Vec<PushRecord>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query_as::<_, PushRow>(&format!(
         "SELECT {COLUMNS} FROM pushes WHERE status = ? ORDER BY push_at, created_at"
     ))
     .bind(status.as_str())
     .fetch_all(pool)
     .await?;
-    rows.iter().map(record).collect()
+    records(rows)
 }
 
 pub(super) async fn live(
@@ -232,7 +190,7 @@ pub(super) async fn live(
     app: AppId,
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<PushRecord>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query_as::<_, PushRow>(&format!(
         "SELECT {COLUMNS} FROM pushes WHERE app_id = ? AND seq IS NOT NULL AND recipients IS NOT NULL \
          AND expires_at > ? AND recalled_at IS NULL ORDER BY seq"
     ))
@@ -240,7 +198,7 @@ pub(super) async fn live(
     .bind(to_millis(now))
     .fetch_all(pool)
     .await?;
-    rows.iter().map(record).collect()
+    records(rows)
 }
 
 pub(super) async fn cursor(pool: &SqlitePool, app: AppId, device_id: &str) -> StoreResult<Cursor> {
@@ -251,16 +209,8 @@ pub(super) async fn cursor(pool: &SqlitePool, app: AppId, device_id: &str) -> St
     .bind(device_id)
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map_or(Ok(Cursor::default()), cursor_of)
-}
-
-fn cursor_of(row: &SqliteRow) -> StoreResult<Cursor> {
-    let acked: i64 = row.try_get("acked_seq")?;
-    let above: String = row.try_get("acked_above")?;
-    Ok(Cursor {
-        acked: u64::try_from(acked).unwrap_or_default(),
-        acked_above: above.split(',').filter_map(|s| s.parse().ok()).collect(),
-    })
+    let Some(row) = row else { return Ok(Cursor::default()) };
+    Ok(cursor_of(row.try_get("acked_seq")?, row.try_get("acked_above")?))
 }
 
 /// Cancels a scheduled or dispatching push; returns its status before and the push after.
@@ -284,7 +234,7 @@ pub(super) async fn cancel(
     }
     let now = to_millis(Utc::now());
     // What a dispatching push has not delivered yet waits in inboxes: it leaves them.
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as::<_, PushRow>(&format!(
         "UPDATE pushes SET status = 'cancelled', finished_at = ?, \
          recalled_at = CASE WHEN seq IS NULL THEN NULL ELSE ? END \
          WHERE app_id = ? AND id = ? RETURNING {COLUMNS}"
@@ -296,12 +246,12 @@ pub(super) async fn cancel(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok((before, record(&row)?))
+    Ok((before, record(row)?))
 }
 
 /// Marks a dispatched push recalled: it leaves every inbox.
 pub(super) async fn recall(pool: &SqlitePool, app: AppId, id: &str) -> StoreResult<PushRecord> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as::<_, PushRow>(&format!(
         "UPDATE pushes SET recalled_at = ? WHERE app_id = ? AND id = ? AND seq IS NOT NULL \
          AND recalled_at IS NULL RETURNING {COLUMNS}"
     ))
@@ -311,7 +261,7 @@ pub(super) async fn recall(pool: &SqlitePool, app: AppId, id: &str) -> StoreResu
     .fetch_optional(pool)
     .await?;
     match row {
-        Some(row) => record(&row),
+        Some(row) => record(row),
         None => {
             let push = one(pool, app, id).await?;
             let why = if push.recalled_at.is_some() {
@@ -351,7 +301,7 @@ pub(super) async fn page(
             .push(")");
     }
     query.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(filter.limit));
-    query.build().fetch_all(pool).await?.iter().map(record).collect()
+    records(query.build_query_as::<PushRow>().fetch_all(pool).await?)
 }
 
 pub(super) async fn broadcast_usage(
@@ -377,6 +327,37 @@ pub(super) async fn broadcast_usage(
     })
 }
 
+/// Broadcasts of the push's app and source that count against its quota at `now`: today's, the
+/// last hour's, and the newest one's time.
+async fn quota_usage(
+    conn: &mut sqlx::SqliteConnection,
+    push: &NewPush,
+    quota: &BroadcastQuota,
+    now: DateTime<Utc>,
+) -> StoreResult<(u64, u64, Option<DateTime<Utc>>)> {
+    let day = BroadcastQuota::day_start(now);
+    let hour = now - Duration::hours(1);
+    let row = sqlx::query(
+        "SELECT COUNT(*) FILTER (WHERE created_at >= ?1) AS day, \
+         COUNT(*) FILTER (WHERE created_at >= ?2) AS hour, MAX(created_at) AS latest \
+         FROM pushes WHERE app_id = ?3 AND source = ?4 AND broadcast = 1 AND status != 'failed' \
+         AND created_at >= MIN(?1, ?2, ?5)",
+    )
+    .bind(to_millis(day))
+    .bind(to_millis(hour))
+    .bind(push.app)
+    .bind(&push.source)
+    .bind(to_millis(quota.window_start(now)))
+    .fetch_one(&mut *conn)
+    .await?;
+    let latest: Option<i64> = row.try_get("latest")?;
+    Ok((
+        count(row.try_get("day")?),
+        count(row.try_get("hour")?),
+        latest.map(from_millis).transpose()?,
+    ))
+}
+
 /// Writes device cursors inside the caller's transaction.
 pub(super) async fn save_cursors(
     conn: &mut sqlx::SqliteConnection,
@@ -389,15 +370,17 @@ pub(super) async fn save_cursors(
             "INSERT INTO device_cursors (app_id, device_id, acked_seq, acked_above) ",
         );
         query.push_values(chunk, |mut row, (app, device_id, cursor)| {
-            let above: Vec<String> = cursor.acked_above.iter().map(u64::to_string).collect();
             row.push_bind(*app)
                 .push_bind(device_id.as_str())
                 .push_bind(i64::try_from(cursor.acked).unwrap_or(i64::MAX))
-                .push_bind(above.join(","));
+                .push_bind(encode_acked_above(cursor));
         });
         query.push(
-            " ON CONFLICT (app_id, device_id) DO UPDATE SET acked_seq = excluded.acked_seq, \
-             acked_above = excluded.acked_above",
+            // A cursor never moves back: a flush carrying an older state changes nothing.
+            " ON CONFLICT (app_id, device_id) DO UPDATE SET \
+             acked_seq = MAX(acked_seq, excluded.acked_seq), \
+             acked_above = CASE WHEN excluded.acked_seq >= acked_seq THEN excluded.acked_above \
+             ELSE acked_above END",
         );
         query.build().execute(&mut *conn).await?;
     }

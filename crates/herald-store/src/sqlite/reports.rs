@@ -7,15 +7,11 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
 use super::pushes;
+use crate::rows::{self, int};
 use crate::{DayCount, MinuteCount, PlatformReport, ReceiptsFlush, StoreError, StoreResult};
 
 fn count(row: &SqliteRow, column: &str) -> StoreResult<u64> {
-    let n: i64 = row.try_get(column)?;
-    Ok(u64::try_from(n).unwrap_or_default())
-}
-
-fn int(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+    Ok(rows::count(row.try_get(column)?))
 }
 
 pub(super) async fn flush(pool: &SqlitePool, flush: &ReceiptsFlush) -> StoreResult<()> {

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use herald_core::AppId;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
+use crate::rows::{records, WebhookEventRow, WEBHOOK_EVENT_COLUMNS};
 use crate::time::{from_millis, to_millis};
 use crate::{StoreError, StoreResult, Webhook, WebhookAttempt, WebhookEvent};
 
@@ -84,33 +84,28 @@ pub(super) async fn enqueue(
     Ok(id)
 }
 
-fn event(row: &SqliteRow) -> StoreResult<WebhookEvent> {
-    let attempts: i64 = row.try_get("attempts")?;
-    Ok(WebhookEvent {
-        id: row.try_get("id")?,
-        app: row.try_get("app_id")?,
-        kind: row.try_get("kind")?,
-        payload: row.try_get("payload")?,
-        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-        created_at: from_millis(row.try_get("created_at")?)?,
-    })
-}
-
-pub(super) async fn due(
+/// Claims the events due at `now`: they are not due again before `until`, so that no other
+/// caller posts them meanwhile (the writer connection serialises claims).
+pub(super) async fn claim(
     pool: &SqlitePool,
     now: DateTime<Utc>,
     limit: u32,
+    until: DateTime<Utc>,
 ) -> StoreResult<Vec<WebhookEvent>> {
-    let rows = sqlx::query(
-        "SELECT id, app_id, kind, payload, attempts, created_at FROM webhook_events \
+    let rows = sqlx::query_as::<_, WebhookEventRow>(&format!(
+        "UPDATE webhook_events SET next_attempt_at = ? WHERE id IN (SELECT id FROM webhook_events \
          WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? \
-         ORDER BY next_attempt_at, id LIMIT ?",
-    )
+         ORDER BY next_attempt_at, id LIMIT ?) RETURNING {WEBHOOK_EVENT_COLUMNS}"
+    ))
+    .bind(to_millis(until))
     .bind(to_millis(now))
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    rows.iter().map(event).collect()
+    let mut events = records::<_, WebhookEvent>(rows)?;
+    // RETURNING gives no order; the outbox is posted oldest first.
+    events.sort_by_key(|e| e.id);
+    Ok(events)
 }
 
 pub(super) async fn attempted(

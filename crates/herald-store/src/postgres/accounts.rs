@@ -1,0 +1,239 @@
+//! The `accounts` table: import, lookup, listing, deletion and the index scan.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use futures_util::TryStreamExt;
+use herald_core::account::AccountId;
+use herald_core::AppId;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
+
+use super::devices;
+use crate::rows::decode_tags;
+use crate::time::{from_millis, to_millis};
+use crate::{AccountRecord, AccountSummary, IndexSink, StoreError, StoreResult, ATTRIBUTE_SLOTS};
+
+pub(super) const ATTR_COLUMNS: &str =
+    "attr0, attr1, attr2, attr3, attr4, attr5, attr6, attr7, attr8, attr9";
+/// Column of each attribute slot.
+pub(super) const ATTR_COLUMN: [&str; ATTRIBUTE_SLOTS] =
+    ["attr0", "attr1", "attr2", "attr3", "attr4", "attr5", "attr6", "attr7", "attr8", "attr9"];
+
+fn id_of(row: &PgRow) -> StoreResult<AccountId> {
+    account_id(row.try_get("id")?)
+}
+
+pub(super) fn account_id(id: i64) -> StoreResult<AccountId> {
+    AccountId::try_from(id).map_err(|_| StoreError::Corrupt(format!("account id {id}")))
+}
+
+fn record(row: &PgRow) -> StoreResult<AccountRecord> {
+    Ok(AccountRecord {
+        id: id_of(row)?,
+        account: row.try_get("account")?,
+        tags: decode_tags(row.try_get("tags")?),
+        attributes: ATTR_COLUMN.iter().map(|c| Ok(row.try_get(*c)?)).collect::<StoreResult<_>>()?,
+        devices: Vec::new(),
+        created_at: from_millis(row.try_get("created_at")?)?,
+    })
+}
+
+/// Rows of the named accounts that exist (any order), in one statement whatever their number.
+pub(super) async fn rows_by_name(
+    conn: &mut PgConnection,
+    app: AppId,
+    names: &[String],
+) -> StoreResult<Vec<AccountRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT id, account, tags, created_at, {ATTR_COLUMNS} FROM accounts \
+         WHERE app_id = $1 AND account = ANY($2)"
+    ))
+    .bind(app)
+    .bind(names)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(record).collect()
+}
+
+/// Creates missing accounts inside the caller's transaction; returns `(name, id, new)` in input
+/// order (duplicates in the input appear once). An account created meanwhile by another
+/// writer is found, not created twice: the name is unique by constraint.
+pub(super) async fn ensure(
+    conn: &mut PgConnection,
+    app: AppId,
+    names: &[String],
+) -> StoreResult<Vec<(String, AccountId, bool)>> {
+    let mut known: HashMap<String, AccountId> =
+        rows_by_name(conn, app, names).await?.into_iter().map(|r| (r.account, r.id)).collect();
+    let mut seen = HashSet::new();
+    let unique: Vec<&String> = names.iter().filter(|n| seen.insert(n.as_str())).collect();
+    let missing: Vec<String> =
+        unique.iter().filter(|n| !known.contains_key(**n)).map(|n| (*n).clone()).collect();
+    let mut created = HashSet::with_capacity(missing.len());
+    if !missing.is_empty() {
+        let first = allocate_ids(conn, app, missing.len()).await?;
+        let ids: Vec<i64> = (0..missing.len()).map(|i| i64::from(first) + i as i64).collect();
+        let rows = sqlx::query(
+            "INSERT INTO accounts (app_id, id, account, created_at) \
+             SELECT $1, new.id, new.account, $4 FROM UNNEST($2::BIGINT[], $3::TEXT[]) AS new (id, account) \
+             ON CONFLICT (app_id, account) DO NOTHING RETURNING id, account",
+        )
+        .bind(app)
+        .bind(&ids)
+        .bind(&missing)
+        .bind(to_millis(Utc::now()))
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            let name: String = row.try_get("account")?;
+            known.insert(name.clone(), id_of(row)?);
+            created.insert(name);
+        }
+        if rows.len() < missing.len() {
+            // Lost races: another writer committed these names first.
+            let lost: Vec<String> = missing.into_iter().filter(|n| !created.contains(n)).collect();
+            for record in rows_by_name(conn, app, &lost).await? {
+                known.insert(record.account, record.id);
+            }
+        }
+    }
+    unique
+        .into_iter()
+        .map(|name| {
+            let id = known.get(name).copied().ok_or_else(|| {
+                StoreError::Corrupt(format!("account {name} neither found nor created"))
+            })?;
+            Ok((name.clone(), id, created.contains(name)))
+        })
+        .collect()
+}
+
+/// Reserves `count` ids; ids are never handed out twice, even after deletion. The app's row
+/// stays locked until the caller's transaction ends.
+async fn allocate_ids(conn: &mut PgConnection, app: AppId, count: usize) -> StoreResult<AccountId> {
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    let end: i64 = sqlx::query_scalar(
+        "UPDATE apps SET next_account_id = next_account_id + $1 WHERE id = $2 RETURNING next_account_id",
+    )
+    .bind(count)
+    .bind(app)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("app", app))?;
+    if end > i64::from(AccountId::MAX) {
+        return Err(StoreError::Conflict("the app has used all 2^32 account ids".into()));
+    }
+    account_id(end - count)
+}
+
+pub(super) async fn import(
+    pool: &PgPool,
+    app: AppId,
+    names: &[String],
+) -> StoreResult<Vec<(String, AccountId, bool)>> {
+    let mut tx = pool.begin().await?;
+    let out = ensure(&mut tx, app, names).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+pub(super) async fn ids(
+    pool: &PgPool,
+    app: AppId,
+    names: &[String],
+) -> StoreResult<HashMap<String, AccountId>> {
+    let mut conn = pool.acquire().await?;
+    Ok(rows_by_name(&mut conn, app, names).await?.into_iter().map(|r| (r.account, r.id)).collect())
+}
+
+pub(super) async fn one(pool: &PgPool, app: AppId, name: &str) -> StoreResult<AccountRecord> {
+    let mut conn = pool.acquire().await?;
+    let mut record = rows_by_name(&mut conn, app, &[name.to_owned()])
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::not_found("account", name))?;
+    record.devices = devices::of_account(&mut conn, app, record.id).await?;
+    Ok(record)
+}
+
+pub(super) async fn page(
+    pool: &PgPool,
+    app: AppId,
+    after: Option<&str>,
+    limit: u32,
+) -> StoreResult<Vec<AccountSummary>> {
+    let rows = sqlx::query(
+        "SELECT id, account, created_at FROM accounts WHERE app_id = $1 AND account > $2 \
+         ORDER BY account LIMIT $3",
+    )
+    .bind(app)
+    .bind(after.unwrap_or(""))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(AccountSummary {
+                id: id_of(row)?,
+                account: row.try_get("account")?,
+                created_at: from_millis(row.try_get("created_at")?)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn delete(pool: &PgPool, app: AppId, name: &str) -> StoreResult<AccountId> {
+    let mut tx = pool.begin().await?;
+    let id: i64 =
+        sqlx::query_scalar("DELETE FROM accounts WHERE app_id = $1 AND account = $2 RETURNING id")
+            .bind(app)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found("account", name))?;
+    sqlx::query("DELETE FROM devices WHERE app_id = $1 AND account_id = $2")
+        .bind(app)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    account_id(id)
+}
+
+/// Rows per statement of the start-up scan: each page is one statement, well inside the
+/// statement timeout even for the largest apps, and streamed while the index is built.
+pub(super) const LOAD_PAGE: i64 = 100_000;
+
+/// Feeds every account of `app` to `sink`, in id order.
+pub(super) async fn load_index(
+    pool: &PgPool,
+    app: AppId,
+    sink: &mut (dyn IndexSink + Send),
+) -> StoreResult<()> {
+    let sql = format!(
+        "SELECT id, tags, {ATTR_COLUMNS} FROM accounts WHERE app_id = $1 AND id > $2 \
+         ORDER BY id LIMIT $3"
+    );
+    let mut conn = pool.acquire().await?;
+    let mut after = -1_i64;
+    loop {
+        let mut rows = sqlx::query(&sql).bind(app).bind(after).bind(LOAD_PAGE).fetch(&mut *conn);
+        let mut count = 0;
+        while let Some(row) = rows.try_next().await? {
+            let id: i64 = row.try_get(0)?;
+            let tags: Vec<&str> =
+                row.try_get::<&str, _>(1)?.split('\n').filter(|t| !t.is_empty()).collect();
+            let mut attrs: [Option<&str>; ATTRIBUTE_SLOTS] = [None; ATTRIBUTE_SLOTS];
+            for (slot, value) in attrs.iter_mut().enumerate() {
+                *value = row.try_get(2 + slot)?;
+            }
+            sink.account(account_id(id)?, &tags, &attrs);
+            after = id;
+            count += 1;
+        }
+        if count < LOAD_PAGE {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Tags and attribute values of accounts, and the app's attribute names.
+
+use std::collections::HashMap;
+
+use herald_core::account::AccountId;
+use herald_core::AppId;
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
+
+use super::accounts::{self, ATTR_COLUMN, ATTR_COLUMNS};
+use crate::accounts::plan_tag_update;
+use crate::rows::{decode_tags, encode_tags};
+use crate::time::from_millis;
+use crate::{
+    AccountFailure, AccountRecord, AttributeUpdate, BatchOutcome, StoreError, StoreResult,
+    TagChange, TagUpdate, ATTRIBUTE_SLOTS,
+};
+
+/// The named accounts' rows, locked until the transaction ends so that two batches changing
+/// one account's tags apply one after the other; locked in id order, so that two batches
+/// never wait for each other in a circle.
+async fn lock_by_name(
+    conn: &mut PgConnection,
+    app: AppId,
+    names: &[String],
+) -> StoreResult<Vec<AccountRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT id, account, tags, created_at, {ATTR_COLUMNS} FROM accounts \
+         WHERE app_id = $1 AND account = ANY($2) ORDER BY id FOR UPDATE"
+    ))
+    .bind(app)
+    .bind(names)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(AccountRecord {
+                id: accounts::account_id(row.try_get("id")?)?,
+                account: row.try_get("account")?,
+                tags: decode_tags(row.try_get("tags")?),
+                attributes: Vec::new(),
+                devices: Vec::new(),
+                created_at: from_millis(row.try_get("created_at")?)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn update_tags(
+    pool: &PgPool,
+    app: AppId,
+    update: TagUpdate,
+) -> StoreResult<BatchOutcome<TagChange>> {
+    let mut tx = pool.begin().await?;
+    let found = lock_by_name(&mut tx, app, &update.accounts).await?;
+    let outcome = plan_tag_update(&update, found);
+    if !outcome.applied.is_empty() {
+        let ids: Vec<i64> = outcome.applied.iter().map(|(id, _, _)| i64::from(*id)).collect();
+        let tags: Vec<String> =
+            outcome.applied.iter().map(|(_, _, change)| encode_tags(&change.after)).collect();
+        sqlx::query(
+            "UPDATE accounts SET tags = new.tags FROM UNNEST($2::BIGINT[], $3::TEXT[]) AS new (id, tags) \
+             WHERE accounts.app_id = $1 AND accounts.id = new.id",
+        )
+        .bind(app)
+        .bind(&ids)
+        .bind(&tags)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+async fn names_in(conn: &mut PgConnection, app: AppId) -> StoreResult<Vec<Option<String>>> {
+    let rows = sqlx::query("SELECT slot, name FROM attribute_names WHERE app_id = $1")
+        .bind(app)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut names = vec![None; ATTRIBUTE_SLOTS];
+    for row in &rows {
+        let slot: i64 = row.try_get("slot")?;
+        let slot = usize::try_from(slot).ok().filter(|s| *s < ATTRIBUTE_SLOTS);
+        let slot = slot.ok_or_else(|| StoreError::Corrupt("attribute slot".into()))?;
+        names[slot] = Some(row.try_get("name")?);
+    }
+    Ok(names)
+}
+
+pub(super) async fn attribute_names(pool: &PgPool, app: AppId) -> StoreResult<Vec<Option<String>>> {
+    let mut conn = pool.acquire().await?;
+    names_in(&mut conn, app).await
+}
+
+pub(super) async fn set_attribute_names(
+    pool: &PgPool,
+    app: AppId,
+    changes: &[(u8, Option<String>)],
+) -> StoreResult<Vec<Option<String>>> {
+    let mut tx = pool.begin().await?;
+    // Renames of one app's slots happen one at a time: each sees the names the last one left.
+    sqlx::query("SELECT id FROM apps WHERE id = $1 FOR UPDATE")
+        .bind(app)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::not_found("app", app))?;
+    let mut names = names_in(&mut tx, app).await?;
+    for (slot, name) in changes {
+        let index = usize::from(*slot);
+        let column = ATTR_COLUMN
+            .get(index)
+            .ok_or_else(|| StoreError::Conflict(format!("attribute slot {slot} does not exist")))?;
+        if names[index] == *name {
+            continue;
+        }
+        if let Some(name) = name {
+            if let Some(other) = names.iter().position(|n| n.as_ref() == Some(name)) {
+                return Err(StoreError::Conflict(format!(
+                    "attribute name {name} is already used by slot {other}"
+                )));
+            }
+        }
+        sqlx::query("DELETE FROM attribute_names WHERE app_id = $1 AND slot = $2")
+            .bind(app)
+            .bind(i64::from(*slot))
+            .execute(&mut *tx)
+            .await?;
+        if let Some(name) = name {
+            sqlx::query("INSERT INTO attribute_names (app_id, slot, name) VALUES ($1, $2, $3)")
+                .bind(app)
+                .bind(i64::from(*slot))
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // A renamed or removed slot no longer means what its values meant.
+        sqlx::query(&format!(
+            "UPDATE accounts SET {column} = NULL WHERE app_id = $1 AND {column} IS NOT NULL"
+        ))
+        .bind(app)
+        .execute(&mut *tx)
+        .await?;
+        names[index] = name.clone();
+    }
+    tx.commit().await?;
+    Ok(names)
+}
+
+pub(super) async fn update_attributes(
+    pool: &PgPool,
+    app: AppId,
+    updates: Vec<AttributeUpdate>,
+) -> StoreResult<BatchOutcome<Vec<(u8, Option<String>)>>> {
+    let names: Vec<String> = updates.iter().map(|u| u.account.clone()).collect();
+    let mut tx = pool.begin().await?;
+    let ids: HashMap<String, AccountId> =
+        lock_by_name(&mut tx, app, &names).await?.into_iter().map(|r| (r.account, r.id)).collect();
+    let mut outcome = BatchOutcome::default();
+    for update in updates {
+        let Some(id) = ids.get(&update.account).copied() else {
+            outcome.failed.push((update.account, AccountFailure::UnknownAccount));
+            continue;
+        };
+        if !update.changes.is_empty() {
+            let mut query = QueryBuilder::<Postgres>::new("UPDATE accounts SET ");
+            let mut sets = query.separated(", ");
+            for (slot, value) in &update.changes {
+                let column = ATTR_COLUMN.get(usize::from(*slot)).ok_or_else(|| {
+                    StoreError::Conflict(format!("attribute slot {slot} does not exist"))
+                })?;
+                sets.push(format!("{column} = ")).push_bind_unseparated(value.clone());
+            }
+            query
+                .push(" WHERE app_id = ")
+                .push_bind(app)
+                .push(" AND id = ")
+                .push_bind(i64::from(id));
+            query.build().execute(&mut *tx).await?;
+        }
+        outcome.applied.push((id, update.account, update.changes));
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}

@@ -1,0 +1,171 @@
+//! The `push_reports`, `push_report_minutes` and `app_days` tables, and the receipts flush.
+
+use std::collections::HashSet;
+
+use herald_core::AppId;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+
+use super::pushes;
+use crate::rows::{self, int};
+use crate::{DayCount, MinuteCount, PlatformReport, ReceiptsFlush, StoreError, StoreResult};
+
+fn count(row: &PgRow, column: &str) -> StoreResult<u64> {
+    Ok(rows::count(row.try_get(column)?))
+}
+
+pub(super) async fn flush(pool: &PgPool, flush: &ReceiptsFlush) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    // Receipts of an app deleted since they were counted are dropped with it: written, they
+    // would break the foreign key and fail every app's flush, again and again.
+    let apps: HashSet<AppId> =
+        sqlx::query_scalar("SELECT id FROM apps").fetch_all(&mut *tx).await?.into_iter().collect();
+    let cursors: Vec<_> =
+        flush.cursors.iter().filter(|(app, _, _)| apps.contains(app)).cloned().collect();
+    pushes::save_cursors(&mut tx, &cursors).await?;
+    for report in flush.reports.iter().filter(|r| apps.contains(&r.app)) {
+        let failed = serde_json::to_string(&report.vendor_failed)
+            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        sqlx::query(
+            "INSERT INTO push_reports (app_id, push_id, platform, targeted, sent_online, \
+             stored_offline, vendor_sent, vendor_failed, delivered, opened) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (app_id, push_id, platform) DO UPDATE SET targeted = excluded.targeted, \
+             sent_online = excluded.sent_online, stored_offline = excluded.stored_offline, \
+             vendor_sent = excluded.vendor_sent, vendor_failed = excluded.vendor_failed, \
+             delivered = excluded.delivered, opened = excluded.opened",
+        )
+        .bind(report.app)
+        .bind(&report.push_id)
+        .bind(&report.platform)
+        .bind(int(report.targeted))
+        .bind(int(report.sent_online))
+        .bind(int(report.stored_offline))
+        .bind(int(report.vendor_sent))
+        .bind(failed)
+        .bind(&report.delivered)
+        .bind(&report.opened)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for minute in flush.minutes.iter().filter(|m| apps.contains(&m.app)) {
+        sqlx::query(
+            "INSERT INTO push_report_minutes AS m (app_id, push_id, minute, delivered, opened) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (app_id, push_id, minute) DO UPDATE SET \
+             delivered = m.delivered + excluded.delivered, opened = m.opened + excluded.opened",
+        )
+        .bind(minute.app)
+        .bind(&minute.push_id)
+        .bind(minute.minute)
+        .bind(int(minute.delivered))
+        .bind(int(minute.opened))
+        .execute(&mut *tx)
+        .await?;
+    }
+    for day in flush.days.iter().filter(|d| apps.contains(&d.app)) {
+        sqlx::query(
+            "INSERT INTO app_days AS d (app_id, day, pushes, delivered, opened) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (app_id, day) DO UPDATE SET \
+             pushes = d.pushes + excluded.pushes, delivered = d.delivered + excluded.delivered, \
+             opened = d.opened + excluded.opened",
+        )
+        .bind(day.app)
+        .bind(&day.day)
+        .bind(int(day.pushes))
+        .bind(int(day.delivered))
+        .bind(int(day.opened))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn push_report(
+    pool: &PgPool,
+    app: AppId,
+    push_id: &str,
+) -> StoreResult<Vec<PlatformReport>> {
+    let rows = sqlx::query(
+        "SELECT platform, targeted, sent_online, stored_offline, vendor_sent, vendor_failed, \
+         delivered, opened FROM push_reports WHERE app_id = $1 AND push_id = $2 ORDER BY platform",
+    )
+    .bind(app)
+    .bind(push_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let failed: String = row.try_get("vendor_failed")?;
+            let delivered: Option<Vec<u8>> = row.try_get("delivered")?;
+            let opened: Option<Vec<u8>> = row.try_get("opened")?;
+            Ok(PlatformReport {
+                app,
+                push_id: push_id.to_owned(),
+                platform: row.try_get("platform")?,
+                targeted: count(row, "targeted")?,
+                sent_online: count(row, "sent_online")?,
+                stored_offline: count(row, "stored_offline")?,
+                vendor_sent: count(row, "vendor_sent")?,
+                vendor_failed: serde_json::from_str(&failed)
+                    .map_err(|err| StoreError::Corrupt(format!("vendor_failed: {err}")))?,
+                delivered: delivered.unwrap_or_default(),
+                opened: opened.unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn push_minutes(
+    pool: &PgPool,
+    app: AppId,
+    push_id: &str,
+) -> StoreResult<Vec<MinuteCount>> {
+    let rows = sqlx::query(
+        "SELECT minute, delivered, opened FROM push_report_minutes \
+         WHERE app_id = $1 AND push_id = $2 ORDER BY minute",
+    )
+    .bind(app)
+    .bind(push_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(MinuteCount {
+                app,
+                push_id: push_id.to_owned(),
+                minute: row.try_get("minute")?,
+                delivered: count(row, "delivered")?,
+                opened: count(row, "opened")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn days(
+    pool: &PgPool,
+    app: AppId,
+    from: &str,
+    to: &str,
+) -> StoreResult<Vec<DayCount>> {
+    let rows = sqlx::query(
+        "SELECT day, pushes, delivered, opened FROM app_days \
+         WHERE app_id = $1 AND day >= $2 AND day <= $3 ORDER BY day",
+    )
+    .bind(app)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(DayCount {
+                app,
+                day: row.try_get("day")?,
+                pushes: count(row, "pushes")?,
+                delivered: count(row, "delivered")?,
+                opened: count(row, "opened")?,
+            })
+        })
+        .collect()
+}
