@@ -4,8 +4,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
 
 use herald_gateway::GatewaySettings;
+use herald_store::{PgOptions, PgTls};
 use herald_vendor::VendorSettings;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +31,18 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Directory holding the SQLite database and the generated admin token.
     pub data_dir: PathBuf,
+    /// Where herald keeps its state: `sqlite` (the embedded database in `data_dir`) or a
+    /// `postgres://` URL.
+    pub store: String,
+    /// Most connections to PostgreSQL open at once.
+    pub postgres_pool_size: u32,
+    /// Longest a PostgreSQL statement may run before the server cancels it, in seconds.
+    pub postgres_statement_timeout_secs: u64,
+    /// TLS mode, as libpq's `sslmode` (disable, prefer, require, verify-ca, verify-full);
+    /// unset: the URL's `sslmode`, else `prefer`.
+    pub postgres_tls: Option<String>,
+    /// Schema holding herald's tables, created if missing.
+    pub postgres_schema: String,
     /// Bearer token of the admin API. When unset, one is generated on first start and kept in
     /// `<data_dir>/admin-token`.
     pub admin_token: Option<String>,
@@ -64,6 +79,11 @@ impl Default for Settings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("herald-data"),
+            store: "sqlite".into(),
+            postgres_pool_size: 16,
+            postgres_statement_timeout_secs: 30,
+            postgres_tls: None,
+            postgres_schema: "public".into(),
             admin_token: None,
             max_body_bytes: 1024 * 1024,
             signature_window_secs: 300,
@@ -97,12 +117,26 @@ pub enum ConfigError {
 pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
+    pub store: Option<String>,
+}
+
+/// The store the settings name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreChoice {
+    /// The embedded SQLite database in `data_dir`.
+    Sqlite,
+    Postgres(PgOptions),
 }
 
 /// Names accepted in the file and as `HERALD_<NAME>` variables.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 16] = [
     "listen",
     "data_dir",
+    "store",
+    "postgres_pool_size",
+    "postgres_statement_timeout_secs",
+    "postgres_tls",
+    "postgres_schema",
     "admin_token",
     "max_body_bytes",
     "signature_window_secs",
@@ -147,7 +181,38 @@ impl Settings {
         if let Some(listen) = overrides.listen {
             settings.listen = listen;
         }
+        if let Some(store) = overrides.store {
+            settings.store = store;
+        }
         settings.validate()
+    }
+
+    /// The store to open, with its connection settings.
+    pub fn store_choice(&self) -> Result<StoreChoice, ConfigError> {
+        let invalid = |name, reason: String| ConfigError::Invalid { name, reason };
+        let url = self.store.trim();
+        if url.is_empty() || url == "sqlite" {
+            return Ok(StoreChoice::Sqlite);
+        }
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            let reason = "must be \"sqlite\" or a postgres:// URL".to_owned();
+            return Err(invalid("store", reason));
+        }
+        let tls = self.postgres_tls.as_deref().map(PgTls::from_str).transpose();
+        let tls = tls.map_err(|reason| invalid("postgres_tls", reason))?;
+        if self.postgres_schema.is_empty() {
+            return Err(invalid("postgres_schema", "must not be empty".into()));
+        }
+        if self.postgres_pool_size == 0 {
+            return Err(invalid("postgres_pool_size", "must be positive".into()));
+        }
+        Ok(StoreChoice::Postgres(PgOptions {
+            schema: self.postgres_schema.clone(),
+            pool_size: self.postgres_pool_size,
+            statement_timeout: Duration::from_secs(self.postgres_statement_timeout_secs.max(1)),
+            tls,
+            ..PgOptions::new(url)
+        }))
     }
 
     fn validate(self) -> Result<Self, ConfigError> {
@@ -161,6 +226,7 @@ impl Settings {
         if self.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(invalid("admin_token", "must be at least 16 characters"));
         }
+        self.store_choice()?;
         self.gateway.validate().map_err(|reason| invalid("gateway", &reason))?;
         self.vendor.validate().map_err(|err| invalid("vendor", &err.to_string()))?;
         Ok(self)
@@ -213,11 +279,49 @@ mod tests {
         )
         .unwrap();
         let vars = env(&[("HERALD_LISTEN", "127.0.0.1:2"), ("HERALD_DATA_DIR", "/env")]);
-        let flags = Overrides { data_dir: Some("/flag".into()), listen: None };
+        let flags = Overrides { data_dir: Some("/flag".into()), ..Overrides::default() };
         let settings = Settings::load(Some(&file), vars, flags).unwrap();
         assert_eq!(settings.listen.to_string(), "127.0.0.1:2");
         assert_eq!(settings.data_dir, PathBuf::from("/flag"));
         assert_eq!(settings.max_body_bytes, 10);
+    }
+
+    #[test]
+    fn store_is_sqlite_unless_a_postgres_url_is_given() {
+        let sqlite = Settings::load(None, env(&[]), Overrides::default()).unwrap();
+        assert_eq!(sqlite.store_choice().unwrap(), StoreChoice::Sqlite);
+        let vars = env(&[
+            ("HERALD_STORE", "postgres://herald@db:5432/herald"),
+            ("HERALD_POSTGRES_TLS", "verify-full"),
+            ("HERALD_POSTGRES_POOL_SIZE", "4"),
+        ]);
+        let pg = Settings::load(None, vars, Overrides::default()).unwrap();
+        let StoreChoice::Postgres(options) = pg.store_choice().unwrap() else {
+            panic!("not postgres")
+        };
+        assert_eq!(options.url, "postgres://herald@db:5432/herald");
+        assert_eq!((options.pool_size, options.tls), (4, Some(PgTls::VerifyFull)));
+        let flag = Overrides { store: Some("postgresql://x@y/z".into()), ..Overrides::default() };
+        let flagged = Settings::load(None, env(&[("HERALD_STORE", "sqlite")]), flag).unwrap();
+        assert!(matches!(flagged.store_choice().unwrap(), StoreChoice::Postgres(_)));
+    }
+
+    #[test]
+    fn bad_store_settings_are_named() {
+        for (vars, name) in [
+            (vec![("HERALD_STORE", "mysql://x")], "store"),
+            (
+                vec![("HERALD_STORE", "postgres://x/y"), ("HERALD_POSTGRES_TLS", "sometimes")],
+                "postgres_tls",
+            ),
+            (
+                vec![("HERALD_STORE", "postgres://x/y"), ("HERALD_POSTGRES_POOL_SIZE", "0")],
+                "postgres_pool_size",
+            ),
+        ] {
+            let err = Settings::load(None, env(&vars), Overrides::default()).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { name: n, .. } if n == name), "{err}");
+        }
     }
 
     #[test]

@@ -187,6 +187,11 @@ impl From<StoreError> for ApiErrorKind {
         match err {
             StoreError::NotFound { what, id } => Self::NotFound { what, id },
             StoreError::Conflict(message) => Self::Conflict(message),
+            err @ StoreError::Unavailable(_) => {
+                // The cause (host, SQLSTATE) goes to the logs; the caller learns to retry.
+                tracing::warn!(error = %err, "store unavailable");
+                Self::Unavailable("the store is not answering; retry shortly".into())
+            }
             other => Self::Internal(other.to_string()),
         }
     }

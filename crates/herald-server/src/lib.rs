@@ -19,4 +19,4 @@ pub mod vendors;
 pub mod webhooks;
 
 pub use config::Settings;
-pub use server::run;
+pub use server::{migrate, run, StoreOpenError};

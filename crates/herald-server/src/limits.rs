@@ -2,12 +2,12 @@
 //! minimum interval and a daily quota. Refusals name the limit, its value and when to retry.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, NaiveTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use herald_core::{App, AppId};
-use herald_store::DynStore;
+use herald_store::{BroadcastQuota, QuotaBreach};
 
 use crate::error::ApiErrorKind;
 
@@ -46,69 +46,6 @@ impl RequestLimiter {
     }
 }
 
-/// Serialises broadcast pushes of an app so the interval and quota checks cannot race.
-#[derive(Default)]
-pub struct BroadcastGate {
-    locks: Mutex<HashMap<AppId, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-impl BroadcastGate {
-    /// The app's broadcast lock; hold it from the check until the push is stored.
-    pub fn lock_for(&self, app: AppId) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks.lock().unwrap_or_else(|p| p.into_inner()).entry(app).or_default().clone()
-    }
-
-    /// Refuses a broadcast through `source` that comes too soon after the last one or past
-    /// the hourly or daily cap of `rule`.
-    pub async fn check(
-        &self,
-        store: &DynStore,
-        app: &App,
-        source: &str,
-        rule: &BroadcastRule,
-        now: DateTime<Utc>,
-    ) -> Result<(), ApiErrorKind> {
-        let day_start = now.date_naive().and_time(NaiveTime::MIN).and_utc();
-        let today = store.broadcast_usage(app.id, source, day_start).await?;
-        if today.count >= u64::from(rule.per_day) {
-            return Err(ApiErrorKind::RateLimited {
-                limit: rule.names.per_day,
-                value: u64::from(rule.per_day),
-                retry_after_secs: secs_until(now, day_start + Duration::days(1)),
-            });
-        }
-        if let Some(per_hour) = rule.per_hour {
-            let hour_ago = now - Duration::hours(1);
-            let hour = store.broadcast_usage(app.id, source, hour_ago).await?;
-            if hour.count >= u64::from(per_hour) {
-                // The window frees a slot when its oldest push turns an hour old; without the
-                // oldest at hand, the newest gives a safe upper bound.
-                let free_at = hour.latest.unwrap_or(now) + Duration::hours(1);
-                return Err(ApiErrorKind::RateLimited {
-                    limit: rule.names.per_hour,
-                    value: u64::from(per_hour),
-                    retry_after_secs: secs_until(now, free_at),
-                });
-            }
-        }
-        let interval = Duration::seconds(i64::from(rule.min_interval_secs));
-        let recent = match rule.min_interval_secs {
-            0 => None,
-            _ => store.broadcast_usage(app.id, source, now - interval).await?.latest,
-        };
-        if let Some(latest) = recent {
-            if now < latest + interval {
-                return Err(ApiErrorKind::RateLimited {
-                    limit: rule.names.min_interval,
-                    value: u64::from(rule.min_interval_secs),
-                    retry_after_secs: secs_until(now, latest + interval),
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
 /// The names a rule's limits are reported by.
 #[derive(Debug, Clone, Copy)]
 pub struct RuleNames {
@@ -138,6 +75,45 @@ impl BroadcastRule {
                 per_hour: "broadcast_hourly_quota",
                 per_day: "broadcast_daily_quota",
             },
+        }
+    }
+}
+
+impl BroadcastRule {
+    /// The limits the store checks when it stores the broadcast: counted where pushes are
+    /// written, so concurrent requests on any node cannot both pass.
+    pub fn quota(&self) -> BroadcastQuota {
+        BroadcastQuota {
+            per_day: self.per_day,
+            per_hour: self.per_hour,
+            min_interval_secs: self.min_interval_secs,
+        }
+    }
+
+    /// The refusal of a broadcast the store found over a limit at `now`: which limit, its
+    /// value and when a retry can pass.
+    pub fn refusal(&self, breach: QuotaBreach, now: DateTime<Utc>) -> ApiErrorKind {
+        let (limit, value, free_at) = match breach {
+            QuotaBreach::PerDay { day_start } => {
+                (self.names.per_day, self.per_day, day_start + Duration::days(1))
+            }
+            // The window frees a slot when its oldest push turns an hour old; the newest gives
+            // a safe upper bound.
+            QuotaBreach::PerHour { latest } => (
+                self.names.per_hour,
+                self.per_hour.unwrap_or(0),
+                latest.unwrap_or(now) + Duration::hours(1),
+            ),
+            QuotaBreach::MinInterval { latest } => (
+                self.names.min_interval,
+                self.min_interval_secs,
+                latest + Duration::seconds(i64::from(self.min_interval_secs)),
+            ),
+        };
+        ApiErrorKind::RateLimited {
+            limit,
+            value: u64::from(value),
+            retry_after_secs: secs_until(now, free_at),
         }
     }
 }
@@ -184,6 +160,27 @@ mod tests {
                 retry_after_secs: 1
             }
         ));
+    }
+
+    #[test]
+    fn refusals_name_the_limit_and_when_it_frees() {
+        let now = Utc::now();
+        let rule = BroadcastRule::native(&app(1));
+        let day_start = BroadcastQuota::day_start(now);
+        let day = rule.refusal(QuotaBreach::PerDay { day_start }, now);
+        let ApiErrorKind::RateLimited { limit, retry_after_secs, .. } = day else {
+            panic!("{day:?}")
+        };
+        assert_eq!(limit, "broadcast_daily_quota");
+        assert_eq!(retry_after_secs, secs_until(now, day_start + Duration::days(1)));
+        let latest = now - Duration::seconds(10);
+        let interval = rule.refusal(QuotaBreach::MinInterval { latest }, now);
+        let ApiErrorKind::RateLimited { limit, value, retry_after_secs } = interval else {
+            panic!("{interval:?}")
+        };
+        assert_eq!(limit, "broadcast_min_interval_secs");
+        assert_eq!(value, u64::from(rule.min_interval_secs));
+        assert_eq!(retry_after_secs, secs_until(now, latest + Duration::seconds(value as i64)));
     }
 
     #[test]

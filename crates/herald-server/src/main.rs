@@ -1,17 +1,19 @@
 //! The `herald` binary: `herald serve` runs the server, other subcommands talk to one.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
 use herald_server::cli::{self, Cli, ClientError, Command};
 use herald_server::config::Overrides;
-use herald_server::{telemetry, Settings};
+use herald_server::{telemetry, Settings, StoreOpenError};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => migrate(args).await,
         command => match cli::run_client(command, cli.conn).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => report(err),
@@ -19,14 +21,16 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Exit code of settings that cannot be used.
+const EXIT_BAD_SETTINGS: u8 = 2;
+/// Exit code of a store that cannot be opened: unreachable, refusing us, or migrated by a
+/// newer herald.
+const EXIT_STORE: u8 = 3;
+
 async fn serve(args: cli::ServeArgs) -> ExitCode {
-    let overrides = Overrides { data_dir: args.data, listen: args.listen };
-    let settings = match Settings::load(args.config.as_deref(), std::env::vars(), overrides) {
+    let settings = match settings(args.store, args.listen) {
         Ok(settings) => settings,
-        Err(err) => {
-            eprintln!("herald: {err}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     telemetry::init_logs(&settings);
     match herald_server::run(settings, shutdown_signal()).await {
@@ -34,9 +38,37 @@ async fn serve(args: cli::ServeArgs) -> ExitCode {
         Err(err) => {
             tracing::error!("{err:#}");
             eprintln!("herald: {err:#}");
-            ExitCode::FAILURE
+            match err.downcast_ref::<StoreOpenError>() {
+                Some(_) => ExitCode::from(EXIT_STORE),
+                None => ExitCode::FAILURE,
+            }
         }
     }
+}
+
+async fn migrate(args: cli::StoreArgs) -> ExitCode {
+    let settings = match settings(args, None) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    match herald_server::migrate(&settings).await {
+        Ok(outcome) => {
+            println!("{outcome}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("herald: {err:#}");
+            ExitCode::from(EXIT_STORE)
+        }
+    }
+}
+
+fn settings(args: cli::StoreArgs, listen: Option<SocketAddr>) -> Result<Settings, ExitCode> {
+    let overrides = Overrides { data_dir: args.data, listen, store: args.store };
+    Settings::load(args.config.as_deref(), std::env::vars(), overrides).map_err(|err| {
+        eprintln!("herald: {err}");
+        ExitCode::from(EXIT_BAD_SETTINGS)
+    })
 }
 
 fn report(err: ClientError) -> ExitCode {

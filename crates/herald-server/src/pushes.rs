@@ -1,11 +1,12 @@
 //! Accepting a push: the one path every API (native and compat) takes from a request to a
 //! stored, queued push. Checks the content and the audience, answers a repeated idempotency key
-//! with the first push, enforces the broadcast interval and quota, stores, queues.
+//! with the first push, stores it (the store enforces the broadcast interval and quota in the
+//! same transaction), queues.
 
 use chrono::{DateTime, Utc};
 use herald_core::push::PushContent;
 use herald_core::App;
-use herald_store::{NewPush, PushRecord};
+use herald_store::{NewPush, PushRecord, StoreError};
 use serde_json::Value;
 
 use crate::auth::token;
@@ -75,15 +76,7 @@ pub async fn accept(
     }
     let plan = directory::plan_audience(&state.directory, app, &audience).await?;
     let broadcast = plan.is_broadcast();
-    let gate = state.broadcasts.lock_for(app.id);
-    // Held until the push is stored, so two broadcasts cannot both pass the checks.
-    let _serialised = if broadcast { Some(gate.lock().await) } else { None };
-    if broadcast {
-        state
-            .broadcasts
-            .check(&state.store, app, source.name(), &source.rule(app), Utc::now())
-            .await?;
-    }
+    let rule = source.rule(app);
     let notification = content.notification.as_ref().map(serde_json::to_string).transpose();
     let new = NewPush {
         app: app.id,
@@ -99,8 +92,13 @@ pub async fn accept(
         broadcast,
         source: source.name().to_owned(),
         vendor_push: content.vendor_push,
+        quota: broadcast.then(|| rule.quota()),
     };
-    let (record, created) = state.store.create_push(new).await?;
+    let (record, created) = match state.store.create_push(new).await {
+        Ok(stored) => stored,
+        Err(StoreError::Quota(breach)) => return Err(rule.refusal(breach, Utc::now())),
+        Err(err) => return Err(err.into()),
+    };
     if created {
         state.dispatcher.submit(&record);
     }

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use herald_store::{SqliteOptions, SqliteStore, Store};
+use herald_store::{PgStore, SqliteOptions, SqliteStore, Store, StoreError};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 use herald_gateway::Gateway;
 
 use crate::auth::{token, NonceCache, StoreAuthenticator};
-use crate::config::Settings;
+use crate::config::{Settings, StoreChoice};
 use crate::directory::Directory;
 use crate::dispatch::{
     AppCache, DispatchContext, Dispatcher, LiveInbox, Receipts, StoreInbox, DEVICE_LINGER,
@@ -46,13 +46,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
-    let store = SqliteStore::open(
-        &settings.data_dir,
-        SqliteOptions { sync_full: settings.sqlite_sync_full, ..SqliteOptions::default() },
-    )
-    .await
-    .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store = open_store(&settings).await?;
     let admin_token = admin_token(&settings)?;
     let vendors = vendors(&settings).await?;
     vendors.load(&store).await.context("cannot load vendor credentials")?;
@@ -74,6 +68,83 @@ pub async fn run(
     store.close().await;
     tracing::info!("herald stopped");
     Ok(())
+}
+
+/// The store could not be opened: unreachable, refusing the credentials, or its schema is
+/// newer than this herald or cannot be migrated.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the store {target}: {source}")]
+pub struct StoreOpenError {
+    /// The data directory or the database, without credentials.
+    target: String,
+    #[source]
+    source: StoreError,
+}
+
+/// Opens the store the settings name, applying pending migrations.
+async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let choice = settings.store_choice()?;
+    let target = store_target(settings, &choice);
+    let opened: Result<Arc<dyn Store>, StoreError> = match choice {
+        StoreChoice::Sqlite => {
+            let options =
+                SqliteOptions { sync_full: settings.sqlite_sync_full, ..SqliteOptions::default() };
+            let store = SqliteStore::open(&settings.data_dir, options).await;
+            store.map(|store| Arc::new(store) as Arc<dyn Store>)
+        }
+        StoreChoice::Postgres(options) => {
+            let store = PgStore::connect(&options).await;
+            store.map(|store| Arc::new(store) as Arc<dyn Store>)
+        }
+    };
+    let store = opened.map_err(|source| StoreOpenError { target: target.clone(), source })?;
+    tracing::info!(store = %target, "store open");
+    Ok(store)
+}
+
+/// Applies the store's pending migrations (by opening it) and says at which version it is.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
+    let choice = settings.store_choice()?;
+    let target = store_target(settings, &choice);
+    let failed = |source| StoreOpenError { target: target.clone(), source };
+    let version = match choice {
+        StoreChoice::Sqlite => {
+            std::fs::create_dir_all(&settings.data_dir)?;
+            let store = SqliteStore::open(&settings.data_dir, SqliteOptions::default())
+                .await
+                .map_err(failed)?;
+            let version = store.schema_version().await.map_err(failed)?;
+            store.close().await;
+            version
+        }
+        StoreChoice::Postgres(options) => {
+            let store = PgStore::connect(&options).await.map_err(failed)?;
+            let version = store.schema_version().await.map_err(failed)?;
+            store.close().await;
+            version
+        }
+    };
+    Ok(format!("store {target}: schema at version {}", version.unwrap_or(0)))
+}
+
+/// How logs and errors name the store: never with its password.
+fn store_target(settings: &Settings, choice: &StoreChoice) -> String {
+    match choice {
+        StoreChoice::Sqlite => format!("sqlite in {}", settings.data_dir.display()),
+        StoreChoice::Postgres(options) => {
+            format!("{} (schema {})", without_password(&options.url), options.schema)
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` as `postgres://user@host/db`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let Some((userinfo, host)) = authority.rsplit_once('@') else { return url.to_owned() };
+    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+    let path = if rest.contains('/') { format!("/{path}") } else { String::new() };
+    format!("{scheme}://{user}@{host}{path}")
 }
 
 /// Rebuilds what lives in memory from the store (audience indexes, offline inbox), wires the
@@ -124,7 +195,6 @@ async fn build_state(
         nonces: Arc::new(NonceCache::default()),
         metrics: telemetry::metrics_handle(),
         requests: Arc::default(),
-        broadcasts: Arc::default(),
         receipts,
         webhooks,
         vendors,
@@ -232,4 +302,24 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(content.as_bytes())?;
     file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn store_urls_are_shown_without_their_password() {
+        for (url, shown) in [
+            ("postgres://herald:s3cr%40t@db:5432/herald", "postgres://herald@db:5432/herald"),
+            (
+                "postgres://herald@db/herald?sslmode=require",
+                "postgres://herald@db/herald?sslmode=require",
+            ),
+            ("postgres://u:p@host", "postgres://u@host"),
+            ("postgres://db/herald", "postgres://db/herald"),
+        ] {
+            assert_eq!(without_password(url), shown);
+        }
+    }
 }

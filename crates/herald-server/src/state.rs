@@ -11,7 +11,7 @@ use crate::auth::NonceCache;
 use crate::config::Settings;
 use crate::directory::Directory;
 use crate::dispatch::{Dispatcher, Receipts};
-use crate::limits::{BroadcastGate, RequestLimiter};
+use crate::limits::RequestLimiter;
 use crate::vendors::Vendors;
 use crate::webhooks::Webhooks;
 
@@ -45,7 +45,6 @@ pub struct Shared {
     pub nonces: Arc<NonceCache>,
     pub metrics: PrometheusHandle,
     pub requests: Arc<RequestLimiter>,
-    pub broadcasts: Arc<BroadcastGate>,
     pub receipts: Receipts,
     pub webhooks: Webhooks,
     pub vendors: Vendors,

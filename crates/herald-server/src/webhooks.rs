@@ -28,6 +28,11 @@ const MAX_ATTEMPTS: u32 = 10;
 /// First retry delay; doubled each attempt, capped at an hour.
 const FIRST_RETRY_SECS: u64 = 1;
 const MAX_RETRY_SECS: u64 = 3_600;
+/// Events claimed at a time; each post may take up to its 10 s timeout.
+const CLAIM_BATCH: u32 = 20;
+/// How long claimed events stay ours: longer than a batch of posts can take, so no other node
+/// sends them meanwhile, and short enough that a node that dies leaves them for others soon.
+const CLAIM_HOLD: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Emits events into the outbox and wakes the poster.
 #[derive(Clone)]
@@ -81,7 +86,8 @@ async fn post_loop(store: DynStore, wake: Arc<Notify>) {
         }
     };
     loop {
-        match store.due_webhook_events(Utc::now(), 100).await {
+        let now = Utc::now();
+        match store.claim_webhook_events(now, CLAIM_BATCH, now + CLAIM_HOLD).await {
             Ok(events) if !events.is_empty() => {
                 for event in events {
                     let attempt = post(&store, &client, &event).await;

@@ -648,7 +648,7 @@ async fn every_error_code_of_the_spec_is_provoked() {
     );
 
     // 91000: the server cannot read its own state (settings damaged behind its back).
-    tencent::sqlite(
+    tencent::store_sql(
         &herald,
         &format!("UPDATE compat_layers SET settings = '{{' WHERE app_id = {}", tencent.app.id),
     );

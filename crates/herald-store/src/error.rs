@@ -65,7 +65,10 @@ impl From<sqlx::Error> for StoreError {
 /// Failures of reaching the database rather than of the statement.
 fn is_transient(err: &sqlx::Error) -> bool {
     match err {
+        // A connection cut mid-conversation reads as a protocol error (e.g. a proxy in front
+        // of the database that accepts and closes while the database is away).
         sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed

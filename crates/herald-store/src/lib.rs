@@ -30,6 +30,8 @@ pub use accounts::{
     ATTRIBUTE_SLOTS,
 };
 pub use error::{StoreError, StoreResult};
+#[cfg(feature = "test-support")]
+pub use postgres::test_schemas;
 pub use postgres::{PgOptions, PgStore, PgTls};
 pub use pushes::{
     BroadcastQuota, BroadcastUsage, Cursor, Dispatch, NewPush, PushFilter, PushRecord, QuotaBreach,

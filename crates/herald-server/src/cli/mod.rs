@@ -30,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Apply the store's pending schema migrations and exit (`serve` applies them too).
+    Migrate(StoreArgs),
     /// Manage apps (tenants); needs the admin token.
     #[command(subcommand)]
     App(app_cmd::AppCommand),
@@ -69,15 +71,26 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Listen address [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Where the server's settings and state are.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
     /// TOML settings file (see herald.example.toml).
     #[arg(long, env = "HERALD_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory [default: ./herald-data].
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Listen address [default: 127.0.0.1:8080].
+    /// `sqlite` (the embedded default, in the data directory) or a `postgres://` URL; also
+    /// the `store` setting and `HERALD_STORE`.
     #[arg(long)]
-    pub listen: Option<SocketAddr>,
+    pub store: Option<String>,
 }
 
 /// Where the server is and who we are to it; shared by every client subcommand.
@@ -103,7 +116,7 @@ pub struct Connection {
 /// Runs a client subcommand; `serve` is handled by the binary itself.
 pub async fn run_client(command: Command, conn: Connection) -> Result<(), ClientError> {
     match command {
-        Command::Serve(_) => Ok(()),
+        Command::Serve(_) | Command::Migrate(_) => Ok(()),
         Command::App(cmd) => cmd.run(conn).await,
         Command::Api(args) => args.run(conn).await,
         Command::Account(cmd) => cmd.run(conn).await,

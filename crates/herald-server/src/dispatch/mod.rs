@@ -232,8 +232,10 @@ async fn run_worker(
 /// Marks a push failed and says so by webhook.
 async fn fail(context: &DispatchContext, app: AppId, push_id: &str, err: String) {
     tracing::error!(app_id = app, %push_id, %err, "dispatch failed");
+    let store = &context.store;
     let failed =
-        context.store.finish_push(app, push_id, PushStatus::Failed, Some(err.clone())).await;
+        until_available(|| store.finish_push(app, push_id, PushStatus::Failed, Some(err.clone())))
+            .await;
     if let Err(store_err) = failed {
         tracing::error!(app_id = app, %push_id, %store_err, "cannot mark push failed");
     }
@@ -257,11 +259,11 @@ async fn prepare(
     push_id: &str,
 ) -> Result<Option<Prepared>, String> {
     let store = &context.store;
-    let push = store.push(app_id, push_id).await.map_err(|e| e.to_string())?;
+    let push = until_available(|| store.push(app_id, push_id)).await.map_err(|e| e.to_string())?;
     if push.status != PushStatus::Scheduled {
         return Ok(None);
     }
-    let app = store.app(app_id).await.map_err(|e| e.to_string())?;
+    let app = until_available(|| store.app(app_id)).await.map_err(|e| e.to_string())?;
     let audience: serde_json::Value =
         serde_json::from_str(&push.audience).map_err(|e| e.to_string())?;
     // The audience was checked when the push was accepted; it can fail here only if the app
@@ -278,11 +280,8 @@ async fn prepare(
         expires_at,
     };
     let content = Arc::new(PushContent::from_record(&push)?);
-    let seq = match store.begin_dispatch(app_id, push_id, dispatch).await {
-        Ok(seq) => seq,
-        // Cancelled between the read above and now.
-        Err(StoreError::Conflict(_)) => return Ok(None),
-        Err(err) => return Err(err.to_string()),
+    let Some(seq) = begin_dispatch(store, app_id, push_id, dispatch).await? else {
+        return Ok(None);
     };
     let live = Arc::new(LivePush {
         id: push.id.clone(),
@@ -298,6 +297,70 @@ async fn prepare(
     Ok(Some(Prepared { frames: frames(&live, &content), record: push, live, content }))
 }
 
+/// Gives the push its seq; `None` when it was cancelled meanwhile. While the store is
+/// unreachable the call is repeated; a commit whose answer was lost is found by reading the
+/// push back, so the push is neither given a second seq nor left undelivered.
+async fn begin_dispatch(
+    store: &DynStore,
+    app_id: AppId,
+    push_id: &str,
+    dispatch: Dispatch,
+) -> Result<Option<u64>, String> {
+    let mut backoff = StoreBackoff::default();
+    loop {
+        match store.begin_dispatch(app_id, push_id, dispatch.clone()).await {
+            Ok(seq) => return Ok(Some(seq)),
+            // Cancelled between the read of the push and now.
+            Err(StoreError::Conflict(_)) => return Ok(None),
+            Err(err) if err.is_unavailable() => backoff.wait(&err).await,
+            Err(err) => return Err(err.to_string()),
+        }
+        let push =
+            until_available(|| store.push(app_id, push_id)).await.map_err(|e| e.to_string())?;
+        match (push.status, push.seq) {
+            (PushStatus::Scheduled, _) => continue,
+            (PushStatus::Dispatching, Some(seq)) => return Ok(Some(seq)),
+            _ => return Ok(None),
+        }
+    }
+}
+
+/// Waits between attempts at a store that does not answer: from 100 ms, doubling to 5 s.
+struct StoreBackoff {
+    delay: Duration,
+}
+
+impl Default for StoreBackoff {
+    fn default() -> Self {
+        Self { delay: Duration::from_millis(100) }
+    }
+}
+
+impl StoreBackoff {
+    async fn wait(&mut self, err: &StoreError) {
+        tracing::warn!(%err, retry_in = ?self.delay, "store unavailable; the dispatch waits for it");
+        metrics::counter!("herald_dispatch_store_retries_total").increment(1);
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Repeats a store call while the store is unreachable: a push accepted with an id is
+/// dispatched once the store is back, never failed because it was away.
+async fn until_available<T, F, Fut>(mut call: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut backoff = StoreBackoff::default();
+    loop {
+        match call().await {
+            Err(err) if err.is_unavailable() => backoff.wait(&err).await,
+            answer => return answer,
+        }
+    }
+}
+
 /// Marks a fanned-out push done, reports it and hands the devices not reached online to the
 /// vendor channels. Returns the `push.finished` event.
 async fn finish(
@@ -309,7 +372,9 @@ async fn finish(
     let Prepared { record, live, content, .. } = prepared;
     let push_id = &live.id;
     let store = &context.store;
-    store.finish_push(app_id, push_id, PushStatus::Done, None).await.map_err(|e| e.to_string())?;
+    until_available(|| store.finish_push(app_id, push_id, PushStatus::Done, None))
+        .await
+        .map_err(|e| e.to_string())?;
     report_dispatch(context, app_id, &live, delivery);
     spawn_vendor_sends(context, app_id, &record, &live, &content, delivery);
     metrics::counter!("herald_pushes_dispatched_total").increment(1);

@@ -416,7 +416,10 @@ impl Worker {
     async fn counts(&mut self, app: AppId, push_id: &str, platform: &str) -> &mut PlatformCounts {
         let key = (app, push_id.to_owned());
         if !self.reports.contains_key(&key) {
-            let stored = match self.store.push_report(app, push_id).await {
+            // Flushes write whole rows: counting on from zero while the store is away would
+            // overwrite what it holds, so the load waits for it.
+            let store = &self.store;
+            let stored = match super::until_available(|| store.push_report(app, push_id)).await {
                 Ok(rows) => {
                     rows.into_iter().map(|row| (row.platform.clone(), counts_of(row))).collect()
                 }

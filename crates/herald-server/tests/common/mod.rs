@@ -50,6 +50,11 @@ impl Herald {
         if !start.generated_token {
             cmd.env("HERALD_ADMIN_TOKEN", ADMIN_TOKEN);
         }
+        if !start.env.iter().any(|(name, _)| name == "HERALD_STORE") {
+            if let Some(store) = test_store(data) {
+                cmd.env("HERALD_STORE", store.url).env("HERALD_POSTGRES_SCHEMA", store.schema);
+            }
+        }
         cmd.envs(start.env.iter().map(|(k, v)| (k, v)));
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("start herald");
@@ -163,6 +168,91 @@ impl Herald {
         );
         send(req.body(body)).await
     }
+}
+
+/// The PostgreSQL server of tests (`HERALD_TEST_POSTGRES`, by default the machine's).
+pub fn test_postgres_url() -> String {
+    std::env::var("HERALD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Whether `HERALD_TEST_STORE=postgres` asks for the servers of tests to run on PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var("HERALD_TEST_STORE").is_ok_and(|store| store == "postgres")
+}
+
+/// A server's PostgreSQL store in tests: a schema of its own, whose sessions carry its name.
+pub struct TestStore {
+    pub url: String,
+    pub schema: String,
+}
+
+const TEST_SCHEMA_PREFIX: &str = "herald_t_";
+const TEST_SCHEMA_FILE: &str = "test-postgres-schema";
+
+/// The store a server of this test process uses, when the tests run on PostgreSQL: the
+/// schema's name is kept in the data directory, so that a restart finds its data again.
+pub fn test_store(data: &Path) -> Option<TestStore> {
+    on_postgres().then(|| postgres_test_store(data))
+}
+
+/// The PostgreSQL store of a server of this test process, whatever store the others use.
+pub fn postgres_test_store(data: &Path) -> TestStore {
+    sweep_stale_schemas();
+    let file = data.join(TEST_SCHEMA_FILE);
+    let schema = match std::fs::read_to_string(&file) {
+        Ok(schema) => schema.trim().to_owned(),
+        Err(_) => {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let nanos = Utc::now().timestamp_subsec_nanos();
+            let schema = format!("{TEST_SCHEMA_PREFIX}{}_{n}_{nanos}", std::process::id());
+            std::fs::create_dir_all(data).unwrap();
+            std::fs::write(&file, &schema).unwrap();
+            schema
+        }
+    };
+    let url = test_postgres_url();
+    let joiner = if url.contains('?') { '&' } else { '?' };
+    TestStore { url: format!("{url}{joiner}application_name={schema}"), schema }
+}
+
+/// Runs `sql` on a test server's PostgreSQL schema; returns the rows it touched (or selected).
+pub fn postgres_sql(store: &TestStore, sql: &str) -> u64 {
+    let (url, schema, sql) = (store.url.clone(), store.schema.clone(), sql.to_owned());
+    let ran = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await?;
+            sqlx::query(&format!("SET search_path TO \"{schema}\"")).execute(&mut conn).await?;
+            sqlx::query(&sql).execute(&mut conn).await.map(|done| done.rows_affected())
+        })
+    });
+    ran.join().unwrap().unwrap()
+}
+
+/// Drops, once per test process, the schemas of test processes that have ended.
+fn sweep_stale_schemas() {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| {
+        let stale = |name: &str| {
+            let pid = name.strip_prefix(TEST_SCHEMA_PREFIX).and_then(|rest| rest.split('_').next());
+            pid.is_some_and(|pid| !Path::new("/proc").join(pid).exists())
+        };
+        let swept = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let url = test_postgres_url();
+            let dropped = runtime.block_on(herald_store::test_schemas::drop_stale(
+                &url,
+                TEST_SCHEMA_PREFIX,
+                stale,
+            ));
+            dropped.map_err(std::io::Error::other)
+        });
+        if let Ok(Err(err)) = swept.join() {
+            eprintln!("cannot drop stale test schemas: {err}");
+        }
+    });
 }
 
 impl Drop for Herald {

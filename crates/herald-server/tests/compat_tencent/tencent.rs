@@ -172,9 +172,13 @@ pub fn python_usersig(
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-/// Runs SQL on herald's database with Python's standard `sqlite3` module, to put the server
-/// in states no API can reach.
-pub fn sqlite(herald: &Herald, sql: &str) {
+/// Runs SQL on herald's database, to put the server in states no API can reach: with
+/// Python's standard `sqlite3` module, or on the server's PostgreSQL schema.
+pub fn store_sql(herald: &Herald, sql: &str) {
+    if let Some(store) = crate::common::test_store(&herald.data) {
+        crate::common::postgres_sql(&store, sql);
+        return;
+    }
     let db = herald.data.join("herald.db");
     let script = format!(
         "import sqlite3\nc = sqlite3.connect({:?}, timeout=30)\nc.execute({sql:?})\nc.commit()\n",

@@ -17,6 +17,9 @@ mod reports;
 mod vendors;
 mod webhooks;
 
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_schemas;
+
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
@@ -96,7 +99,8 @@ pub struct PgOptions {
     pub acquire_timeout: Duration,
     /// Overrides the URL's `sslmode`.
     pub tls: Option<PgTls>,
-    /// Shown in `pg_stat_activity`, so operators can tell herald's sessions apart.
+    /// Shown in `pg_stat_activity`, so operators can tell herald's sessions apart; an
+    /// `application_name` in the URL wins.
     pub application_name: String,
 }
 
@@ -115,12 +119,14 @@ impl PgOptions {
 
     fn connect_options(&self) -> StoreResult<PgConnectOptions> {
         let mut options = PgConnectOptions::from_str(&self.url)
-            .map_err(|err| StoreError::Invalid(format!("PostgreSQL URL: {err}")))?
-            .application_name(&self.application_name)
-            .options([
-                ("search_path", quote_identifier(&self.schema)),
-                ("statement_timeout", format!("{}ms", self.statement_timeout.as_millis())),
-            ]);
+            .map_err(|err| StoreError::Invalid(format!("PostgreSQL URL: {err}")))?;
+        if options.get_application_name().is_none() {
+            options = options.application_name(&self.application_name);
+        }
+        options = options.options([
+            ("search_path", quote_identifier(&self.schema)),
+            ("statement_timeout", format!("{}ms", self.statement_timeout.as_millis())),
+        ]);
         if let Some(tls) = self.tls {
             options = options.ssl_mode(tls.into());
         }

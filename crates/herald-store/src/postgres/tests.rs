@@ -40,27 +40,17 @@ impl Schema {
 impl Drop for Schema {
     fn drop(&mut self) {
         let name = self.name.clone();
-        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(async {
-                let pool = PgPoolOptions::new().max_connections(1).connect(&test_url()).await?;
-                // The test's runtime is blocked on this thread, so its pool cannot finish
-                // returning connections (a dropped transaction's rollback is sent then): its
-                // sessions are ended first, or the drop would wait on their locks.
-                sqlx::query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE application_name = $1",
-                )
-                .bind(&name)
-                .execute(&pool)
-                .await?;
-                sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_identifier(&name)))
-                    .execute(&pool)
-                    .await?;
-                pool.close().await;
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-            })
+        // Drop runs inside the test's runtime, which cannot run async code: a thread of its
+        // own. The test's runtime is blocked meanwhile, so its pool cannot finish returning
+        // connections (a dropped transaction's rollback is sent then): `drop` ends the
+        // schema's sessions first.
+        let dropped = std::thread::spawn(move || -> Result<(), String> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|err| err.to_string())?;
+            let dropped = runtime.block_on(super::test_schemas::drop(&test_url(), &name));
+            dropped.map_err(|err| err.to_string())
         })
         .join();
         if !matches!(dropped, Ok(Ok(()))) {
