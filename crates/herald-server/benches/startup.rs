@@ -24,7 +24,9 @@ use herald_core::account::AccountId;
 use herald_core::{AppId, Limits};
 use herald_index::synthetic::{self, Attribute};
 use herald_server::directory::Directory;
-use herald_store::{DynStore, IndexSink, NewApp, SqliteOptions, SqliteStore, Store};
+use herald_store::{
+    DynStore, IndexSink, NewApp, PgOptions, PgStore, SqliteOptions, SqliteStore, Store,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 
@@ -74,6 +76,76 @@ async fn run(accounts: u32, repeat: u64, seed: u64) {
         file as f64 / (1024.0 * 1024.0)
     );
 
+    let sqlite = time_loads("SQLite", app, accounts, tag_rows, repeat, || async {
+        let store = SqliteStore::open(dir, SqliteOptions::default()).await.unwrap();
+        Arc::new(store) as DynStore
+    })
+    .await;
+    let expected = synthetic::build_index(accounts, seed, &attributes);
+    assert!(
+        *sqlite.index() == expected,
+        "the index loaded from SQLite differs from the generated one"
+    );
+
+    let Some(url) = postgres_url() else { return };
+    let options = PgOptions {
+        // Kept schemas are found again by name; others are this process's own.
+        schema: match std::env::var_os("HERALD_BENCH_PG_KEEP") {
+            Some(_) => format!("herald_bench_startup_{accounts}_{seed}"),
+            None => format!("herald_bench_startup_{}", std::process::id()),
+        },
+        ..PgOptions::new(url.clone())
+    };
+    let started = Instant::now();
+    let pg_app = match prepared_pg(&options).await {
+        Some(app) => app,
+        None => prepare_pg(&options, accounts, seed, &attributes).await,
+    };
+    println!();
+    println!(
+        "PostgreSQL schema {} ready in {:.1} s (loaded with COPY unless kept from an earlier run)",
+        options.schema,
+        started.elapsed().as_secs_f64()
+    );
+    let postgres = time_loads("PostgreSQL", pg_app, accounts, tag_rows, repeat, || async {
+        Arc::new(PgStore::connect(&options).await.unwrap()) as DynStore
+    })
+    .await;
+    assert!(
+        *postgres.index() == expected,
+        "the index loaded from PostgreSQL differs from the generated one"
+    );
+    println!("both loaded indexes equal the one built from the generator");
+    if std::env::var_os("HERALD_BENCH_PG_KEEP").is_none() {
+        herald_store::test_schemas::drop(&url, &options.schema).await.unwrap();
+    }
+}
+
+/// The PostgreSQL server of the second half; `HERALD_BENCH_PG=off` leaves it out.
+fn postgres_url() -> Option<String> {
+    match std::env::var("HERALD_BENCH_PG") {
+        Ok(off) if off == "off" => None,
+        Ok(url) => Some(url),
+        Err(_) => Some("postgres://postgres@127.0.0.1:5432/test".into()),
+    }
+}
+
+/// Opens the store and rebuilds the app's index `repeat` times, printing a table row per run;
+/// returns the last index.
+async fn time_loads<F, Fut>(
+    name: &str,
+    app: AppId,
+    accounts: u32,
+    tag_rows: u64,
+    repeat: u64,
+    open: F,
+) -> Arc<herald_server::directory::AppDirectory>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = DynStore>,
+{
+    println!();
+    println!("{name}:");
     println!();
     println!(
         "| run | open store | `Directory::load` | its CPU time | accounts/s | tag assignments/s \
@@ -84,9 +156,8 @@ async fn run(accounts: u32, repeat: u64, seed: u64) {
     let mut last = None;
     for run in 1..=repeat {
         let started = Instant::now();
-        let store = SqliteStore::open(dir, SqliteOptions::default()).await.unwrap();
+        let store = open().await;
         let opened = started.elapsed();
-        let store: DynStore = Arc::new(store);
         let (started, cpu) = (Instant::now(), cpu_time());
         let directory = Directory::load(store.clone()).await.unwrap();
         let load = started.elapsed();
@@ -122,21 +193,20 @@ async fn run(accounts: u32, repeat: u64, seed: u64) {
     let median = loads[loads.len() / 2];
     println!();
     println!(
-        "median `Directory::load` of {accounts} accounts: {} (target ≤ 5 s for 1 M)",
+        "{name}: median `Directory::load` of {accounts} accounts: {} (target ≤ 5 s for 1 M)",
         seconds(median)
     );
-
     let loaded = last.expect("at least one run");
-    let loaded = loaded.index();
-    println!(
-        "index: {} accounts, {} tags, {:.0} MiB (estimate)",
-        loaded.eligible().len(),
-        loaded.tag_count(),
-        loaded.memory_bytes() as f64 / (1024.0 * 1024.0)
-    );
-    let expected = synthetic::build_index(accounts, seed, &attributes);
-    assert!(*loaded == expected, "the index loaded from SQLite differs from the generated one");
-    println!("the loaded index equals the one built from the generator");
+    {
+        let index = loaded.index();
+        println!(
+            "index: {} accounts, {} tags, {:.0} MiB (estimate)",
+            index.eligible().len(),
+            index.tag_count(),
+            index.memory_bytes() as f64 / (1024.0 * 1024.0)
+        );
+    }
+    loaded
 }
 
 /// CPU time (user + system, all threads) this process has used, from /proc/self/stat in clock
@@ -185,18 +255,7 @@ async fn prepare(dir: &Path, accounts: u32, seed: u64, attributes: &[Attribute])
     let store = SqliteStore::open(dir, SqliteOptions { sync_full: false, ..Default::default() })
         .await
         .unwrap();
-    let app = store
-        .create_app(NewApp {
-            name: "bench".into(),
-            key: "hk_startup_bench".into(),
-            secret: "hs_startup_bench_secret".into(),
-            limits: Limits::default(),
-        })
-        .await
-        .unwrap();
-    let names: Vec<(u8, Option<String>)> =
-        (0u8..).zip(attributes).map(|(slot, a)| (slot, Some(a.name.to_owned()))).collect();
-    store.set_attribute_names(app.id, &names).await.unwrap();
+    let app = create_bench_app(&store, attributes).await;
     store.close().await;
 
     let options = SqliteConnectOptions::new()
@@ -224,7 +283,7 @@ async fn prepare(dir: &Path, accounts: u32, seed: u64, attributes: &[Attribute])
             // Stored the way the store keeps them: sorted, '\n'-joined.
             let mut tags: Vec<&str> = account.tags.iter().map(|&t| tag_names[t].as_str()).collect();
             tags.sort_unstable();
-            row.push_bind(app.id)
+            row.push_bind(app)
                 .push_bind(i64::from(account.id))
                 .push_bind(format!("user-{}", account.id))
                 .push_bind(tags.join("\n"));
@@ -249,7 +308,7 @@ async fn prepare(dir: &Path, accounts: u32, seed: u64, attributes: &[Attribute])
              updated_at, device_key) ",
         );
         insert.push_values(&devices, |mut row, &(id, n, platform, package)| {
-            row.push_bind(app.id)
+            row.push_bind(app)
                 .push_bind(format!("device-{id}-{n}"))
                 .push_bind(i64::from(id))
                 .push_bind(platform)
@@ -263,7 +322,7 @@ async fn prepare(dir: &Path, accounts: u32, seed: u64, attributes: &[Attribute])
     sqlx::query("UPDATE apps SET next_account_id = ?, next_device_key = ? WHERE id = ?")
         .bind(i64::from(accounts))
         .bind(device_keys.start)
-        .bind(app.id)
+        .bind(app)
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -271,5 +330,106 @@ async fn prepare(dir: &Path, accounts: u32, seed: u64, attributes: &[Attribute])
     // As after a clean shutdown: the WAL folded back into the main file.
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
     conn.close().await.unwrap();
-    (app.id, tag_rows)
+    (app, tag_rows)
+}
+
+const BENCH_APP_KEY: &str = "hk_startup_bench";
+
+/// The bench app with the generator's attribute names, created through the store.
+async fn create_bench_app(store: &dyn Store, attributes: &[Attribute]) -> AppId {
+    let app = store
+        .create_app(NewApp {
+            name: "bench".into(),
+            key: BENCH_APP_KEY.into(),
+            secret: "hs_startup_bench_secret".into(),
+            limits: Limits::default(),
+        })
+        .await
+        .unwrap();
+    let names: Vec<(u8, Option<String>)> =
+        (0u8..).zip(attributes).map(|(slot, a)| (slot, Some(a.name.to_owned()))).collect();
+    store.set_attribute_names(app.id, &names).await.unwrap();
+    app.id
+}
+
+/// The bench app of a schema kept by an earlier run (`HERALD_BENCH_PG_KEEP=1`), if any.
+async fn prepared_pg(options: &PgOptions) -> Option<AppId> {
+    let store = PgStore::connect(options).await.unwrap();
+    let app = store.app_by_key(BENCH_APP_KEY).await.ok().map(|app| app.id);
+    store.close().await;
+    app
+}
+
+/// The same app in PostgreSQL: created through the store, accounts and devices written with
+/// COPY into its tables, then analysed as autovacuum would.
+async fn prepare_pg(
+    options: &PgOptions,
+    accounts: u32,
+    seed: u64,
+    attributes: &[Attribute],
+) -> AppId {
+    let store = PgStore::connect(options).await.unwrap();
+    let app = create_bench_app(&store, attributes).await;
+    store.close().await;
+
+    let mut conn = sqlx::PgConnection::connect(&options.url).await.unwrap();
+    let search_path = format!("SET search_path TO \"{}\"", options.schema);
+    sqlx::query(&search_path).execute(&mut conn).await.unwrap();
+    let tag_names = synthetic::tag_names();
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut account_rows = String::new();
+    let mut device_rows = String::new();
+    let mut device_keys = 0_i64..;
+    for account in synthetic::accounts(accounts, seed, attributes) {
+        let mut tags: Vec<&str> = account.tags.iter().map(|&t| tag_names[t].as_str()).collect();
+        tags.sort_unstable();
+        let mut row =
+            format!("{app}\t{id}\tuser-{id}\t{}", copy_text(&tags.join("\n")), id = account.id);
+        for (attribute, &value) in attributes.iter().zip(&account.attributes) {
+            row.push('\t');
+            row.push_str(&copy_text(&attribute.values[value]));
+        }
+        account_rows.push_str(&format!("{row}\t{now}\n"));
+        for (n, (platform, package)) in account.devices.iter().enumerate() {
+            let key = device_keys.next().unwrap_or_default();
+            device_rows.push_str(&format!(
+                "{app}\tdevice-{id}-{n}\t{id}\t{platform}\t{package}\t{now}\t{now}\t{key}\n",
+                id = account.id
+            ));
+        }
+    }
+    let copy = |table: &'static str| format!("COPY {table} FROM STDIN");
+    let mut sink = conn
+        .copy_in_raw(&copy(
+            "accounts (app_id, id, account, tags, attr0, attr1, attr2, attr3, attr4, attr5, \
+             attr6, attr7, attr8, attr9, created_at)",
+        ))
+        .await
+        .unwrap();
+    sink.send(account_rows.into_bytes()).await.unwrap();
+    sink.finish().await.unwrap();
+    let mut sink = conn
+        .copy_in_raw(&copy(
+            "devices (app_id, device_id, account_id, platform, package, created_at, updated_at, \
+             device_key)",
+        ))
+        .await
+        .unwrap();
+    sink.send(device_rows.into_bytes()).await.unwrap();
+    sink.finish().await.unwrap();
+    sqlx::query("UPDATE apps SET next_account_id = $1, next_device_key = $2 WHERE id = $3")
+        .bind(i64::from(accounts))
+        .bind(device_keys.start)
+        .bind(app)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("ANALYZE").execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    app
+}
+
+/// `value` in COPY's text format.
+fn copy_text(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\n', "\\n").replace('\t', "\\t").replace('\r', "\\r")
 }

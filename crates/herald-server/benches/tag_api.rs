@@ -14,20 +14,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod support;
 
-use herald_core::signature::{self, SignedParts};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
 use herald_store::{SqliteOptions, SqliteStore, Store, TagOp, TagUpdate};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use serde_json::{json, Value};
-
-const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
+use serde_json::json;
+use support::{cpu_time, ms, quantile, Client, Server};
 const ACCOUNTS_PER_CALL: usize = 1_000;
 const TAGS_PER_CALL: usize = 10;
 
@@ -76,90 +73,6 @@ fn main() {
     runtime.block_on(run(config));
 }
 
-/// A running `herald serve`; killed if still running when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data: &Path, sync_full: bool) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-            .args(["serve", "--data"])
-            .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("HERALD_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("HERALD_LOG_LEVEL", "warn")
-            .env("HERALD_SQLITE_SYNC_FULL", if sync_full { "true" } else { "false" })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start herald");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut base = None;
-        for line in stdout.lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("herald listening on ") {
-                base = Some(url.to_owned());
-                break;
-            }
-        }
-        Self { child, base: base.expect("herald printed its address") }
-    }
-
-    /// SIGTERM, so the store closes cleanly before the in-process part opens it.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
-        self.child.wait().expect("wait for herald");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Signs app requests as README.md "Sign a request" describes.
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    key: String,
-    secret: String,
-    nonces: AtomicU64,
-}
-
-impl Client {
-    async fn post(&self, path: &str, body: String) -> (u16, Value) {
-        let timestamp = chrono::Utc::now().timestamp();
-        let nonce =
-            format!("bench-{}-{}", std::process::id(), self.nonces.fetch_add(1, Ordering::Relaxed));
-        let parts = SignedParts {
-            method: "POST",
-            path,
-            query: "",
-            timestamp,
-            nonce: &nonce,
-            body: body.as_bytes(),
-        };
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(signature::KEY_HEADER, &self.key)
-            .header(signature::TIMESTAMP_HEADER, timestamp.to_string())
-            .header(signature::NONCE_HEADER, &nonce)
-            .header(signature::SIGNATURE_HEADER, parts.sign(&self.secret))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-}
-
 fn account(n: usize) -> String {
     format!("user-{n}")
 }
@@ -177,49 +90,13 @@ fn tag_call(call: usize, config: &Config) -> (Vec<String>, Vec<String>) {
     (accounts, tags)
 }
 
-/// CPU time (user + system, all threads) process `pid` has used, from /proc in clock ticks of
-/// 10 ms: on a machine shared with other work, the cost of a step without the waiting for a core.
-fn cpu_time(pid: &str) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name.
-    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
-    Duration::from_millis(ticks * 10)
-}
-
-fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    let at = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[at - 1]
-}
-
-fn ms(duration: Duration) -> String {
-    format!("{:.1} ms", duration.as_secs_f64() * 1e3)
-}
-
 async fn run(config: Config) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), config.sync_full);
-    let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{}/admin/apps", server.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": "bench", "limits": {"requests_per_second": 1_000_000}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let client = Arc::new(Client {
-        http,
-        base: server.base.clone(),
-        key: created["key"].as_str().expect("app key").to_owned(),
-        secret: created["secret"].as_str().expect("app secret").to_owned(),
-        nonces: AtomicU64::new(0),
-    });
+    let sync_full = if config.sync_full { "true" } else { "false" };
+    let server = Server::start(dir.path(), &[("HERALD_SQLITE_SYNC_FULL", sync_full)]);
+    let limits = json!({"requests_per_second": 1_000_000});
+    let (app_id, client) = Client::new_app(&server.base, limits).await;
+    let client = Arc::new(client);
     println!(
         "herald at {}, sqlite_sync_full = {}, {} callers, tags drawn from {} names",
         server.base, config.sync_full, config.callers, config.tag_pool
@@ -312,7 +189,6 @@ async fn run(config: Config) {
     )
     .await
     .unwrap();
-    let app_id = created["id"].as_i64().expect("app id");
     let mut times = Vec::new();
     let own_cpu = cpu_time("self");
     for call in 0..config.store_calls {
