@@ -5,6 +5,7 @@
 mod accounts;
 mod error;
 mod migrations;
+mod packed;
 mod postgres;
 mod pushes;
 mod reports;

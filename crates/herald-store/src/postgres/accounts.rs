@@ -3,13 +3,13 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
-use futures_util::TryStreamExt;
 use herald_core::account::AccountId;
 use herald_core::AppId;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::devices;
+use super::scan::PackedPages;
 use crate::rows::decode_tags;
 use crate::time::{from_millis, to_millis};
 use crate::{AccountRecord, AccountSummary, IndexSink, StoreError, StoreResult, ATTRIBUTE_SLOTS};
@@ -201,9 +201,21 @@ pub(super) async fn delete(pool: &PgPool, app: AppId, name: &str) -> StoreResult
     account_id(id)
 }
 
-/// Rows per statement of the start-up scan: each page is one statement, well inside the
-/// statement timeout even for the largest apps, and streamed while the index is built.
-pub(super) const LOAD_PAGE: i64 = 100_000;
+/// What the start-up scan reads of each account, in the order `feed_accounts` expects.
+const LOAD_FIELDS: [&str; 12] = [
+    "id::text",
+    "tags",
+    "coalesce(attr0, '')",
+    "coalesce(attr1, '')",
+    "coalesce(attr2, '')",
+    "coalesce(attr3, '')",
+    "coalesce(attr4, '')",
+    "coalesce(attr5, '')",
+    "coalesce(attr6, '')",
+    "coalesce(attr7, '')",
+    "coalesce(attr8, '')",
+    "coalesce(attr9, '')",
+];
 
 /// Feeds every account of `app` to `sink`, in id order.
 pub(super) async fn load_index(
@@ -211,29 +223,9 @@ pub(super) async fn load_index(
     app: AppId,
     sink: &mut (dyn IndexSink + Send),
 ) -> StoreResult<()> {
-    let sql = format!(
-        "SELECT id, tags, {ATTR_COLUMNS} FROM accounts WHERE app_id = $1 AND id > $2 \
-         ORDER BY id LIMIT $3"
-    );
-    let mut conn = pool.acquire().await?;
-    let mut after = -1_i64;
-    loop {
-        let mut rows = sqlx::query(&sql).bind(app).bind(after).bind(LOAD_PAGE).fetch(&mut *conn);
-        let mut count = 0;
-        while let Some(row) = rows.try_next().await? {
-            let id: i64 = row.try_get(0)?;
-            let tags: Vec<&str> =
-                row.try_get::<&str, _>(1)?.split('\n').filter(|t| !t.is_empty()).collect();
-            let mut attrs: [Option<&str>; ATTRIBUTE_SLOTS] = [None; ATTRIBUTE_SLOTS];
-            for (slot, value) in attrs.iter_mut().enumerate() {
-                *value = row.try_get(2 + slot)?;
-            }
-            sink.account(account_id(id)?, &tags, &attrs);
-            after = id;
-            count += 1;
-        }
-        if count < LOAD_PAGE {
-            return Ok(());
-        }
+    let mut pages = PackedPages::start(pool, "accounts", "id", &LOAD_FIELDS, app);
+    while let Some(page) = pages.next().await? {
+        crate::packed::feed_accounts(&page, sink)?;
     }
+    Ok(())
 }

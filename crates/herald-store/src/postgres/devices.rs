@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use futures_util::TryStreamExt;
 use herald_core::account::{AccountId, Device};
 use herald_core::AppId;
 use sqlx::{PgConnection, PgPool, Row};
 
-use super::accounts::{self, account_id, LOAD_PAGE};
+use super::accounts::{self, account_id};
+use super::scan::PackedPages;
 use crate::rows::{device_columns_of_d, records, BoundRow, DeviceRow, DEVICE_COLUMNS};
 use crate::time::to_millis;
 use crate::{
@@ -220,26 +220,10 @@ pub(super) async fn load_index(
     app: AppId,
     sink: &mut (dyn IndexSink + Send),
 ) -> StoreResult<()> {
-    let mut conn = pool.acquire().await?;
-    let mut after = -1_i64;
-    loop {
-        let mut rows = sqlx::query(
-            "SELECT device_key, account_id, platform, package FROM devices \
-             WHERE app_id = $1 AND device_key > $2 ORDER BY device_key LIMIT $3",
-        )
-        .bind(app)
-        .bind(after)
-        .bind(LOAD_PAGE)
-        .fetch(&mut *conn);
-        let mut count = 0;
-        while let Some(row) = rows.try_next().await? {
-            after = row.try_get(0)?;
-            let account = account_id(row.try_get(1)?)?;
-            sink.device(account, row.try_get(2)?, row.try_get(3)?);
-            count += 1;
-        }
-        if count < LOAD_PAGE {
-            return Ok(());
-        }
+    let fields = ["account_id::text", "platform", "package"];
+    let mut pages = PackedPages::start(pool, "devices", "device_key", &fields, app);
+    while let Some(page) = pages.next().await? {
+        crate::packed::feed_devices(&page, sink)?;
     }
+    Ok(())
 }

@@ -14,6 +14,7 @@ mod devices;
 mod labels;
 mod pushes;
 mod reports;
+mod scan;
 mod vendors;
 mod webhooks;
 

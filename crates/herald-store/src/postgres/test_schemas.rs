@@ -25,6 +25,7 @@ pub async fn drop(url: &str, name: &str) -> StoreResult<()> {
     Ok(())
 }
 
+#[cfg(feature = "test-support")]
 /// Drops every schema whose name starts with `prefix` and that `stale` says is no longer
 /// used (e.g. its test process is gone); returns how many.
 pub async fn drop_stale(

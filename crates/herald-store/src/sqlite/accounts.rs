@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::devices;
-use super::scan::{PackedScan, FIELD_SEPARATOR, ROW_SEPARATOR};
+use super::scan::PackedScan;
 use crate::rows::decode_tags;
 use crate::time::{from_millis, to_millis};
 use crate::{AccountRecord, AccountSummary, IndexSink, StoreError, StoreResult, ATTRIBUTE_SLOTS};
@@ -225,24 +225,6 @@ pub(super) async fn load_index(
         .chain(ATTR_COLUMN.iter().map(|column| format!("coalesce({column}, '')")))
         .collect();
     let scan = PackedScan::new("accounts", "id", &fields, LOAD_PAGE);
-    scan.run(pool, app, |page| {
-        let mut tags: Vec<&str> = Vec::new();
-        let mut attrs: Vec<Option<&str>> = Vec::with_capacity(ATTRIBUTE_SLOTS);
-        for account in page.split(ROW_SEPARATOR) {
-            let corrupt = || StoreError::Corrupt(format!("packed account row {account:?}"));
-            let mut fields = account.split(FIELD_SEPARATOR);
-            let id: AccountId = fields.next().and_then(|id| id.parse().ok()).ok_or_else(corrupt)?;
-            tags.clear();
-            tags.extend(fields.next().ok_or_else(corrupt)?.split('\n').filter(|t| !t.is_empty()));
-            attrs.clear();
-            attrs.extend(fields.map(|value| Some(value).filter(|v| !v.is_empty())));
-            if attrs.len() != ATTRIBUTE_SLOTS {
-                return Err(corrupt());
-            }
-            sink.account(id, &tags, &attrs);
-        }
-        Ok(())
-    })
-    .await?;
+    scan.run(pool, app, |page| crate::packed::feed_accounts(page, sink)).await?;
     devices::load_index(pool, app, sink).await
 }

@@ -8,7 +8,7 @@ use herald_core::AppId;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::accounts;
-use super::scan::{PackedScan, FIELD_SEPARATOR, ROW_SEPARATOR};
+use super::scan::PackedScan;
 use crate::rows::{device_columns_of_d, records, BoundRow, DeviceRow};
 use crate::time::to_millis;
 use crate::{
@@ -197,21 +197,7 @@ pub(super) async fn load_index(
 ) -> StoreResult<()> {
     let fields = ["account_id", "platform", "package"].map(str::to_owned);
     let scan = PackedScan::new("devices", "device_key", &fields, LOAD_PAGE);
-    scan.run(pool, app, |page| {
-        for device in page.split(ROW_SEPARATOR) {
-            let corrupt = || StoreError::Corrupt(format!("packed device row {device:?}"));
-            let mut fields = device.split(FIELD_SEPARATOR);
-            let (Some(account), Some(platform), Some(package), None) =
-                (fields.next(), fields.next(), fields.next(), fields.next())
-            else {
-                return Err(corrupt());
-            };
-            let account: AccountId = account.parse().map_err(|_| corrupt())?;
-            sink.device(account, platform, package);
-        }
-        Ok(())
-    })
-    .await
+    scan.run(pool, app, |page| crate::packed::feed_devices(page, sink)).await
 }
 
 /// Reserves the app's next device key; keys are never handed out twice.

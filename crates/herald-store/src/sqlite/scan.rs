@@ -15,11 +15,7 @@ use sqlx::{Row, SqlitePool};
 
 use crate::StoreResult;
 
-/// Separates rows, and the fields of one row, in a packed page. The packed fields (tags,
-/// attribute values, platforms, packages) never hold control characters (refused on write),
-/// nor are they ever empty, so an empty field is a missing value.
-pub(super) const ROW_SEPARATOR: char = '\u{1e}';
-pub(super) const FIELD_SEPARATOR: char = '\u{1f}';
+use crate::packed::{FIELD_SEPARATOR, ROW_SEPARATOR};
 
 /// A paged scan of one table of one app, in rowid order.
 pub(super) struct PackedScan {
