@@ -22,7 +22,8 @@ macro_rules! suite {
             tag_batches_apply_or_report_each_account, attribute_names_and_values,
             devices_bind_move_and_count, devices_register_in_batches,
             deleting_an_account_removes_its_devices,
-            load_index_feeds_everything, pushes_dispatch_in_seq_order,
+            load_index_feeds_everything, load_index_of_reads_back_some_accounts,
+            pushes_dispatch_in_seq_order, pushes_are_read_back_by_seq,
             idempotency_key_names_the_same_push, cursors_move_forward, cancel_and_recall,
             pushes_page_newest_first, broadcast_usage_counts, receipts_flush_and_reports,
             webhook_outbox, device_keys_are_dense_and_kept, compat_layers_map_external_ids,
@@ -374,6 +375,62 @@ pub(crate) async fn load_index_feeds_everything(store: &dyn Store) {
     city[2] = Some("Shenzhen".to_string());
     assert_eq!(sink.accounts, vec![(0, names(&["t1", "t2"]), vec![None; 10]), (1, vec![], city)]);
     assert_eq!(sink.devices, vec![(1, "ios".into(), "com.example".into())]);
+}
+
+pub(crate) async fn load_index_of_reads_back_some_accounts(store: &dyn Store) {
+    let app = create_demo_app(store, "index-of").await;
+    store.set_attribute_names(app.id, &[(0, Some("tier".into()))]).await.unwrap();
+    store.import_accounts(app.id, &names(&["a", "b", "c"])).await.unwrap();
+    let tags = TagUpdate {
+        accounts: names(&["a", "c"]),
+        op: TagOp::Add(names(&["t"])),
+        tags_per_account: 10,
+    };
+    store.update_tags(app.id, tags).await.unwrap();
+    let attrs =
+        vec![AttributeUpdate { account: "c".into(), changes: vec![(0, Some("gold".into()))] }];
+    store.update_attributes(app.id, attrs).await.unwrap();
+    store.register_device(app.id, "c", &device("dc1", "ios")).await.unwrap();
+    store.register_device(app.id, "c", &device("dc2", "android")).await.unwrap();
+    store.register_device(app.id, "b", &device("db", "web")).await.unwrap();
+    store.delete_account(app.id, "a").await.unwrap();
+
+    let mut sink = Collected::default();
+    // 0 (a) is gone, 1 (b) is not asked for, 2 (c) is read, 99 never existed.
+    store.load_index_of(app.id, &[0, 2, 99], &mut sink).await.unwrap();
+    let mut gold = vec![None; 10];
+    gold[0] = Some("gold".to_string());
+    assert_eq!(sink.accounts, vec![(2, names(&["t"]), gold)]);
+    sink.devices.sort();
+    assert_eq!(
+        sink.devices,
+        vec![(2, "android".into(), "com.example".into()), (2, "ios".into(), "com.example".into())]
+    );
+    let mut none = Collected::default();
+    store.load_index_of(app.id, &[], &mut none).await.unwrap();
+    assert!(none.accounts.is_empty() && none.devices.is_empty());
+}
+
+pub(crate) async fn pushes_are_read_back_by_seq(store: &dyn Store) {
+    let app = create_demo_app(store, "by-seq").await;
+    assert_eq!(store.last_push_seq(app.id).await.unwrap(), 0);
+    let dispatch = Dispatch { recipients: Some(vec![1]), targeted: 1, expires_at: None };
+    for id in ["p1", "p2", "p3", "p4"] {
+        store.create_push(new_push(app.id, id, None)).await.unwrap();
+        store.begin_dispatch(app.id, id, dispatch.clone()).await.unwrap();
+    }
+    store.create_push(new_push(app.id, "waiting", None)).await.unwrap();
+    store.cancel_push(app.id, "p3").await.unwrap();
+    assert_eq!(store.last_push_seq(app.id).await.unwrap(), 4);
+    let read = store.pushes_by_seq(app.id, 1, 3).await.unwrap();
+    let seen: Vec<_> = read.iter().map(|p| (p.id.as_str(), p.seq, p.status)).collect();
+    assert_eq!(
+        seen,
+        [("p2", Some(2), PushStatus::Dispatching), ("p3", Some(3), PushStatus::Cancelled)]
+    );
+    assert_eq!(store.pushes_by_seq(app.id, 0, u64::MAX).await.unwrap().len(), 4);
+    assert!(store.pushes_by_seq(app.id, 4, 10).await.unwrap().is_empty());
+    assert!(matches!(store.last_push_seq(app.id + 1000).await, Err(StoreError::NotFound { .. })));
 }
 
 fn new_push(app: i64, id: &str, key: Option<&str>) -> NewPush {

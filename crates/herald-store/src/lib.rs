@@ -169,6 +169,14 @@ pub trait Store: Send + Sync + 'static {
     /// Feeds every account (with tags and attributes) and device of the app to `sink`, for
     /// rebuilding the audience index at start-up.
     async fn load_index(&self, app: AppId, sink: &mut (dyn IndexSink + Send)) -> StoreResult<()>;
+    /// Feeds the given accounts that still exist, with their devices, to `sink`: another
+    /// node's directory write, read back into this node's index. Accounts not fed are gone.
+    async fn load_index_of(
+        &self,
+        app: AppId,
+        accounts: &[AccountId],
+        sink: &mut (dyn IndexSink + Send),
+    ) -> StoreResult<()>;
 
     /// Stores a new push (status `scheduled`). With an idempotency key seen within 7 days, stores
     /// nothing and returns the first push with `false`. A push with a `quota` is refused with
@@ -259,6 +267,29 @@ pub trait Store: Send + Sync + 'static {
     /// Stored pushes of an app that devices may still receive: dispatched, not online-only,
     /// not expired at `now`, not recalled; in seq order.
     async fn live_pushes(&self, app: AppId, now: DateTime<Utc>) -> StoreResult<Vec<PushRecord>>;
+    /// The app's dispatched pushes with `after < seq <= upto`, by seq (cancelled and recalled
+    /// ones too): what a node that missed bus events reads before it delivers later ones.
+    async fn pushes_by_seq(
+        &self,
+        app: AppId,
+        after: u64,
+        upto: u64,
+    ) -> StoreResult<Vec<PushRecord>>;
+    /// The seq of the app's last dispatched push; 0 before the first.
+    async fn last_push_seq(&self, app: AppId) -> StoreResult<u64>;
+
+    /// Takes the app's dispatch lease for this process if no other process holds it; `true`
+    /// when this process holds it now. Leases live as long as the store's lease session:
+    /// when that ends (the process died, or lost its connection) every one of them is free.
+    /// One process owns an embedded store, so it holds every lease.
+    async fn take_dispatch_lease(&self, _app: AppId) -> StoreResult<bool> {
+        Ok(true)
+    }
+    /// Keeps the lease session open: `true` if the leases taken so far are still held,
+    /// `false` if the session had ended and a new one was opened (every lease was lost).
+    async fn renew_dispatch_leases(&self) -> StoreResult<bool> {
+        Ok(true)
+    }
 
     /// A device's acknowledgement state (zero if it never acked).
     async fn cursor(&self, app: AppId, device_id: &str) -> StoreResult<Cursor>;

@@ -12,8 +12,12 @@ use crate::{IndexSink, StoreError, StoreResult, ATTRIBUTE_SLOTS};
 pub(crate) const ROW_SEPARATOR: char = '\u{1e}';
 pub(crate) const FIELD_SEPARATOR: char = '\u{1f}';
 
-/// Feeds a page of accounts packed as `id, tags, attr0 .. attr9` to `sink`.
+/// Feeds a page of accounts packed as `id, tags, attr0 .. attr9` to `sink`; an empty page
+/// holds no row.
 pub(crate) fn feed_accounts(page: &str, sink: &mut (dyn IndexSink + Send)) -> StoreResult<()> {
+    if page.is_empty() {
+        return Ok(());
+    }
     let mut tags: Vec<&str> = Vec::new();
     let mut attrs: Vec<Option<&str>> = Vec::with_capacity(ATTRIBUTE_SLOTS);
     for account in page.split(ROW_SEPARATOR) {
@@ -32,8 +36,12 @@ pub(crate) fn feed_accounts(page: &str, sink: &mut (dyn IndexSink + Send)) -> St
     Ok(())
 }
 
-/// Feeds a page of devices packed as `account_id, platform, package` to `sink`.
+/// Feeds a page of devices packed as `account_id, platform, package` to `sink`; an empty
+/// page holds no row.
 pub(crate) fn feed_devices(page: &str, sink: &mut (dyn IndexSink + Send)) -> StoreResult<()> {
+    if page.is_empty() {
+        return Ok(());
+    }
     for device in page.split(ROW_SEPARATOR) {
         let corrupt = || StoreError::Corrupt(format!("packed device row {device:?}"));
         let mut fields = device.split(FIELD_SEPARATOR);

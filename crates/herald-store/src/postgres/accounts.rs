@@ -49,6 +49,9 @@ pub(super) async fn rows_by_name(
         "SELECT id, account, tags, created_at, {ATTR_COLUMNS} FROM accounts \
          WHERE app_id = $1 AND account = ANY($2)"
     ))
+    // Planned anew each time: a plan cached while the table was small scans it whole
+    // for every name once it has grown (1 s a call at 100,000 accounts).
+    .persistent(false)
     .bind(app)
     .bind(names)
     .fetch_all(&mut *conn)
@@ -228,4 +231,39 @@ pub(super) async fn load_index(
         crate::packed::feed_accounts(&page, sink)?;
     }
     Ok(())
+}
+
+/// Feeds the given accounts that exist, then their devices, to `sink`.
+pub(super) async fn load_index_of(
+    pool: &PgPool,
+    app: AppId,
+    accounts: &[AccountId],
+    sink: &mut (dyn IndexSink + Send),
+) -> StoreResult<()> {
+    let ids: Vec<i64> = accounts.iter().map(|&id| i64::from(id)).collect();
+    let packed = |fields: &[&str], table: &str, key: &str| {
+        format!(
+            "SELECT coalesce(string_agg({fields}, chr({row})), '') FROM {table} \
+             WHERE app_id = $1 AND {key} = ANY($2)",
+            fields =
+                fields.join(&format!(" || chr({}) || ", u32::from(crate::packed::FIELD_SEPARATOR))),
+            row = u32::from(crate::packed::ROW_SEPARATOR),
+        )
+    };
+    let mut conn = pool.acquire().await?;
+    let page: String = sqlx::query_scalar(&packed(&LOAD_FIELDS, "accounts", "id"))
+        .bind(app)
+        .bind(&ids)
+        .persistent(false)
+        .fetch_one(&mut *conn)
+        .await?;
+    crate::packed::feed_accounts(&page, sink)?;
+    let device_fields = ["account_id::text", "platform", "package"];
+    let page: String = sqlx::query_scalar(&packed(&device_fields, "devices", "account_id"))
+        .bind(app)
+        .bind(&ids)
+        .persistent(false)
+        .fetch_one(&mut *conn)
+        .await?;
+    crate::packed::feed_devices(&page, sink)
 }

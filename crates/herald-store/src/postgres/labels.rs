@@ -27,6 +27,9 @@ async fn lock_by_name(
         "SELECT id, account, tags, created_at, {ATTR_COLUMNS} FROM accounts \
          WHERE app_id = $1 AND account = ANY($2) ORDER BY id FOR UPDATE"
     ))
+    // Planned anew each time: a plan cached while the table was small scans it whole
+    // for every name once it has grown (1 s a call at 100,000 accounts).
+    .persistent(false)
     .bind(app)
     .bind(names)
     .fetch_all(&mut *conn)

@@ -143,6 +143,62 @@ fn quote_identifier(name: &str) -> String {
 /// [`Store`] on a PostgreSQL database.
 pub struct PgStore {
     pool: PgPool,
+    leases: DispatchLeases,
+}
+
+/// Dispatch leases are session advisory locks held on one connection of their own: a node
+/// that dies (or is cut from the database) loses its connection and with it every lease, at
+/// once and without a timeout to tune; nothing else has to be cleaned up.
+struct DispatchLeases {
+    connect: PgConnectOptions,
+    /// The first half of every lock key, from the schema name: deployments sharing one
+    /// database in different schemas do not take each other's leases.
+    space: i32,
+    session: tokio::sync::Mutex<Option<sqlx::PgConnection>>,
+}
+
+impl DispatchLeases {
+    fn new(connect: PgConnectOptions, schema: &str) -> Self {
+        // FNV-1a: stable across builds and processes, unlike the std hasher.
+        let hash = schema
+            .bytes()
+            .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        Self { connect, space: i32::from_ne_bytes(hash.to_ne_bytes()), session: Default::default() }
+    }
+
+    async fn take(&self, app: AppId) -> StoreResult<bool> {
+        let mut session = self.session.lock().await;
+        let Some(conn) = session.as_mut() else {
+            return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
+        };
+        let key = i32::try_from(app).map_err(|_| StoreError::Invalid(format!("app id {app}")))?;
+        let taken = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+            .bind(self.space)
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await;
+        taken.inspect_err(|_| *session = None).map_err(Into::into)
+    }
+
+    async fn renew(&self) -> StoreResult<bool> {
+        use sqlx::Connection;
+        let mut session = self.session.lock().await;
+        if let Some(conn) = session.as_mut() {
+            if sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok() {
+                return Ok(true);
+            }
+        }
+        *session = None;
+        *session = Some(sqlx::PgConnection::connect_with(&self.connect).await?);
+        Ok(false)
+    }
+
+    async fn close(&self) {
+        use sqlx::Connection;
+        if let Some(conn) = self.session.lock().await.take() {
+            let _ = conn.close().await;
+        }
+    }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -155,8 +211,9 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
+        let leases = DispatchLeases::new(connect, &options.schema);
         // The schema must exist before the migrator's own table can be made in it.
         sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_identifier(&options.schema)))
             .execute(&pool)
@@ -164,7 +221,7 @@ impl PgStore {
             .or_else(ignore_concurrent_create)?;
         check_schema_version(&pool).await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, leases })
     }
 
     /// The newest migration applied to the database.
@@ -213,7 +270,38 @@ impl Store for PgStore {
     }
 
     async fn close(&self) {
+        self.leases.close().await;
         self.pool.close().await;
+    }
+
+    async fn take_dispatch_lease(&self, app: AppId) -> StoreResult<bool> {
+        self.leases.take(app).await
+    }
+
+    async fn renew_dispatch_leases(&self) -> StoreResult<bool> {
+        self.leases.renew().await
+    }
+
+    async fn load_index_of(
+        &self,
+        app: AppId,
+        accounts: &[AccountId],
+        sink: &mut (dyn IndexSink + Send),
+    ) -> StoreResult<()> {
+        accounts::load_index_of(&self.pool, app, accounts, sink).await
+    }
+
+    async fn pushes_by_seq(
+        &self,
+        app: AppId,
+        after: u64,
+        upto: u64,
+    ) -> StoreResult<Vec<PushRecord>> {
+        pushes::by_seq(&self.pool, app, after, upto).await
+    }
+
+    async fn last_push_seq(&self, app: AppId) -> StoreResult<u64> {
+        pushes::last_seq(&self.pool, app).await
     }
 
     async fn create_app(&self, app: NewApp) -> StoreResult<App> {

@@ -50,12 +50,15 @@ pub(super) async fn create(pool: &PgPool, push: NewPush) -> StoreResult<(PushRec
         }
     }
     if let Some(quota) = &push.quota {
-        // Broadcasts of one app are stored one at a time, each seeing the ones before it.
-        sqlx::query("SELECT id FROM apps WHERE id = $1 FOR UPDATE")
-            .bind(push.app)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::not_found("app", push.app))?;
+        // Broadcasts of one app are stored one at a time, each seeing the ones before it. The
+        // lock is an advisory one of its own, not the app's row: dispatches move the seq in
+        // that row, and a broadcast accept must not wait for them.
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/broadcast/' || $1::TEXT, 0))",
+        )
+        .bind(push.app)
+        .execute(&mut *tx)
+        .await?;
         let (day, hour, latest) = quota_usage(&mut tx, &push, quota, now).await?;
         quota.check(now, day, hour, latest)?;
     }
@@ -414,4 +417,31 @@ pub(super) async fn save_cursors(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+pub(super) async fn by_seq(
+    pool: &PgPool,
+    app: AppId,
+    after: u64,
+    upto: u64,
+) -> StoreResult<Vec<PushRecord>> {
+    let bound = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
+    let rows = sqlx::query_as::<_, PushRow>(&format!(
+        "SELECT {COLUMNS} FROM pushes WHERE app_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq"
+    ))
+    .bind(app)
+    .bind(bound(after))
+    .bind(bound(upto))
+    .fetch_all(pool)
+    .await?;
+    records(rows)
+}
+
+pub(super) async fn last_seq(pool: &PgPool, app: AppId) -> StoreResult<u64> {
+    let next: i64 = sqlx::query_scalar("SELECT next_push_seq FROM apps WHERE id = $1")
+        .bind(app)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found("app", app))?;
+    u64::try_from(next - 1).map_err(|_| StoreError::Corrupt(format!("next push seq {next}")))
 }

@@ -138,3 +138,26 @@ async fn terminated_sessions_are_replaced() {
     }
     assert!(answered >= 19, "service resumed after the sessions were killed ({answered}/20)");
 }
+
+#[tokio::test]
+async fn a_dispatch_lease_has_one_holder_until_its_session_ends() {
+    let (schema, first) = store().await;
+    let second = PgStore::connect(&schema.options()).await.unwrap();
+    // Without a session nothing is taken; opening one says no lease was held before.
+    assert!(first.take_dispatch_lease(7).await.unwrap_err().is_unavailable());
+    assert!(!first.renew_dispatch_leases().await.unwrap());
+    assert!(!second.renew_dispatch_leases().await.unwrap());
+    assert!(first.take_dispatch_lease(7).await.unwrap());
+    assert!(first.take_dispatch_lease(7).await.unwrap(), "the holder takes it again");
+    assert!(!second.take_dispatch_lease(7).await.unwrap());
+    assert!(second.take_dispatch_lease(8).await.unwrap(), "another app's lease is free");
+    assert!(first.renew_dispatch_leases().await.unwrap());
+    // Another schema is another deployment: its leases are its own.
+    let (_other_schema, other) = store().await;
+    assert!(!other.renew_dispatch_leases().await.unwrap());
+    assert!(other.take_dispatch_lease(7).await.unwrap());
+    // The holder goes away (as a killed process's session does): the lease is free at once.
+    first.close().await;
+    assert!(second.take_dispatch_lease(7).await.unwrap());
+    assert!(second.renew_dispatch_leases().await.unwrap());
+}

@@ -228,3 +228,41 @@ pub(super) async fn load_index(
     scan.run(pool, app, |page| crate::packed::feed_accounts(page, sink)).await?;
     devices::load_index(pool, app, sink).await
 }
+
+/// Feeds the given accounts that exist, then their devices, to `sink`.
+pub(super) async fn load_index_of(
+    pool: &SqlitePool,
+    app: AppId,
+    accounts: &[AccountId],
+    sink: &mut (dyn IndexSink + Send),
+) -> StoreResult<()> {
+    let ids = serde_json::to_string(accounts).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let packed = |fields: &[String], table: &str, key: &str| {
+        format!(
+            "SELECT coalesce(group_concat({fields}, char({row})), '') FROM {table} \
+             WHERE app_id = ? AND {key} IN (SELECT value FROM json_each(?))",
+            fields = fields
+                .join(&format!(" || char({}) || ", u32::from(crate::packed::FIELD_SEPARATOR))),
+            row = u32::from(crate::packed::ROW_SEPARATOR),
+        )
+    };
+    let fields: Vec<String> = ["id", "tags"]
+        .iter()
+        .map(|column| (*column).to_owned())
+        .chain(ATTR_COLUMN.iter().map(|column| format!("coalesce({column}, '')")))
+        .collect();
+    let mut conn = pool.acquire().await?;
+    let page: String = sqlx::query_scalar(&packed(&fields, "accounts", "id"))
+        .bind(app)
+        .bind(&ids)
+        .fetch_one(&mut *conn)
+        .await?;
+    crate::packed::feed_accounts(&page, sink)?;
+    let fields = ["account_id", "platform", "package"].map(str::to_owned);
+    let page: String = sqlx::query_scalar(&packed(&fields, "devices", "account_id"))
+        .bind(app)
+        .bind(&ids)
+        .fetch_one(&mut *conn)
+        .await?;
+    crate::packed::feed_devices(&page, sink)
+}

@@ -300,6 +300,28 @@ impl Store for SqliteStore {
         pushes::live(&self.reader, app, now).await
     }
 
+    async fn pushes_by_seq(
+        &self,
+        app: AppId,
+        after: u64,
+        upto: u64,
+    ) -> StoreResult<Vec<PushRecord>> {
+        pushes::by_seq(&self.reader, app, after, upto).await
+    }
+
+    async fn last_push_seq(&self, app: AppId) -> StoreResult<u64> {
+        pushes::last_seq(&self.reader, app).await
+    }
+
+    async fn load_index_of(
+        &self,
+        app: AppId,
+        accounts: &[AccountId],
+        sink: &mut (dyn IndexSink + Send),
+    ) -> StoreResult<()> {
+        accounts::load_index_of(&self.reader, app, accounts, sink).await
+    }
+
     async fn cursor(&self, app: AppId, device_id: &str) -> StoreResult<Cursor> {
         pushes::cursor(&self.reader, app, device_id).await
     }

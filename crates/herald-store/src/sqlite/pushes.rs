@@ -386,3 +386,30 @@ pub(super) async fn save_cursors(
     }
     Ok(())
 }
+
+pub(super) async fn by_seq(
+    pool: &SqlitePool,
+    app: AppId,
+    after: u64,
+    upto: u64,
+) -> StoreResult<Vec<PushRecord>> {
+    let bound = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
+    let rows = sqlx::query_as::<_, PushRow>(&format!(
+        "SELECT {COLUMNS} FROM pushes WHERE app_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
+    ))
+    .bind(app)
+    .bind(bound(after))
+    .bind(bound(upto))
+    .fetch_all(pool)
+    .await?;
+    records(rows)
+}
+
+pub(super) async fn last_seq(pool: &SqlitePool, app: AppId) -> StoreResult<u64> {
+    let next: i64 = sqlx::query_scalar("SELECT next_push_seq FROM apps WHERE id = ?")
+        .bind(app)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found("app", app))?;
+    u64::try_from(next - 1).map_err(|_| StoreError::Corrupt(format!("next push seq {next}")))
+}
