@@ -26,6 +26,7 @@ macro_rules! suite {
             pushes_dispatch_in_seq_order, pushes_are_read_back_by_seq,
             idempotency_key_names_the_same_push, cursors_move_forward, cancel_and_recall,
             pushes_page_newest_first, broadcast_usage_counts, receipts_flush_and_reports,
+            reports_of_several_writers_merge,
             webhook_outbox, device_keys_are_dense_and_kept, compat_layers_map_external_ids,
             vendor_credentials_and_tokens, seqs_stay_gapless_under_racing_dispatchers,
             idempotency_holds_under_racing_creates, racing_imports_create_each_account_once,
@@ -644,6 +645,41 @@ pub(crate) async fn broadcast_usage_counts(store: &dyn Store) {
         "per source"
     );
     assert_eq!(store.push(app.id, "c1").await.unwrap().source, "tencent");
+}
+
+pub(crate) async fn reports_of_several_writers_merge(store: &dyn Store) {
+    let app = create_demo_app(store, "merge").await;
+    let bitmap = |ids: &[u32]| {
+        let mut bytes = Vec::new();
+        ids.iter().copied().collect::<roaring::RoaringBitmap>().serialize_into(&mut bytes).unwrap();
+        bytes
+    };
+    let row = |targeted, failed: u64, delivered: &[u32], opened: &[u32]| PlatformReport {
+        app: app.id,
+        push_id: "p".into(),
+        platform: "android".into(),
+        targeted,
+        sent_online: targeted / 2,
+        stored_offline: 0,
+        vendor_sent: 0,
+        vendor_failed: [("Unregistered".to_string(), failed)].into(),
+        delivered: bitmap(delivered),
+        opened: bitmap(opened),
+    };
+    let flush = |report| ReceiptsFlush {
+        cursors: vec![],
+        reports: vec![report],
+        minutes: vec![],
+        days: vec![],
+    };
+    // The dispatching node, then two other nodes that only saw acks, then the dispatcher again
+    // with an older state: nothing is lost, no count goes back.
+    store.flush_receipts(&flush(row(10, 2, &[1, 2], &[1]))).await.unwrap();
+    store.flush_receipts(&flush(row(0, 0, &[3], &[]))).await.unwrap();
+    store.flush_receipts(&flush(row(0, 0, &[4, 5], &[5]))).await.unwrap();
+    store.flush_receipts(&flush(row(8, 1, &[1], &[]))).await.unwrap();
+    let stored = store.push_report(app.id, "p").await.unwrap();
+    assert_eq!(stored, vec![row(10, 2, &[1, 2, 3, 4, 5], &[1, 5])]);
 }
 
 pub(crate) async fn receipts_flush_and_reports(store: &dyn Store) {

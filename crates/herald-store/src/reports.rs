@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use herald_core::AppId;
 
-use crate::Cursor;
+use crate::{Cursor, StoreError, StoreResult};
 
 /// The report of one push on one platform. `delivered` and `opened` are serialized bitmaps of
 /// device keys, so counts stay exact (unique devices) across restarts.
@@ -22,6 +22,52 @@ pub struct PlatformReport {
     pub vendor_failed: BTreeMap<String, u64>,
     pub delivered: Vec<u8>,
     pub opened: Vec<u8>,
+}
+
+impl PlatformReport {
+    /// This report merged into `stored`, the row as another writer may have left it: counts
+    /// keep the larger value (each is written by the node that dispatches the push and only
+    /// grows), failures the larger count per reason, and the unique sets are united. Writing
+    /// the merge is what lets several nodes flush reports of one push without losing any.
+    pub fn merged_into(&self, stored: Option<PlatformReport>) -> StoreResult<PlatformReport> {
+        let Some(stored) = stored else { return Ok(self.clone()) };
+        let mut vendor_failed = stored.vendor_failed;
+        for (reason, count) in &self.vendor_failed {
+            let kept = vendor_failed.entry(reason.clone()).or_default();
+            *kept = (*kept).max(*count);
+        }
+        Ok(PlatformReport {
+            targeted: self.targeted.max(stored.targeted),
+            sent_online: self.sent_online.max(stored.sent_online),
+            stored_offline: self.stored_offline.max(stored.stored_offline),
+            vendor_sent: self.vendor_sent.max(stored.vendor_sent),
+            vendor_failed,
+            delivered: union(&stored.delivered, &self.delivered)?,
+            opened: union(&stored.opened, &self.opened)?,
+            ..self.clone()
+        })
+    }
+}
+
+/// The union of two bitmaps in Roaring's portable format; empty bytes are the empty set.
+fn union(a: &[u8], b: &[u8]) -> StoreResult<Vec<u8>> {
+    let read = |bytes: &[u8]| -> StoreResult<roaring::RoaringBitmap> {
+        if bytes.is_empty() {
+            return Ok(roaring::RoaringBitmap::new());
+        }
+        roaring::RoaringBitmap::deserialize_from(bytes)
+            .map_err(|err| StoreError::Corrupt(format!("report bitmap: {err}")))
+    };
+    if a.is_empty() || a == b {
+        return Ok(b.to_vec());
+    }
+    if b.is_empty() {
+        return Ok(a.to_vec());
+    }
+    let united = read(a)? | read(b)?;
+    let mut bytes = Vec::with_capacity(united.serialized_size());
+    united.serialize_into(&mut bytes).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+    Ok(bytes)
 }
 
 /// Deliveries and opens of one push in one minute (Unix minutes), to add to what is stored.
@@ -50,7 +96,7 @@ pub struct DayCount {
 #[derive(Debug, Clone, Default)]
 pub struct ReceiptsFlush {
     pub cursors: Vec<(AppId, String, Cursor)>,
-    /// Whole rows, replacing what is stored.
+    /// Rows merged into what is stored ([`PlatformReport::merged_into`]).
     pub reports: Vec<PlatformReport>,
     /// Increments.
     pub minutes: Vec<MinuteCount>,

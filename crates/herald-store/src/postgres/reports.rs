@@ -23,7 +23,11 @@ pub(super) async fn flush(pool: &PgPool, flush: &ReceiptsFlush) -> StoreResult<(
     let cursors: Vec<_> =
         flush.cursors.iter().filter(|(app, _, _)| apps.contains(app)).cloned().collect();
     pushes::save_cursors(&mut tx, &cursors).await?;
-    for report in flush.reports.iter().filter(|r| apps.contains(&r.app)) {
+    // In one order on every node: two flushes locking the same rows never wait in a circle.
+    let mut reports: Vec<_> = flush.reports.iter().filter(|r| apps.contains(&r.app)).collect();
+    reports.sort_by(|a, b| (a.app, &a.push_id, &a.platform).cmp(&(b.app, &b.push_id, &b.platform)));
+    for report in reports {
+        let report = report.merged_into(stored_report(&mut tx, report).await?)?;
         let failed = serde_json::to_string(&report.vendor_failed)
             .map_err(|err| StoreError::Corrupt(err.to_string()))?;
         sqlx::query(
@@ -94,26 +98,7 @@ pub(super) async fn push_report(
     .bind(push_id)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let failed: String = row.try_get("vendor_failed")?;
-            let delivered: Option<Vec<u8>> = row.try_get("delivered")?;
-            let opened: Option<Vec<u8>> = row.try_get("opened")?;
-            Ok(PlatformReport {
-                app,
-                push_id: push_id.to_owned(),
-                platform: row.try_get("platform")?,
-                targeted: count(row, "targeted")?,
-                sent_online: count(row, "sent_online")?,
-                stored_offline: count(row, "stored_offline")?,
-                vendor_sent: count(row, "vendor_sent")?,
-                vendor_failed: serde_json::from_str(&failed)
-                    .map_err(|err| StoreError::Corrupt(format!("vendor_failed: {err}")))?,
-                delivered: delivered.unwrap_or_default(),
-                opened: opened.unwrap_or_default(),
-            })
-        })
-        .collect()
+    rows.iter().map(|row| report_of(row, app, push_id)).collect()
 }
 
 pub(super) async fn push_minutes(
@@ -168,4 +153,52 @@ pub(super) async fn days(
             })
         })
         .collect()
+}
+
+/// The stored row a flushed report merges into, locked until the flush commits.
+async fn stored_report(
+    conn: &mut sqlx::PgConnection,
+    report: &PlatformReport,
+) -> StoreResult<Option<PlatformReport>> {
+    // A row first written by two flushes at once: both insert an empty one (one of them
+    // does nothing), then each merges into it under the row's lock.
+    sqlx::query(
+        "INSERT INTO push_reports (app_id, push_id, platform, targeted, sent_online, \
+         stored_offline, vendor_sent, vendor_failed) VALUES ($1, $2, $3, 0, 0, 0, 0, '{}') \
+         ON CONFLICT (app_id, push_id, platform) DO NOTHING",
+    )
+    .bind(report.app)
+    .bind(&report.push_id)
+    .bind(&report.platform)
+    .execute(&mut *conn)
+    .await?;
+    let row = sqlx::query(
+        "SELECT platform, targeted, sent_online, stored_offline, vendor_sent, vendor_failed, \
+         delivered, opened FROM push_reports WHERE app_id = $1 AND push_id = $2 AND platform = $3 FOR UPDATE",
+    )
+    .bind(report.app)
+    .bind(&report.push_id)
+    .bind(&report.platform)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| report_of(&row, report.app, &report.push_id)).transpose()
+}
+
+fn report_of(row: &PgRow, app: AppId, push_id: &str) -> StoreResult<PlatformReport> {
+    let failed: String = row.try_get("vendor_failed")?;
+    let delivered: Option<Vec<u8>> = row.try_get("delivered")?;
+    let opened: Option<Vec<u8>> = row.try_get("opened")?;
+    Ok(PlatformReport {
+        app,
+        push_id: push_id.to_owned(),
+        platform: row.try_get("platform")?,
+        targeted: count(row, "targeted")?,
+        sent_online: count(row, "sent_online")?,
+        stored_offline: count(row, "stored_offline")?,
+        vendor_sent: count(row, "vendor_sent")?,
+        vendor_failed: serde_json::from_str(&failed)
+            .map_err(|err| StoreError::Corrupt(format!("vendor_failed: {err}")))?,
+        delivered: delivered.unwrap_or_default(),
+        opened: opened.unwrap_or_default(),
+    })
 }
