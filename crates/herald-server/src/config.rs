@@ -72,6 +72,30 @@ pub struct Settings {
     /// APNs / FCM: endpoints, limits, retries and the key sealing credentials (the `[vendor]`
     /// table; the key also as `HERALD_VENDOR_CREDENTIALS_KEY`).
     pub vendor: VendorSettings,
+    /// Several nodes on one PostgreSQL store with NATS JetStream between them (the
+    /// `[cluster]` table; also `HERALD_CLUSTER_NATS`, `HERALD_CLUSTER_NODE_ID`,
+    /// `HERALD_CLUSTER_PREFIX`). Absent: one node on its own.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// The `[cluster]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// `nats://host:port` of the NATS server (JetStream enabled).
+    pub nats: String,
+    /// This node's name in the cluster; unset: generated on first start and kept in
+    /// `<data_dir>/node-id`.
+    pub node_id: Option<String>,
+    /// Stream and subject names start with it: clusters sharing one NATS server use different
+    /// prefixes.
+    pub prefix: String,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self { nats: "nats://127.0.0.1:4222".into(), node_id: None, prefix: "herald".into() }
+    }
 }
 
 impl Default for Settings {
@@ -95,6 +119,7 @@ impl Default for Settings {
             inbox_cache_bytes: 256 * 1024 * 1024,
             gateway: GatewaySettings::default(),
             vendor: VendorSettings::default(),
+            cluster: None,
         }
     }
 }
@@ -127,6 +152,9 @@ pub enum StoreChoice {
     Sqlite,
     Postgres(PgOptions),
 }
+
+/// Names of the `[cluster]` table accepted as `HERALD_CLUSTER_<NAME>` variables.
+const CLUSTER_KEYS: [&str; 3] = ["nats", "node_id", "prefix"];
 
 /// Names accepted in the file and as `HERALD_<NAME>` variables.
 const KEYS: [&str; 16] = [
@@ -171,6 +199,16 @@ impl Settings {
                 table.entry("vendor").or_insert_with(|| toml::Value::Table(toml::Table::new()));
             if let toml::Value::Table(vendor) = vendor {
                 vendor.insert("credentials_key".into(), toml::Value::String(key.clone()));
+            }
+        }
+        for key in CLUSTER_KEYS {
+            if let Some(value) = env.get(&format!("HERALD_CLUSTER_{}", key.to_ascii_uppercase())) {
+                let cluster = table
+                    .entry("cluster")
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let toml::Value::Table(cluster) = cluster {
+                    cluster.insert(key.into(), toml::Value::String(value.clone()));
+                }
             }
         }
         let mut settings: Settings =
@@ -226,7 +264,43 @@ impl Settings {
         if self.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(invalid("admin_token", "must be at least 16 characters"));
         }
-        self.store_choice()?;
+        let store = self.store_choice()?;
+        if let Some(cluster) = &self.cluster {
+            if store == StoreChoice::Sqlite {
+                return Err(invalid(
+                    "cluster",
+                    "cluster mode needs the PostgreSQL store (store = \"postgres://...\"): \
+                     every node must see the same state, and SQLite is one process's file",
+                ));
+            }
+            if !(cluster.nats.starts_with("nats://") || cluster.nats.starts_with("tls://")) {
+                return Err(invalid("cluster.nats", "must be a nats:// URL"));
+            }
+            let name_ok = |name: &str| {
+                !name.is_empty()
+                    && name.len() <= 64
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            };
+            if !name_ok(&cluster.prefix) {
+                return Err(invalid("cluster.prefix", "letters, digits, '-' and '_', 1 to 64"));
+            }
+            if cluster.node_id.as_deref().is_some_and(|id| !name_ok(id)) {
+                return Err(invalid("cluster.node_id", "letters, digits, '-' and '_', 1 to 64"));
+            }
+            // Generated per data directory on a single node; every node must share them.
+            if self.admin_token.is_none() {
+                return Err(invalid(
+                    "admin_token",
+                    "cluster mode needs it set, the same on every node",
+                ));
+            }
+            if self.vendor.credentials_key.is_none() {
+                return Err(invalid(
+                    "vendor.credentials_key",
+                    "cluster mode needs it set, the same on every node",
+                ));
+            }
+        }
         self.gateway.validate().map_err(|reason| invalid("gateway", &reason))?;
         self.vendor.validate().map_err(|err| invalid("vendor", &err.to_string()))?;
         Ok(self)
@@ -325,6 +399,47 @@ mod tests {
     }
 
     #[test]
+    fn cluster_mode_needs_postgres_and_takes_env() {
+        let err = Settings::load(
+            None,
+            env(&[("HERALD_CLUSTER_NATS", "nats://n:4222")]),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("cluster mode needs the PostgreSQL store"), "{err}");
+        let mut vars = vec![
+            ("HERALD_STORE", "postgres://x@y/z"),
+            ("HERALD_CLUSTER_NATS", "nats://n:4222"),
+            ("HERALD_CLUSTER_PREFIX", "prod-eu"),
+        ];
+        let err = Settings::load(None, env(&vars), Overrides::default()).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { name: "admin_token", .. }), "{err}");
+        vars.push(("HERALD_ADMIN_TOKEN", "0123456789abcdef0123"));
+        let err = Settings::load(None, env(&vars), Overrides::default()).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Invalid { name: "vendor.credentials_key", .. }),
+            "{err}"
+        );
+        vars.push((
+            "HERALD_VENDOR_CREDENTIALS_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ));
+        let vars = env(&vars);
+        let settings = Settings::load(None, vars, Overrides::default()).unwrap();
+        let cluster = settings.cluster.unwrap();
+        assert_eq!((cluster.nats.as_str(), cluster.prefix.as_str()), ("nats://n:4222", "prod-eu"));
+        assert_eq!(cluster.node_id, None);
+        let vars = env(&[
+            ("HERALD_STORE", "postgres://x@y/z"),
+            ("HERALD_CLUSTER_PREFIX", "a.b"),
+            ("HERALD_ADMIN_TOKEN", "0123456789abcdef0123"),
+            ("HERALD_VENDOR_CREDENTIALS_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        ]);
+        let err = Settings::load(None, vars, Overrides::default()).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { name: "cluster.prefix", .. }), "{err}");
+    }
+
+    #[test]
     fn typo_in_file_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("herald.toml");
@@ -348,6 +463,9 @@ mod tests {
         assert_eq!(example.gateway, GatewaySettings::default(), "the example shows the defaults");
         for key in KEYS {
             assert!(text.contains(&format!("{key} =")), "{key} is not documented in the example");
+        }
+        for key in CLUSTER_KEYS {
+            assert!(text.contains(&format!("{key} =")), "cluster.{key} is not documented");
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod compat;
 pub mod config;
 pub mod directory;
@@ -19,4 +20,4 @@ pub mod vendors;
 pub mod webhooks;
 
 pub use config::Settings;
-pub use server::{migrate, run, StoreOpenError};
+pub use server::{migrate, run, BusOpenError, StoreOpenError};

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use herald_server::cli::{self, Cli, ClientError, Command};
 use herald_server::config::Overrides;
-use herald_server::{telemetry, Settings, StoreOpenError};
+use herald_server::{telemetry, BusOpenError, Settings, StoreOpenError};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -26,6 +26,8 @@ const EXIT_BAD_SETTINGS: u8 = 2;
 /// Exit code of a store that cannot be opened: unreachable, refusing us, or migrated by a
 /// newer herald.
 const EXIT_STORE: u8 = 3;
+/// Exit code of a cluster bus (NATS JetStream) that cannot be reached or set up.
+const EXIT_BUS: u8 = 4;
 
 async fn serve(args: cli::ServeArgs) -> ExitCode {
     let settings = match settings(args.store, args.listen) {
@@ -38,9 +40,12 @@ async fn serve(args: cli::ServeArgs) -> ExitCode {
         Err(err) => {
             tracing::error!("{err:#}");
             eprintln!("herald: {err:#}");
-            match err.downcast_ref::<StoreOpenError>() {
-                Some(_) => ExitCode::from(EXIT_STORE),
-                None => ExitCode::FAILURE,
+            if err.downcast_ref::<StoreOpenError>().is_some() {
+                ExitCode::from(EXIT_STORE)
+            } else if err.downcast_ref::<BusOpenError>().is_some() {
+                ExitCode::from(EXIT_BUS)
+            } else {
+                ExitCode::FAILURE
             }
         }
     }

@@ -100,7 +100,7 @@ pub async fn accept(
         Err(err) => return Err(err.into()),
     };
     if created {
-        state.dispatcher.submit(&record);
+        state.dispatcher.submit(&record).await;
     }
     Ok((record, created))
 }

@@ -1,6 +1,7 @@
 //! Starting and stopping the server: open the store, bind, serve until told to stop, drain,
 //! close the store.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -9,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use herald_bus::{BusSettings, NatsBus};
+use herald_core::AppId;
 use herald_store::{PgStore, SqliteOptions, SqliteStore, Store, StoreError};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
@@ -16,10 +19,12 @@ use tokio::sync::watch;
 use herald_gateway::Gateway;
 
 use crate::auth::{token, NonceCache, StoreAuthenticator};
-use crate::config::{Settings, StoreChoice};
+use crate::cluster::{spawn_lease_keeper, Cluster, Follower};
+use crate::config::{ClusterSettings, Settings, StoreChoice};
 use crate::directory::Directory;
 use crate::dispatch::{
-    AppCache, DispatchContext, Dispatcher, LiveInbox, Receipts, StoreInbox, DEVICE_LINGER,
+    AppCache, Bus, DispatchContext, Dispatcher, Leases, LiveInbox, LocalBus, Receipts, StoreInbox,
+    DEVICE_LINGER,
 };
 use crate::routes;
 use crate::state::{AppState, Shared};
@@ -29,6 +34,7 @@ use crate::webhooks::Webhooks;
 use herald_vendor::{SecretBox, VendorSender};
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
+const NODE_ID_FILE: &str = "node-id";
 const VENDOR_KEY_FILE: &str = "vendor-key";
 /// Pending connections the kernel queues for `accept`.
 const LISTEN_BACKLOG: u32 = 4096;
@@ -51,18 +57,23 @@ pub async fn run(
     let vendors = vendors(&settings).await?;
     vendors.load(&store).await.context("cannot load vendor credentials")?;
     raise_open_files_limit();
-    let state = build_state(store.clone(), settings, admin_token, vendors).await?;
-
-    let listener = listen(state.settings.listen)
-        .with_context(|| format!("cannot listen on {}", state.settings.listen))?;
+    // Bound before the state is built: a cluster node tells the others where it listens.
+    let listener =
+        listen(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let state = build_state(store.clone(), settings, admin_token, vendors, addr).await?;
+
     tracing::info!(%addr, data_dir = %state.settings.data_dir.display(), "herald listening");
     println!("herald listening on http://{addr}");
 
     let drain_timeout = Duration::from_secs(state.settings.shutdown_timeout_secs);
     let gateway = state.gateway.clone();
     let receipts = state.receipts.clone();
+    let cluster = state.cluster.clone();
     serve(listener, routes::router(state), shutdown, gateway, drain_timeout).await?;
+    if let Some(cluster) = cluster {
+        cluster.leave().await;
+    }
     // Acks received up to here are written before the store closes.
     receipts.flush().await;
     store.close().await;
@@ -154,7 +165,14 @@ async fn build_state(
     settings: Settings,
     admin_token: String,
     vendors: Vendors,
+    addr: SocketAddr,
 ) -> anyhow::Result<AppState> {
+    // In a cluster, where this node starts reading the bus is fixed before anything is read
+    // from the store: every change after what was read is then on the bus.
+    let joined = match &settings.cluster {
+        Some(cluster) => Some(join_cluster(&settings, cluster, &store).await?),
+        None => None,
+    };
     let directory =
         Arc::new(Directory::load(store.clone()).await.context("cannot build the audience index")?);
     let live = LiveInbox::load(&store, settings.inbox_cache_bytes).await;
@@ -174,16 +192,51 @@ async fn build_state(
         Arc::new(StoreAuthenticator::new(store.clone())),
         Arc::new(inbox),
     );
+    let registry = gateway.registry().clone();
+    let (bus, leases, cluster): (Arc<dyn Bus>, _, _) = match joined {
+        Some(joined) => {
+            let leases = Arc::new(Leases::cluster());
+            let listen = addr.to_string();
+            let cluster =
+                Cluster::new(joined.bus, listen, registry.clone(), leases.clone(), joined.from);
+            directory.set_feed(cluster.clone());
+            (cluster.clone(), leases, Some((cluster, joined.from, joined.delivered)))
+        }
+        None => (Arc::new(LocalBus { registry: registry.clone() }), Arc::new(Leases::All), None),
+    };
     let dispatcher = Dispatcher::new(DispatchContext {
         store: store.clone(),
         directory: directory.clone(),
-        live,
-        registry: gateway.registry().clone(),
+        live: live.clone(),
+        bus,
+        leases: leases.clone(),
         receipts: receipts.clone(),
         webhooks: webhooks.clone(),
         vendors: vendors.clone(),
     });
-    dispatcher.resume().await.context("cannot resume pushes")?;
+    let cluster = match cluster {
+        Some((cluster, from, delivered)) => {
+            cluster.spawn_background().await.context("cannot subscribe to the cluster's bus")?;
+            Follower {
+                cluster: cluster.clone(),
+                store: store.clone(),
+                directory: directory.clone(),
+                live,
+                registry,
+                dispatcher: dispatcher.clone(),
+                leases: leases.clone(),
+                delivered,
+            }
+            .spawn(from);
+            spawn_lease_keeper(store.clone(), leases, dispatcher.clone());
+            tracing::info!(node = cluster.node(), "cluster node started");
+            Some(cluster)
+        }
+        None => {
+            dispatcher.resume().await.context("cannot resume pushes")?;
+            None
+        }
+    };
     dispatcher.spawn_sweeper();
     Ok(AppState::new(Shared {
         store,
@@ -198,7 +251,53 @@ async fn build_state(
         receipts,
         webhooks,
         vendors,
+        cluster,
     }))
+}
+
+/// What a node learns when it joins the cluster, before it reads the store.
+struct Joined {
+    bus: NatsBus,
+    /// The stream sequence it starts reading after.
+    from: u64,
+    /// Per app, the seq of the last push dispatched before it started.
+    delivered: HashMap<AppId, u64>,
+}
+
+/// Connects to the cluster's bus as this node.
+async fn join_cluster(
+    settings: &Settings,
+    cluster: &ClusterSettings,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<Joined> {
+    let node = node_id(settings, cluster)?;
+    let bus_settings =
+        BusSettings { url: cluster.nats.clone(), prefix: cluster.prefix.clone(), node };
+    let bus = NatsBus::connect(&bus_settings).await.map_err(|source| BusOpenError { source })?;
+    let from = bus.last_sequence().await.map_err(|source| BusOpenError { source })?;
+    let mut delivered = HashMap::new();
+    for app in store.apps().await.context("cannot list apps")? {
+        delivered.insert(app.id, store.last_push_seq(app.id).await.context("cannot read seqs")?);
+    }
+    Ok(Joined { bus, from, delivered })
+}
+
+/// The bus of the cluster could not be reached or set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot join the cluster: {source}")]
+pub struct BusOpenError {
+    #[source]
+    source: herald_bus::BusError,
+}
+
+/// This node's name: configured, or kept in the data directory (generated on first start).
+fn node_id(settings: &Settings, cluster: &ClusterSettings) -> anyhow::Result<String> {
+    if let Some(id) = &cluster.node_id {
+        return Ok(id.clone());
+    }
+    let path = settings.data_dir.join(NODE_ID_FILE);
+    let make = || format!("node-{}", token::random_token(10).to_ascii_lowercase());
+    Ok(kept_in_file(&path, make)?.0)
 }
 
 async fn serve(
@@ -281,16 +380,24 @@ fn admin_token(settings: &Settings) -> anyhow::Result<String> {
         return Ok(token.clone());
     }
     let path = settings.data_dir.join(ADMIN_TOKEN_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
+    let (token, made) = kept_in_file(&path, || token::random_token(40))?;
+    if made {
+        println!("admin token (shown once; kept in {}): {token}", path.display());
+    }
+    Ok(token)
+}
+
+/// The value kept in `path`, or one made now and kept there (then `true`).
+fn kept_in_file(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<(String, bool)> {
+    match std::fs::read_to_string(path) {
+        Ok(value) if !value.trim().is_empty() => return Ok((value.trim().to_owned(), false)),
         Ok(_) => {}
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
     }
-    let token = token::random_token(40);
-    write_private(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
-    println!("admin token (shown once; kept in {}): {token}", path.display());
-    Ok(token)
+    let value = make();
+    write_private(path, &value).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok((value, true))
 }
 
 /// Writes a file only its owner can read.

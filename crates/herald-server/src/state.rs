@@ -48,6 +48,8 @@ pub struct Shared {
     pub receipts: Receipts,
     pub webhooks: Webhooks,
     pub vendors: Vendors,
+    /// This node's part of a cluster; `None` on a single node.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl FromRef<AppState> for Gateway {

@@ -3,7 +3,7 @@
 use herald_core::App;
 use serde::Serialize;
 
-use super::{check_batch, Directory};
+use super::{check_batch, Directory, DirectoryChange};
 use crate::error::ApiErrorKind;
 
 /// Which accounts an import created and which existed already.
@@ -24,14 +24,21 @@ pub async fn import_accounts(
     let _write = dir.writes.lock().await;
     let imported = directory.store.import_accounts(app.id, accounts).await?;
     let mut outcome = ImportOutcome { created: Vec::new(), existing: Vec::new() };
-    let mut index = dir.index_mut();
-    for (name, id, new) in imported {
-        if new {
-            index.insert_account(id);
-            outcome.created.push(name);
-        } else {
-            outcome.existing.push(name);
+    let mut created = Vec::new();
+    {
+        let mut index = dir.index_mut();
+        for (name, id, new) in imported {
+            if new {
+                index.insert_account(id);
+                created.push(id);
+                outcome.created.push(name);
+            } else {
+                outcome.existing.push(name);
+            }
         }
+    }
+    if !created.is_empty() {
+        directory.announce(DirectoryChange::Accounts { app: app.id, accounts: created }).await?;
     }
     Ok(outcome)
 }
@@ -46,5 +53,5 @@ pub async fn delete_account(
     let _write = dir.writes.lock().await;
     let id = directory.store.delete_account(app.id, account).await?;
     dir.index_mut().remove_account(id);
-    Ok(())
+    directory.announce(DirectoryChange::Accounts { app: app.id, accounts: vec![id] }).await
 }

@@ -7,7 +7,7 @@ use herald_core::App;
 use herald_store::AttributeUpdate;
 
 use super::tags::{unknown, BatchReport};
-use super::{at, check_batch, Directory};
+use super::{at, check_batch, Directory, DirectoryChange};
 use crate::error::ApiErrorKind;
 
 /// Longest attribute name, in bytes.
@@ -70,6 +70,7 @@ pub async fn set_attribute_names(
         }
     }
     dir.set_attribute_names(after.clone());
+    directory.announce(DirectoryChange::App { app: app.id }).await?;
     Ok(named_slots(&after, app))
 }
 
@@ -108,11 +109,17 @@ pub async fn update_attributes(
     }
     let _write = dir.writes.lock().await;
     let outcome = directory.store.update_attributes(app.id, resolved).await?;
-    let mut index = dir.index_mut();
-    for (id, _, changes) in &outcome.applied {
-        for (slot, value) in changes {
-            index.set_attribute(*id, *slot, value.as_deref());
+    {
+        let mut index = dir.index_mut();
+        for (id, _, changes) in &outcome.applied {
+            for (slot, value) in changes {
+                index.set_attribute(*id, *slot, value.as_deref());
+            }
         }
+    }
+    let changed: Vec<_> = outcome.applied.iter().map(|(id, _, _)| *id).collect();
+    if !changed.is_empty() {
+        directory.announce(DirectoryChange::Accounts { app: app.id, accounts: changed }).await?;
     }
     Ok(BatchReport::from_outcome(&outcome))
 }

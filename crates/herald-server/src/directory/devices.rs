@@ -5,7 +5,9 @@ use herald_core::{App, AppId};
 use herald_store::{DeviceBinding, DynStore};
 use tokio::sync::oneshot;
 
-use super::{at, AppDirectory, Directory};
+use std::sync::Arc;
+
+use super::{at, AppDirectory, ChangeFeed, Directory, DirectoryChange};
 use crate::error::ApiErrorKind;
 
 /// Registers or updates a device and binds it to `account`, which is created if needed (a device
@@ -46,8 +48,8 @@ pub async fn register_device(
         reply,
     });
     // In a task of its own: a caller that goes away must not take the others' writes with it.
-    let (store, app_id) = (directory.store.clone(), app.id);
-    tokio::spawn(async move { write_queued(&store, app_id, &dir).await });
+    let (store, app_id, feed) = (directory.store.clone(), app.id, directory.feed.get().cloned());
+    tokio::spawn(async move { write_queued(&store, feed, app_id, &dir).await });
     binding.await.unwrap_or_else(|_| Err(ApiErrorKind::Internal("registration lost".into())))
 }
 
@@ -66,7 +68,12 @@ pub(super) struct QueuedRegistration {
 /// transaction: while one transaction commits, the next logins queue up, so a burst of new
 /// installs pays for one commit per batch instead of one per device. Every registration
 /// starts this; most find the queue emptied by an earlier one.
-async fn write_queued(store: &DynStore, app: AppId, dir: &AppDirectory) {
+async fn write_queued(
+    store: &DynStore,
+    feed: Option<Arc<dyn ChangeFeed>>,
+    app: AppId,
+    dir: &AppDirectory,
+) {
     let _write = dir.writes.lock().await;
     let queued = dir.take_registrations(REGISTRATIONS_PER_TRANSACTION);
     if queued.is_empty() {
@@ -86,24 +93,56 @@ async fn write_queued(store: &DynStore, app: AppId, dir: &AppDirectory) {
         }
         Err(err) => vec![Err(err)],
     };
-    for (queued, binding) in queued.into_iter().zip(bindings) {
-        if let Ok(binding) = &binding {
+    let mut changed = Vec::new();
+    for (queued, binding) in queued.iter().zip(&bindings) {
+        if let Ok(binding) = binding {
             dir.logins.remember(&queued.account, &queued.device, binding);
             let mut index = dir.index_mut();
             if binding.new_account {
                 index.insert_account(binding.account_id);
+                changed.push(binding.account_id);
             }
             for set in &binding.changed {
                 index.set_devices(set.account_id, &set.devices);
+                changed.push(set.account_id);
             }
         }
-        let _ = queued.reply.send(binding.map_err(ApiErrorKind::from));
+    }
+    let announced = match (feed, changed.is_empty()) {
+        (Some(feed), false) => {
+            feed.announce(DirectoryChange::Accounts { app, accounts: changed }).await
+        }
+        _ => Ok(()),
+    };
+    for (queued, binding) in queued.into_iter().zip(bindings) {
+        let answer = match (&announced, binding) {
+            (Err(err), Ok(_)) => Err(ApiErrorKind::Unavailable(format!(
+                "the login is stored, but the other nodes could not be told yet ({err}); retry"
+            ))),
+            (_, binding) => binding.map_err(ApiErrorKind::from),
+        };
+        let _ = queued.reply.send(answer);
     }
 }
 
 /// Forgets what the last login of a device stored, after the store changed it another way
 /// (a vendor token found dead).
 pub fn device_changed(directory: &Directory, app: AppId, device_id: &str) {
+    if let Some(dir) = directory.cached(app) {
+        dir.logins.forget(device_id);
+    }
+    if let Some(feed) = directory.feed.get().cloned() {
+        let change = DirectoryChange::Device { app, device_id: device_id.to_owned() };
+        tokio::spawn(async move {
+            if let Err(err) = feed.announce(change).await {
+                tracing::warn!(%err, "other nodes may remember a login of a changed device");
+            }
+        });
+    }
+}
+
+/// Forgets a device's remembered login (another node changed the device).
+pub fn forget_login(directory: &Directory, app: AppId, device_id: &str) {
     if let Some(dir) = directory.cached(app) {
         dir.logins.forget(device_id);
     }
@@ -120,5 +159,8 @@ pub async fn unregister_device(
     let remaining = directory.store.unregister_device(app.id, device_id).await?;
     dir.logins.forget(device_id);
     dir.index_mut().set_devices(remaining.account_id, &remaining.devices);
-    Ok(())
+    let device = DirectoryChange::Device { app: app.id, device_id: device_id.to_owned() };
+    directory.announce(device).await?;
+    let accounts = vec![remaining.account_id];
+    directory.announce(DirectoryChange::Accounts { app: app.id, accounts }).await
 }

@@ -64,13 +64,19 @@ pub struct Directory {
     apps: RwLock<HashMap<AppId, Arc<AppDirectory>>>,
     /// Serialises lazy loads so an app's index is built once.
     loading: tokio::sync::Mutex<()>,
+    /// Where writes are announced to other nodes; unset on a single node.
+    pub(super) feed: std::sync::OnceLock<Arc<dyn super::ChangeFeed>>,
 }
 
 impl Directory {
     /// Rebuilds the index of every app from the store.
     pub async fn load(store: DynStore) -> StoreResult<Self> {
-        let directory =
-            Self { store, apps: RwLock::default(), loading: tokio::sync::Mutex::new(()) };
+        let directory = Self {
+            store,
+            apps: RwLock::default(),
+            loading: tokio::sync::Mutex::new(()),
+            feed: std::sync::OnceLock::new(),
+        };
         for app in directory.store.apps().await? {
             directory.app(app.id).await?;
         }

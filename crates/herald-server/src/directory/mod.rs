@@ -6,6 +6,7 @@ mod accounts;
 mod attributes;
 mod devices;
 mod estimate;
+mod feed;
 mod index;
 mod logins;
 mod tags;
@@ -15,8 +16,9 @@ pub use attributes::{
     attribute_names, get_attributes, named_attributes, set_attribute_names, update_attributes,
     AttributeChange,
 };
-pub use devices::{device_changed, register_device, unregister_device};
+pub use devices::{device_changed, forget_login, register_device, unregister_device};
 pub use estimate::{estimate, plan_audience, resolve_audience, Estimate};
+pub use feed::{ChangeFeed, DirectoryChange};
 pub use index::{AppDirectory, Directory};
 pub use tags::{get_tags, update_tags, BatchReport, FailedAccount};
 

@@ -7,7 +7,7 @@ use herald_core::{App, LimitBreach};
 use herald_store::{AccountFailure, BatchOutcome, TagOp, TagUpdate};
 use serde::Serialize;
 
-use super::{at, check_batch, Directory};
+use super::{at, check_batch, Directory, DirectoryChange};
 use crate::error::ApiErrorKind;
 
 /// One account of a batch that was left unchanged, and why.
@@ -88,11 +88,17 @@ pub async fn update_tags(
     }
     let update = TagUpdate { accounts, op, tags_per_account: app.limits.tags_per_account };
     let outcome = directory.store.update_tags(app.id, update).await?;
-    let mut index = dir.index_mut();
-    // The difference, not `set_tags`: that looks for the old tags among all of the app's.
-    for (id, _, change) in &outcome.applied {
-        index.remove_tags(*id, &change.removed());
-        index.add_tags(*id, &change.added());
+    {
+        let mut index = dir.index_mut();
+        // The difference, not `set_tags`: that looks for the old tags among all of the app's.
+        for (id, _, change) in &outcome.applied {
+            index.remove_tags(*id, &change.removed());
+            index.add_tags(*id, &change.added());
+        }
+    }
+    let changed: Vec<_> = outcome.applied.iter().map(|(id, _, _)| *id).collect();
+    if !changed.is_empty() {
+        directory.announce(DirectoryChange::Accounts { app: app.id, accounts: changed }).await?;
     }
     Ok(BatchReport::from_outcome(&outcome))
 }

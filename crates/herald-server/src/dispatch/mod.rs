@@ -5,6 +5,7 @@
 //! pushes in seq order without gaps. Pushes with a future push time
 //! wait in the [`Scheduler`] first; cancel and recall act on pushes in any of these stages.
 
+mod bus;
 mod inbox;
 mod live;
 mod receipts;
@@ -17,13 +18,13 @@ use std::time::Duration;
 use chrono::Utc;
 use herald_core::push::PushStatus;
 use herald_core::AppId;
-use herald_gateway::protocol::{Recall, ServerFrame};
-use herald_gateway::{Delivery, PushFrames, Registry};
+use herald_gateway::{Delivery, PushFrames};
 use herald_index::RoaringBitmap;
 use herald_store::{Dispatch, DynStore, PushRecord, StoreError};
 use serde_json::json;
 use tokio::sync::mpsc;
 
+pub use bus::{recall_frame, Bus, Leases, LocalBus, Outgoing};
 pub use inbox::{AppCache, StoreInbox};
 pub use live::{LiveInbox, LivePush, PushContent};
 pub use receipts::{day_of, deserialize, DeviceRef, DispatchCounts, Receipts, DEVICE_LINGER};
@@ -45,7 +46,8 @@ pub struct DispatchContext {
     pub store: DynStore,
     pub directory: Arc<Directory>,
     pub live: Arc<LiveInbox>,
-    pub registry: Arc<Registry>,
+    pub bus: Arc<dyn Bus>,
+    pub leases: Arc<Leases>,
     pub receipts: Receipts,
     pub webhooks: Webhooks,
     pub vendors: Vendors,
@@ -55,18 +57,29 @@ pub struct DispatchContext {
 #[derive(Clone)]
 pub struct Dispatcher {
     context: Arc<DispatchContext>,
-    workers: Arc<Mutex<HashMap<AppId, mpsc::UnboundedSender<String>>>>,
+    workers: Arc<Mutex<HashMap<AppId, mpsc::UnboundedSender<Job>>>>,
     scheduler: Scheduler,
+}
+
+/// What a worker is handed.
+enum Job {
+    /// A stored push waiting to be dispatched.
+    Dispatch(String),
+    /// A push whose dispatch another node (or a previous run) began and did not finish: it
+    /// has its seq already and goes out again; nodes that delivered it drop it by seq.
+    Finish(Box<PushRecord>),
 }
 
 impl Dispatcher {
     pub fn new(context: DispatchContext) -> Self {
         let context = Arc::new(context);
-        let workers: Arc<Mutex<HashMap<AppId, mpsc::UnboundedSender<String>>>> = Arc::default();
+        let workers: Arc<Mutex<HashMap<AppId, mpsc::UnboundedSender<Job>>>> = Arc::default();
         let due = {
             let context = context.clone();
             let workers = workers.clone();
-            move |app: AppId, push_id: String| enqueue(&context, &workers, app, push_id)
+            move |app: AppId, push_id: String| {
+                enqueue(&context, &workers, app, Job::Dispatch(push_id))
+            }
         };
         Self { scheduler: Scheduler::spawn(due), context, workers }
     }
@@ -81,15 +94,49 @@ impl Dispatcher {
             store.finish_push(push.app, &push.id, PushStatus::Done, None).await?;
         }
         for push in store.pushes_with_status(PushStatus::Scheduled).await? {
-            self.submit(&push);
+            self.submit(&push).await;
         }
         Ok(())
     }
 
-    /// Queues a stored push: at once, or at its push time.
-    pub fn submit(&self, push: &PushRecord) {
-        if push.push_at <= Utc::now() {
-            enqueue(&self.context, &self.workers, push.app, push.id.clone());
+    /// Takes over one app's dispatch (its lease was just taken): pushes another node left
+    /// mid-dispatch go out again from the store, in seq order, then the waiting ones are
+    /// queued or scheduled.
+    pub async fn take_over(&self, app: AppId) -> Result<(), StoreError> {
+        let store = &self.context.store;
+        let mut interrupted: Vec<_> = store
+            .pushes_with_status(PushStatus::Dispatching)
+            .await?
+            .into_iter()
+            .filter(|push| push.app == app)
+            .collect();
+        interrupted.sort_by_key(|push| push.seq);
+        for push in interrupted {
+            tracing::info!(app_id = app, push_id = %push.id, seq = push.seq, "finishing a dispatch another node began");
+            enqueue(&self.context, &self.workers, app, Job::Finish(Box::new(push)));
+        }
+        self.queue_waiting(app).await
+    }
+
+    /// Queues the app's stored pushes that wait for dispatch: due ones now, the others at
+    /// their time. A push queued twice goes out once.
+    pub async fn queue_waiting(&self, app: AppId) -> Result<(), StoreError> {
+        let store = &self.context.store;
+        for push in store.pushes_with_status(PushStatus::Scheduled).await? {
+            if push.app == app {
+                self.submit(&push).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a stored push: at once, or at its push time; on the node that dispatches its
+    /// app.
+    pub async fn submit(&self, push: &PushRecord) {
+        if !self.context.leases.holds(push.app) {
+            self.context.bus.submit(push.app, &push.id).await;
+        } else if push.push_at <= Utc::now() {
+            enqueue(&self.context, &self.workers, push.app, Job::Dispatch(push.id.clone()));
         } else {
             self.scheduler.schedule(push.push_at, push.app, push.id.clone());
         }
@@ -107,6 +154,7 @@ impl Dispatcher {
             })?;
         if before == PushStatus::Dispatching {
             self.context.live.remove(app, push_id);
+            self.context.bus.cancelled(app, push_id).await;
         }
         tracing::info!(app_id = app, %push_id, was = before.as_str(), "push cancelled");
         Ok(push)
@@ -140,8 +188,7 @@ impl Dispatcher {
             None => push.recipients.as_deref().map(deserialize).unwrap_or_default(),
         };
         let seq = push.seq.unwrap_or_default();
-        let frame = ServerFrame::Recall(Recall { push_id: push_id.to_owned(), seq }).encode();
-        let delivery = self.context.registry.recall(app, &recipients, &frame);
+        let delivery = self.context.bus.recall(app, push_id, seq, &recipients).await;
         tracing::info!(app_id = app, %push_id, online = delivery.total_sent(), "push recalled");
         Ok((push, delivery))
     }
@@ -164,9 +211,9 @@ impl Dispatcher {
 
 fn enqueue(
     context: &Arc<DispatchContext>,
-    workers: &Mutex<HashMap<AppId, mpsc::UnboundedSender<String>>>,
+    workers: &Mutex<HashMap<AppId, mpsc::UnboundedSender<Job>>>,
     app: AppId,
-    push_id: String,
+    job: Job,
 ) {
     let mut workers = workers.lock().unwrap_or_else(|p| p.into_inner());
     let sender = workers.entry(app).or_insert_with(|| {
@@ -174,10 +221,10 @@ fn enqueue(
         tokio::spawn(run_worker(context.clone(), app, rx));
         tx
     });
-    if let Err(err) = sender.send(push_id) {
-        // The worker only ends with the runtime; the push stays `scheduled` in the store and is
-        // queued again by `resume` at the next start.
-        tracing::error!(app_id = app, push_id = %err.0, "dispatch worker gone");
+    if sender.send(job).is_err() {
+        // The worker only ends with the runtime; the push stays in the store and is queued
+        // again by `resume` at the next start.
+        tracing::error!(app_id = app, "dispatch worker gone");
     }
 }
 
@@ -193,19 +240,35 @@ const FAN_OUT_DELAY: Duration = Duration::from_millis(20);
 async fn run_worker(
     context: Arc<DispatchContext>,
     app: AppId,
-    mut queue: mpsc::UnboundedReceiver<String>,
+    mut queue: mpsc::UnboundedReceiver<Job>,
 ) {
     let mut waiting = Vec::with_capacity(FAN_OUT_BATCH);
     loop {
         if waiting.is_empty() && queue.recv_many(&mut waiting, FAN_OUT_BATCH).await == 0 {
             return;
         }
+        if !context.leases.holds(app) {
+            // The lease went to another node, which takes the app's pushes from the store.
+            tracing::warn!(
+                app_id = app,
+                dropped = waiting.len(),
+                "dispatch lease lost; another node goes on"
+            );
+            waiting.clear();
+            continue;
+        }
+        // Directory changes announced before these pushes were accepted are in the index.
+        context.bus.caught_up().await;
         let started = tokio::time::Instant::now();
         let mut ready = Vec::with_capacity(waiting.len());
         let mut taken = 0;
-        for push_id in &waiting {
+        for job in &waiting {
             taken += 1;
-            match prepare(&context, app, push_id).await {
+            let (push_id, prepared) = match job {
+                Job::Dispatch(push_id) => (push_id.as_str(), prepare(&context, app, push_id).await),
+                Job::Finish(record) => (record.id.as_str(), resume_prepared(&context, app, record)),
+            };
+            match prepared {
                 Ok(Some(prepared)) => ready.push(prepared),
                 Ok(None) => {}
                 Err(err) => fail(&context, app, push_id, err).await,
@@ -217,8 +280,10 @@ async fn run_worker(
         waiting.drain(..taken);
         // A push cancelled while the others were prepared left the inbox: it stays unsent.
         ready.retain(|p| context.live.get(app, &p.live.id).is_some());
-        let pushes: Vec<_> = ready.iter().map(|p| (&p.live.recipients, &p.frames)).collect();
-        let deliveries = context.registry.deliver_all(app, &pushes);
+        let pushes: Vec<_> =
+            ready.iter().map(|p| Outgoing { push: &p.live, frames: &p.frames }).collect();
+        let deliveries = context.bus.fan_out(app, &pushes).await;
+        drop(pushes);
         for (prepared, delivery) in ready.into_iter().zip(deliveries) {
             let push_id = prepared.live.id.clone();
             match finish(&context, app, prepared, &delivery).await {
@@ -227,6 +292,33 @@ async fn run_worker(
             }
         }
     }
+}
+
+/// A push that has its seq already (its dispatch was interrupted), ready to go out again.
+fn resume_prepared(
+    context: &DispatchContext,
+    app: AppId,
+    record: &PushRecord,
+) -> Result<Option<Prepared>, String> {
+    let (live, content) = live_from_record(record)?;
+    let (live, content) = (Arc::new(live), Arc::new(content));
+    context.live.insert(app, live.clone(), content.clone());
+    Ok(Some(Prepared { frames: frames(&live, &content), record: record.clone(), live, content }))
+}
+
+/// A dispatched push as the store holds it, stored or online-only.
+pub fn live_from_record(record: &PushRecord) -> Result<(LivePush, PushContent), String> {
+    let seq = record.seq.ok_or_else(|| format!("push {} has no seq", record.id))?;
+    let recipients = record.recipients.as_deref().map(deserialize).unwrap_or_default();
+    let live = LivePush {
+        id: record.id.clone(),
+        seq,
+        recipients,
+        platforms: record.platforms.clone(),
+        sent_at: record.started_at.unwrap_or(record.created_at),
+        expires_at: record.expires_at,
+    };
+    Ok((live, PushContent::from_record(record)?))
 }
 
 /// Marks a push failed and says so by webhook.
@@ -271,7 +363,8 @@ async fn prepare(
     let (_, recipients) = directory::resolve_audience(&context.directory, &app, &audience)
         .await
         .map_err(|e| format!("audience: {e}"))?;
-    let now = Utc::now();
+    // In milliseconds, as the store keeps it: every node shows devices the same `sent_at`.
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 3);
     let expires_at =
         (push.ttl_secs > 0).then(|| now + chrono::Duration::seconds(i64::from(push.ttl_secs)));
     let dispatch = Dispatch {
@@ -347,7 +440,7 @@ impl StoreBackoff {
 
 /// Repeats a store call while the store is unreachable: a push accepted with an id is
 /// dispatched once the store is back, never failed because it was away.
-async fn until_available<T, F, Fut>(mut call: F) -> Result<T, StoreError>
+pub(crate) async fn until_available<T, F, Fut>(mut call: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -450,7 +543,7 @@ fn report_dispatch(context: &DispatchContext, app: AppId, push: &LivePush, deliv
 }
 
 /// The push encoded once per platform variant.
-fn frames(push: &LivePush, content: &PushContent) -> PushFrames {
+pub fn frames(push: &LivePush, content: &PushContent) -> PushFrames {
     let mut frames = PushFrames::new(&push.frame_for(content, ""));
     if content.notification.is_some() {
         for platform in OVERRIDDEN_PLATFORMS {

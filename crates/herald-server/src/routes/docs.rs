@@ -9,8 +9,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
-    accounts, admin_apps, admin_compat, app, attributes, audience, devices, pushes, reports, tags,
-    vendors, webhooks,
+    accounts, admin_apps, admin_compat, app, attributes, audience, devices, ops, pushes, reports,
+    tags, vendors, webhooks,
 };
 
 /// The error envelope of every failed call.
@@ -42,6 +42,7 @@ pub struct ErrorDetail {
         admin_apps::delete_app_route,
         admin_compat::set_compat_route,
         admin_compat::get_compat_route,
+        ops::cluster_route,
         app::get_calling_app_route,
         accounts::import_accounts_route,
         accounts::list_accounts_route,

@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(admin_apps::delete_app_route),
         )
         .route("/admin/apps/{id}/rotate-secret", post(admin_apps::rotate_secret_route))
+        .route("/v1/cluster", get(ops::cluster_route))
         .route(
             "/admin/apps/{id}/compat/{layer}",
             put(admin_compat::set_compat_route).get(admin_compat::get_compat_route),

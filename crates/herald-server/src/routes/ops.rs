@@ -28,3 +28,23 @@ pub async fn readyz_route(State(state): State<AppState>) -> (StatusCode, Json<Va
 pub async fn metrics_route(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
+
+/// The cluster as the answering node sees it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ClusterView {
+    /// `single` (one node on its own) or `cluster`.
+    pub mode: String,
+    #[serde(flatten)]
+    pub cluster: Option<crate::cluster::ClusterOverview>,
+}
+
+/// Handle the `GET /v1/cluster` route: nodes, their connections, lease holders and bus lag.
+#[utoipa::path(get, path = "/v1/cluster", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, body = ClusterView)))]
+pub async fn cluster_route(State(state): State<AppState>) -> Json<ClusterView> {
+    let (mode, cluster) = match &state.cluster {
+        Some(cluster) => ("cluster", Some(cluster.overview().await)),
+        None => ("single", None),
+    };
+    Json(ClusterView { mode: mode.into(), cluster })
+}

@@ -1,0 +1,196 @@
+//! Each node applies the cluster's events, in the stream's order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use herald_bus::Event;
+use herald_core::AppId;
+use herald_gateway::{Delivery, Registry};
+use herald_store::{DynStore, PushRecord};
+
+use super::Cluster;
+use crate::directory::{self, Directory};
+use crate::dispatch::{
+    frames, live_from_record, recall_frame, until_available, Dispatcher, Leases, LiveInbox,
+};
+
+/// What a node needs to apply events.
+pub struct Follower {
+    pub cluster: Arc<Cluster>,
+    pub store: DynStore,
+    pub directory: Arc<Directory>,
+    pub live: Arc<LiveInbox>,
+    pub registry: Arc<Registry>,
+    pub dispatcher: Dispatcher,
+    pub leases: Arc<Leases>,
+    /// Per app, the seq of the last push this node delivered (or found in the store at start).
+    pub delivered: HashMap<AppId, u64>,
+}
+
+impl Follower {
+    /// Reads the stream from after `sequence` and applies every event, for as long as the
+    /// process runs. The bus re-creates its consumer by itself after a NATS restart.
+    pub fn spawn(mut self, mut sequence: u64) {
+        tokio::spawn(async move {
+            loop {
+                let mut events = match self.cluster.bus().events(sequence).await {
+                    Ok(events) => events,
+                    Err(err) => {
+                        tracing::warn!(%err, "cannot read the cluster's events; trying again");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok((seq, event)) => {
+                            self.apply(event).await;
+                            sequence = seq;
+                            self.cluster.set_applied(seq);
+                        }
+                        Err(err) => tracing::warn!(%err, "cluster event skipped"),
+                    }
+                }
+                tracing::warn!("the cluster's event stream ended; reading it again");
+            }
+        });
+    }
+
+    async fn apply(&mut self, event: Event) {
+        match event {
+            Event::Submitted { app, push_id } => self.submitted(app, &push_id).await,
+            Event::Dispatched { app, seq, push_id, node } => {
+                self.dispatched(app, seq, &push_id, &node).await;
+            }
+            Event::Cancelled { app, push_id } => {
+                self.live.remove(app, &push_id);
+            }
+            Event::Recalled { app, push_id, seq, node } => {
+                self.recalled(app, &push_id, seq, &node).await;
+            }
+            Event::AccountsChanged { app, accounts } => {
+                let directory = &self.directory;
+                let reread = until_available(|| directory.reread_accounts(app, &accounts)).await;
+                if let Err(err) = reread {
+                    tracing::error!(app_id = app, %err, "accounts changed elsewhere not read back");
+                }
+            }
+            Event::AppChanged { app } => {
+                if let Err(err) = until_available(|| self.directory.reread_app(app)).await {
+                    tracing::error!(app_id = app, %err, "app changed elsewhere not read back");
+                }
+            }
+            Event::DeviceChanged { app, device_id } => {
+                directory::forget_login(&self.directory, app, &device_id);
+            }
+        }
+    }
+
+    /// Another node accepted a push of an app this node dispatches.
+    async fn submitted(&self, app: AppId, push_id: &str) {
+        if !self.leases.holds(app) {
+            return;
+        }
+        match until_available(|| self.store.push(app, push_id)).await {
+            Ok(push) => self.dispatcher.submit(&push).await,
+            Err(err) => tracing::error!(app_id = app, %push_id, %err, "submitted push not found"),
+        }
+    }
+
+    /// Delivers a dispatched push to this node's sessions, after any earlier one this node
+    /// missed, and reports to the dispatching node.
+    async fn dispatched(&mut self, app: AppId, seq: u64, push_id: &str, node: &str) {
+        let last = self.last_delivered(app).await;
+        if seq <= last {
+            // Delivered already (or in the store when this node started): devices have it or
+            // fetch it from the inbox.
+            self.cluster.report(node, app, push_id, false, &Delivery::default()).await;
+            return;
+        }
+        if seq > last + 1 {
+            tracing::info!(
+                app_id = app,
+                from = last + 1,
+                to = seq - 1,
+                "seq gap: reading the missed pushes from the store"
+            );
+            metrics::counter!("herald_cluster_gap_reads_total").increment(1);
+        }
+        let store = &self.store;
+        let records = match until_available(|| store.pushes_by_seq(app, last, seq)).await {
+            Ok(records) => records,
+            Err(err) => {
+                tracing::error!(app_id = app, %err, "pushes not read back; delivering what is known");
+                Vec::new()
+            }
+        };
+        for record in &records {
+            let delivery = self.deliver(app, record);
+            if record.id == push_id {
+                self.cluster.report(node, app, push_id, false, &delivery).await;
+            }
+        }
+        if !records.iter().any(|r| r.id == push_id) {
+            self.cluster.report(node, app, push_id, false, &Delivery::default()).await;
+        }
+        self.delivered.insert(app, seq);
+    }
+
+    /// An app unknown here was created after this node started: its first push has seq 1.
+    async fn last_delivered(&mut self, app: AppId) -> u64 {
+        self.delivered.get(&app).copied().unwrap_or_default()
+    }
+
+    /// Puts a push in this node's inbox and hands it to the sessions here.
+    fn deliver(&self, app: AppId, record: &PushRecord) -> Delivery {
+        if record.recalled_at.is_some() || record.status == herald_core::push::PushStatus::Cancelled
+        {
+            return Delivery::default();
+        }
+        let seq = record.seq.unwrap_or_default();
+        let (live, content) = match self.live.get(app, &record.id) {
+            Some(live) => (live, None),
+            None => match live_from_record(record) {
+                Ok((live, content)) => {
+                    let (live, content) = (Arc::new(live), Arc::new(content));
+                    self.live.insert(app, live.clone(), content.clone());
+                    (live, Some(content))
+                }
+                Err(err) => {
+                    tracing::error!(app_id = app, push_id = %record.id, %err, "stored push unreadable");
+                    return Delivery::default();
+                }
+            },
+        };
+        let push_frames = match self.cluster.take_outgoing(app, seq) {
+            Some(frames) => frames,
+            None => {
+                let content = match content {
+                    Some(content) => content,
+                    None => match live_from_record(record) {
+                        Ok((_, content)) => Arc::new(content),
+                        Err(_) => return Delivery::default(),
+                    },
+                };
+                frames(&live, &content)
+            }
+        };
+        self.registry.deliver(app, &live.recipients, &push_frames)
+    }
+
+    async fn recalled(&self, app: AppId, push_id: &str, seq: u64, node: &str) {
+        let recipients = match self.live.remove(app, push_id) {
+            Some(live) => live.recipients.clone(),
+            None => match until_available(|| self.store.push(app, push_id)).await {
+                Ok(record) => {
+                    live_from_record(&record).map(|(l, _)| l.recipients).unwrap_or_default()
+                }
+                Err(_) => Default::default(),
+            },
+        };
+        let delivery = self.registry.recall(app, &recipients, &recall_frame(push_id, seq));
+        self.cluster.report(node, app, push_id, true, &delivery).await;
+    }
+}

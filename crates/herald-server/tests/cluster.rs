@@ -1,0 +1,355 @@
+//! Three herald nodes on one PostgreSQL schema and the machine's NATS (JetStream on), under a
+//! stream prefix of this test's own: real processes, talked to as a back end and devices would.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{postgres_test_store, AppCreds, Herald, Start, TestStore, ADMIN_TOKEN};
+use herald_client::{Client, Push};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn nats_url() -> String {
+    std::env::var("HERALD_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// Nodes of one cluster; the stream and bucket of its prefix are deleted at the end.
+struct Nodes {
+    nodes: Vec<Option<Herald>>,
+    dirs: Vec<tempfile::TempDir>,
+    store: TestStore,
+    prefix: String,
+    vendor_key: String,
+}
+
+impl Nodes {
+    fn start(count: usize, test: &str) -> Nodes {
+        let first = tempfile::tempdir().unwrap();
+        let store = postgres_test_store(first.path());
+        let prefix = format!("herald_t_{}_{test}", std::process::id());
+        let vendor_key = herald_vendor::SecretBox::generate_key();
+        let mut nodes = Nodes { nodes: Vec::new(), dirs: vec![first], store, prefix, vendor_key };
+        for i in 0..count {
+            if i > 0 {
+                nodes.dirs.push(tempfile::tempdir().unwrap());
+            }
+            let node = nodes.spawn(i);
+            nodes.nodes.push(Some(node));
+        }
+        nodes
+    }
+
+    fn spawn(&self, i: usize) -> Herald {
+        let env = [
+            ("HERALD_STORE", self.store.url.clone()),
+            ("HERALD_POSTGRES_SCHEMA", self.store.schema.clone()),
+            ("HERALD_CLUSTER_NATS", nats_url()),
+            ("HERALD_CLUSTER_PREFIX", self.prefix.clone()),
+            ("HERALD_CLUSTER_NODE_ID", format!("node-{i}")),
+            ("HERALD_VENDOR_CREDENTIALS_KEY", self.vendor_key.clone()),
+        ];
+        let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        Herald::start_with(self.dirs[i].path(), Start { env, ..Start::default() })
+    }
+
+    fn node(&self, i: usize) -> &Herald {
+        self.nodes[i].as_ref().expect("node running")
+    }
+
+    /// `kill -9`: no clean shutdown, no goodbye on the bus.
+    fn kill(&mut self, i: usize) {
+        if let Some(mut node) = self.nodes[i].take() {
+            node.child.kill().unwrap();
+            node.child.wait().unwrap();
+        }
+    }
+
+    /// Waits until some node holds the app's dispatch lease; returns that node's index.
+    async fn lease_holder(&self, app: &AppCreds, not: Option<usize>) -> usize {
+        for _ in 0..100 {
+            for (i, node) in self.nodes.iter().enumerate() {
+                let Some(node) = node else { continue };
+                let (status, view) = node.admin(Method::GET, "/v1/cluster", None).await;
+                assert_eq!(status, 200, "{view}");
+                if let Some(holder) = view["leases"][app.id.to_string()].as_str() {
+                    let holder: usize = holder.trim_start_matches("node-").parse().unwrap();
+                    if Some(holder) != not && self.nodes[holder].is_some() {
+                        return holder;
+                    }
+                }
+                let _ = i;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("no node took the dispatch lease of app {}", app.id);
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for node in self.nodes.iter_mut() {
+            node.take();
+        }
+        let settings = herald_bus::BusSettings {
+            url: nats_url(),
+            prefix: self.prefix.clone(),
+            node: "cleanup".into(),
+        };
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                if let Ok(bus) = herald_bus::NatsBus::connect(&settings).await {
+                    let _ = bus.destroy().await;
+                }
+            });
+            Ok::<_, std::io::Error>(())
+        })
+        .join();
+    }
+}
+
+async fn push(node: &Herald, app: &AppCreds, body: Value) -> String {
+    let (status, out) = node.signed(app, Method::POST, "/v1/pushes", Some(body)).await;
+    assert_eq!(status, 201, "{out}");
+    out["push_id"].as_str().unwrap().to_owned()
+}
+
+async fn post(node: &Herald, app: &AppCreds, path: &str, body: Value) {
+    let (status, out) = node.signed(app, Method::POST, path, Some(body)).await;
+    assert_eq!(status, 200, "{out}");
+}
+
+async fn next(client: &mut Client) -> Push {
+    tokio::time::timeout(Duration::from_secs(20), client.next_push())
+        .await
+        .expect("a push within 20 s")
+        .expect("client running")
+}
+
+/// The pushes a client receives until (and with) the one carrying `{"end": marker}`.
+async fn until_marker(client: &mut Client, marker: &str) -> Vec<Push> {
+    let mut got = Vec::new();
+    loop {
+        let push = next(client).await;
+        let end = push.message["end"] == marker;
+        got.push(push);
+        if end {
+            return got;
+        }
+    }
+}
+
+fn texts(pushes: &[Push]) -> Vec<String> {
+    pushes.iter().map(|p| p.message["text"].as_str().unwrap_or("end").to_owned()).collect()
+}
+
+fn strictly_increasing(pushes: &[Push]) -> bool {
+    pushes.windows(2).all(|w| w[0].seq < w[1].seq)
+}
+
+#[tokio::test]
+async fn pushes_reach_devices_on_every_node_once_and_in_order() {
+    let nodes = Nodes::start(3, "fanout");
+    let app = nodes.node(0).create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
+    // Two devices on each node.
+    let mut clients = Vec::new();
+    for i in 0..6 {
+        let account = format!("user-{i}");
+        let client = nodes.node(i % 3).device(&app, &account, &format!("dev-{i}"), "ios").await;
+        clients.push((account, client));
+    }
+    // A directory write on node A, then pushes accepted on B and C: the newly tagged accounts
+    // are in the audience whichever node dispatches.
+    post(
+        nodes.node(0),
+        &app,
+        "/v1/tags/add",
+        json!({"accounts": ["user-1", "user-4"], "tags": ["vip"]}),
+    )
+    .await;
+    push(nodes.node(1), &app, json!({"audience": {"all": true}, "message": {"text": "all-1"}}))
+        .await;
+    push(nodes.node(2), &app, json!({"audience": {"tag": "vip"}, "message": {"text": "vip"}}))
+        .await;
+    push(nodes.node(0), &app, json!({"audience": {"all": true}, "message": {"text": "all-2"}}))
+        .await;
+    push(nodes.node(1), &app, json!({"audience": {"all": true}, "message": {"end": "a"}})).await;
+    for (account, client) in &mut clients {
+        let got = until_marker(client, "a").await;
+        let expected: &[&str] = if account == "user-1" || account == "user-4" {
+            &["all-1", "vip", "all-2", "end"]
+        } else {
+            &["all-1", "all-2", "end"]
+        };
+        assert_eq!(texts(&got), expected, "{account}");
+        assert!(strictly_increasing(&got), "{account}: seqs in order");
+    }
+    // Seqs are the app's, gapless across the nodes that accepted them.
+    let (status, list) = nodes.node(2).signed(&app, Method::GET, "/v1/pushes?limit=10", None).await;
+    assert_eq!(status, 200, "{list}");
+    let mut seqs: Vec<u64> =
+        list["pushes"].as_array().unwrap().iter().filter_map(|p| p["seq"].as_u64()).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [1, 2, 3, 4], "{list}");
+    // Every node answers for the cluster; heartbeats bring each node's connections within
+    // seconds.
+    let mut view = Value::Null;
+    for _ in 0..50 {
+        let (status, seen) = nodes.node(1).admin(Method::GET, "/v1/cluster", None).await;
+        assert_eq!((status, seen["mode"].as_str()), (200, Some("cluster")), "{seen}");
+        view = seen;
+        let connections: u64 = view["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n["connections"].as_u64())
+            .sum();
+        if connections == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let nodes_seen = view["nodes"].as_array().unwrap();
+    let names: Vec<_> = nodes_seen.iter().map(|n| n["node"].clone()).collect();
+    assert_eq!(names, [json!("node-0"), json!("node-1"), json!("node-2")], "{view}");
+    let connections: Vec<_> = nodes_seen.iter().map(|n| n["connections"].as_u64()).collect();
+    assert_eq!(connections, [Some(2), Some(2), Some(2)], "{view}");
+    assert_eq!(view["leases"].as_object().map(|l| l.len()), Some(1), "one lease holder: {view}");
+    let listens: Vec<_> = nodes_seen.iter().map(|n| n["listen"].as_str().unwrap_or("")).collect();
+    for (i, listen) in listens.iter().enumerate() {
+        assert_eq!(format!("http://{listen}"), nodes.node(i).base, "{view}");
+    }
+}
+
+#[tokio::test]
+async fn cancel_and_schedule_hold_across_nodes() {
+    let nodes = Nodes::start(3, "schedule");
+    let app = nodes.node(0).create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
+    let mut on_each = Vec::new();
+    for i in 0..3 {
+        on_each.push(
+            nodes.node(i).device(&app, &format!("user-{i}"), &format!("dev-{i}"), "android").await,
+        );
+    }
+    let soon = |secs: i64| (chrono::Utc::now() + chrono::Duration::seconds(secs)).to_rfc3339();
+    // Scheduled on A, cancelled on C before its time: it never goes out.
+    let cancelled = push(
+        nodes.node(0),
+        &app,
+        json!({"audience": {"all": true}, "message": {"text": "cancelled"}, "push_at": soon(3)}),
+    )
+    .await;
+    let (status, view) = nodes
+        .node(2)
+        .signed(&app, Method::POST, &format!("/v1/pushes/{cancelled}/cancel"), None)
+        .await;
+    assert_eq!((status, view["status"].as_str()), (200, Some("cancelled")), "{view}");
+    // Scheduled on B: fires once, on whichever node holds the lease.
+    push(
+        nodes.node(1),
+        &app,
+        json!({"audience": {"all": true}, "message": {"text": "scheduled"}, "push_at": soon(4)}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    push(nodes.node(2), &app, json!({"audience": {"all": true}, "message": {"end": "s"}})).await;
+    for client in &mut on_each {
+        let got = until_marker(client, "s").await;
+        assert_eq!(texts(&got), ["scheduled", "end"]);
+    }
+}
+
+#[tokio::test]
+async fn killing_the_lease_holder_hands_dispatch_to_another_node() {
+    let mut nodes = Nodes::start(3, "takeover");
+    let app = nodes.node(0).create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
+    // Stored devices that are offline during the push.
+    let accounts: Vec<String> = (0..500).map(|i| format!("stored-{i}")).collect();
+    for chunk in accounts.chunks(100) {
+        post(nodes.node(0), &app, "/v1/accounts/import", json!({"accounts": chunk})).await;
+    }
+    let holder = nodes.lease_holder(&app, None).await;
+    let survivor = (holder + 1) % 3;
+    let mut online = nodes.node(survivor).device(&app, "online", "dev-online", "ios").await;
+    push(
+        nodes.node(survivor),
+        &app,
+        json!({"audience": {"all": true}, "message": {"text": "before"}}),
+    )
+    .await;
+    assert_eq!(texts(&[next(&mut online).await]), ["before"]);
+
+    // The holder dies right after accepting a push: the push is committed, and another node
+    // takes the lease, dispatches it and goes on in seq order.
+    let during = push(
+        nodes.node(holder),
+        &app,
+        json!({"audience": {"all": true}, "message": {"text": "during"}}),
+    )
+    .await;
+    nodes.kill(holder);
+    let new_holder = nodes.lease_holder(&app, Some(holder)).await;
+    assert_ne!(new_holder, holder);
+    push(nodes.node(survivor), &app, json!({"audience": {"all": true}, "message": {"end": "k"}}))
+        .await;
+    let got = until_marker(&mut online, "k").await;
+    assert_eq!(texts(&got), ["during", "end"], "the online device gets the interrupted push");
+    assert!(strictly_increasing(&got));
+
+    // A stored device connecting afterwards, to any node, finds every push in its inbox.
+    let mut late = nodes.node(new_holder).device(&app, "stored-7", "dev-stored-7", "web").await;
+    let got = until_marker(&mut late, "k").await;
+    assert_eq!(texts(&got), ["before", "during", "end"]);
+    let (status, view) =
+        nodes.node(survivor).signed(&app, Method::GET, &format!("/v1/pushes/{during}"), None).await;
+    assert_eq!(status, 200, "{view}");
+    let mut seqs = HashMap::new();
+    for push in &got {
+        *seqs.entry(push.seq).or_insert(0) += 1;
+    }
+    assert!(seqs.values().all(|&n| n == 1), "no push twice: {seqs:?}");
+    let mut sorted: Vec<_> = seqs.keys().copied().collect();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [1, 2, 3], "gapless and unique seqs across the takeover");
+    let _ = ADMIN_TOKEN;
+}
+
+#[tokio::test]
+async fn a_single_node_with_cluster_settings_but_sqlite_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["serve", "--data"])
+        .arg(dir.path())
+        .args(["--store", "sqlite", "--listen", "127.0.0.1:0"])
+        .env("HERALD_CLUSTER_NATS", nats_url())
+        .env("HERALD_ADMIN_TOKEN", ADMIN_TOKEN)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cluster mode needs the PostgreSQL store"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_unreachable_bus_is_a_clear_error_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = postgres_test_store(dir.path());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["serve", "--data"])
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .env("HERALD_STORE", &store.url)
+        .env("HERALD_POSTGRES_SCHEMA", &store.schema)
+        .env("HERALD_CLUSTER_NATS", "nats://127.0.0.1:1")
+        .env("HERALD_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("HERALD_VENDOR_CREDENTIALS_KEY", herald_vendor::SecretBox::generate_key())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("cannot reach NATS at nats://127.0.0.1:1"), "{stderr}");
+}
