@@ -94,21 +94,9 @@ impl Cluster {
         &self.bus
     }
 
-    /// Publishes an event, trying again while NATS does not answer: what is published stands
-    /// for something already committed to the store.
+    /// Publishes an event, trying again while NATS does not answer.
     async fn publish(&self, event: &Event) -> u64 {
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match self.bus.publish(event).await {
-                Ok(sequence) => return sequence,
-                Err(err) => {
-                    tracing::warn!(%err, retry_in = ?delay, "bus unavailable; the event waits for it");
-                    metrics::counter!("herald_cluster_publish_retries_total").increment(1);
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+        publish_until_stored(&self.bus, event).await
     }
 
     /// Waits for every alive node's report on a push (or recall), merged.
@@ -309,6 +297,23 @@ pub struct ClusterOverview {
     pub leases: BTreeMap<String, String>,
 }
 
+/// Publishes an event, trying again while NATS does not answer: what is published stands for
+/// something already committed to the store.
+async fn publish_until_stored(bus: &NatsBus, event: &Event) -> u64 {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match bus.publish(event).await {
+            Ok(sequence) => return sequence,
+            Err(err) => {
+                tracing::warn!(%err, retry_in = ?delay, "bus unavailable; the event waits for it");
+                metrics::counter!("herald_cluster_publish_retries_total").increment(1);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Bus for Cluster {
     async fn fan_out(&self, app: AppId, pushes: &[Outgoing<'_>]) -> Vec<Delivery> {
@@ -355,7 +360,11 @@ impl Bus for Cluster {
     }
 
     async fn submit(&self, app: AppId, push_id: &str) {
-        self.publish(&Event::Submitted { app, push_id: push_id.to_owned() }).await;
+        // Not awaited: the push is committed and the API answers now; while NATS is away the
+        // lease holder's sweep of the store queues it anyway.
+        let (bus, event) =
+            (self.bus.clone(), Event::Submitted { app, push_id: push_id.to_owned() });
+        tokio::spawn(async move { publish_until_stored(&bus, &event).await });
     }
 
     async fn caught_up(&self) {
