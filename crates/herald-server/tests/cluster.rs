@@ -195,8 +195,8 @@ async fn pushes_reach_devices_on_every_node_once_and_in_order() {
         list["pushes"].as_array().unwrap().iter().filter_map(|p| p["seq"].as_u64()).collect();
     seqs.sort_unstable();
     assert_eq!(seqs, [1, 2, 3, 4], "{list}");
-    // Every node answers for the cluster; heartbeats bring each node's connections within
-    // seconds.
+    // Every node answers for the cluster; heartbeats bring each node's connections and
+    // leases within seconds.
     let mut view = Value::Null;
     for _ in 0..50 {
         let (status, seen) = nodes.node(1).admin(Method::GET, "/v1/cluster", None).await;
@@ -208,7 +208,8 @@ async fn pushes_reach_devices_on_every_node_once_and_in_order() {
             .iter()
             .filter_map(|n| n["connections"].as_u64())
             .sum();
-        if connections == 6 {
+        let leases = view["leases"].as_object().map(|l| l.len());
+        if connections == 6 && leases == Some(1) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
