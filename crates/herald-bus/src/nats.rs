@@ -24,6 +24,8 @@ pub struct BusSettings {
     /// Stream, bucket and subject names start with it.
     pub prefix: String,
     pub node: String,
+    /// How long a signed request's nonce is remembered (the signature window).
+    pub replay_window: Duration,
 }
 
 /// A connection to the cluster's bus.
@@ -33,6 +35,7 @@ pub struct NatsBus {
     jetstream: jetstream::Context,
     stream: String,
     nodes: String,
+    nonces: String,
     prefix: String,
     node: String,
 }
@@ -82,7 +85,22 @@ impl NatsBus {
             })
             .await
             .map_err(|e| connect_error(format!("JetStream stream {nodes}: {e}")))?;
-        Ok(Self { client, jetstream, stream, nodes, prefix, node: settings.node.clone() })
+        // Nonces of signed requests, deduplicated by JetStream's message ids for as long as a
+        // request's timestamp is accepted: a replay sent to another node is refused too.
+        let nonces = format!("{prefix}_nonces");
+        let window = settings.replay_window.max(Duration::from_secs(1));
+        jetstream
+            .get_or_create_stream(stream::Config {
+                name: nonces.clone(),
+                subjects: vec![format!("{prefix}.nonces")],
+                max_age: window,
+                duplicate_window: window,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| connect_error(format!("JetStream stream {nonces}: {e}")))?;
+        Ok(Self { client, jetstream, stream, nodes, nonces, prefix, node: settings.node.clone() })
     }
 
     pub fn node(&self) -> &str {
@@ -118,6 +136,19 @@ impl NatsBus {
             .map_err(BusError::js)?;
         let messages = consumer.messages().await.map_err(BusError::js)?;
         Ok(EventStream { inner: Box::pin(messages) })
+    }
+
+    /// Records a request nonce cluster-wide; `false` if any node recorded it within the window.
+    pub async fn first_use(&self, key: &str) -> Result<bool, BusError> {
+        let message = jetstream::message::PublishMessage::build()
+            .message_id(key)
+            .payload(bytes::Bytes::new());
+        let ack = self
+            .jetstream
+            .send_publish(format!("{}.nonces", self.prefix), message)
+            .await
+            .map_err(BusError::js)?;
+        Ok(!ack.await.map_err(BusError::js)?.duplicate)
     }
 
     /// Sends a delivery report to the node that dispatched the push.
@@ -191,6 +222,7 @@ impl NatsBus {
     pub async fn destroy(&self) -> Result<(), BusError> {
         self.jetstream.delete_stream(&self.stream).await.map_err(BusError::js)?;
         self.jetstream.delete_stream(&self.nodes).await.map_err(BusError::js)?;
+        self.jetstream.delete_stream(&self.nonces).await.map_err(BusError::js)?;
         Ok(())
     }
 

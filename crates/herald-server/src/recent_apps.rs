@@ -8,7 +8,7 @@ use std::hash::Hash;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use herald_core::App;
+use herald_core::{App, AppId};
 use herald_store::StoreError;
 
 /// Apps read recently, by `K`. A stale entry is read again by one caller while the others go
@@ -59,6 +59,12 @@ impl<K: Hash + Eq> RecentApps<K> {
                 Err(err)
             }
         }
+    }
+
+    /// Forgets the app under every key: it changed (secret, limits) or is gone.
+    pub fn forget_app(&self, id: AppId) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|_, entry| entry.app.id != id);
     }
 
     /// The cached app if it is fresh, or stale while another caller reads it again; `None`
@@ -136,6 +142,17 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(60)).await;
         assert_eq!(recent.get(&7, read("v3")).await.unwrap().name, "v3");
         assert_eq!(reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_app_is_read_again() {
+        let recent = RecentApps::new(Duration::from_secs(60));
+        let read = |name: &'static str| move || async move { Ok(app(name)) };
+        assert_eq!(recent.get(&"k".to_string(), read("v1")).await.unwrap().name, "v1");
+        recent.forget_app(2);
+        assert_eq!(recent.get(&"k".to_string(), read("v2")).await.unwrap().name, "v1", "other app");
+        recent.forget_app(1);
+        assert_eq!(recent.get(&"k".to_string(), read("v2")).await.unwrap().name, "v2");
     }
 
     #[tokio::test]

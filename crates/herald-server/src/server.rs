@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use herald_gateway::Gateway;
 
-use crate::auth::{token, NonceCache, StoreAuthenticator};
+use crate::auth::{token, NonceCache, Nonces, StoreAuthenticator};
 use crate::cluster::{spawn_lease_keeper, Cluster, Follower};
 use crate::config::{ClusterSettings, Settings, StoreChoice};
 use crate::directory::Directory;
@@ -27,7 +27,7 @@ use crate::dispatch::{
     DEVICE_LINGER,
 };
 use crate::routes;
-use crate::state::{AppState, Shared};
+use crate::state::{AppCaches, AppState, Shared};
 use crate::telemetry;
 use crate::vendors::Vendors;
 use crate::webhooks::Webhooks;
@@ -180,18 +180,17 @@ async fn build_state(
     let receipts =
         Receipts::spawn(store.clone(), live.clone(), RECEIPTS_FLUSH_INTERVAL, DEVICE_LINGER);
     let webhooks = Webhooks::spawn(store.clone());
+    let authenticator = StoreAuthenticator::new(store.clone());
+    let app_caches =
+        AppCaches { by_key: authenticator.cache(), by_id: Arc::new(AppCache::default()) };
     let inbox = StoreInbox {
         store: store.clone(),
         directory: directory.clone(),
         live: live.clone(),
         receipts: receipts.clone(),
-        apps: AppCache::default(),
+        apps: app_caches.by_id.clone(),
     };
-    let gateway = Gateway::new(
-        settings.gateway.clone(),
-        Arc::new(StoreAuthenticator::new(store.clone())),
-        Arc::new(inbox),
-    );
+    let gateway = Gateway::new(settings.gateway.clone(), Arc::new(authenticator), Arc::new(inbox));
     let registry = gateway.registry().clone();
     let (bus, leases, cluster): (Arc<dyn Bus>, _, _) = match joined {
         Some(joined) => {
@@ -214,6 +213,10 @@ async fn build_state(
         webhooks: webhooks.clone(),
         vendors: vendors.clone(),
     });
+    let nonces = match &cluster {
+        Some((cluster, _, _)) => Nonces::Cluster(Box::new(cluster.bus().clone())),
+        None => Nonces::Local(NonceCache::default()),
+    };
     let cluster = match cluster {
         Some((cluster, from, delivered)) => {
             cluster.spawn_background().await.context("cannot subscribe to the cluster's bus")?;
@@ -221,8 +224,9 @@ async fn build_state(
                 cluster: cluster.clone(),
                 store: store.clone(),
                 directory: directory.clone(),
-                live,
+                live: live.clone(),
                 registry,
+                caches: app_caches.clone(),
                 dispatcher: dispatcher.clone(),
                 leases: leases.clone(),
                 delivered,
@@ -245,13 +249,15 @@ async fn build_state(
         gateway,
         settings: Arc::new(settings),
         admin_token: admin_token.into(),
-        nonces: Arc::new(NonceCache::default()),
+        nonces: Arc::new(nonces),
         metrics: telemetry::metrics_handle(),
         requests: Arc::default(),
         receipts,
         webhooks,
         vendors,
         cluster,
+        app_caches,
+        live,
     }))
 }
 
@@ -271,8 +277,12 @@ async fn join_cluster(
     store: &Arc<dyn Store>,
 ) -> anyhow::Result<Joined> {
     let node = node_id(settings, cluster)?;
-    let bus_settings =
-        BusSettings { url: cluster.nats.clone(), prefix: cluster.prefix.clone(), node };
+    let bus_settings = BusSettings {
+        url: cluster.nats.clone(),
+        prefix: cluster.prefix.clone(),
+        node,
+        replay_window: Duration::from_secs(settings.signature_window_secs),
+    };
     let bus = NatsBus::connect(&bus_settings).await.map_err(|source| BusOpenError { source })?;
     let from = bus.last_sequence().await.map_err(|source| BusOpenError { source })?;
     let mut delivered = HashMap::new();

@@ -7,7 +7,7 @@ use herald_gateway::Gateway;
 use herald_store::DynStore;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::auth::NonceCache;
+use crate::auth::Nonces;
 use crate::config::Settings;
 use crate::directory::Directory;
 use crate::dispatch::{Dispatcher, Receipts};
@@ -42,7 +42,7 @@ pub struct Shared {
     pub gateway: Gateway,
     pub settings: Arc<Settings>,
     pub admin_token: Arc<str>,
-    pub nonces: Arc<NonceCache>,
+    pub nonces: Arc<Nonces>,
     pub metrics: PrometheusHandle,
     pub requests: Arc<RequestLimiter>,
     pub receipts: Receipts,
@@ -50,6 +50,43 @@ pub struct Shared {
     pub vendors: Vendors,
     /// This node's part of a cluster; `None` on a single node.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    pub app_caches: AppCaches,
+    /// The offline inbox in memory.
+    pub live: Arc<crate::dispatch::LiveInbox>,
+}
+
+/// Every cache of apps this node keeps (hellos by key, logins and inbox reads by id).
+#[derive(Clone)]
+pub struct AppCaches {
+    pub by_key: Arc<crate::recent_apps::RecentApps<String>>,
+    pub by_id: Arc<crate::dispatch::AppCache>,
+}
+
+impl AppCaches {
+    pub fn forget(&self, app: herald_core::AppId) {
+        self.by_key.forget_app(app);
+        self.by_id.forget(app);
+    }
+}
+
+impl Shared {
+    /// An app's secret, limits or existence changed: this node forgets what it cached of it
+    /// at once, and in a cluster every other node does too, before the call is answered.
+    pub async fn app_changed(
+        &self,
+        app: herald_core::AppId,
+    ) -> Result<(), crate::error::ApiErrorKind> {
+        self.app_caches.forget(app);
+        if let Some(cluster) = &self.cluster {
+            use crate::directory::{ChangeFeed, DirectoryChange};
+            cluster.announce(DirectoryChange::App { app }).await.map_err(|err| {
+                crate::error::ApiErrorKind::Unavailable(format!(
+                    "the change is stored, but the other nodes could not be told yet ({err}); retry"
+                ))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 impl FromRef<AppState> for Gateway {

@@ -98,6 +98,7 @@ impl Drop for Nodes {
             url: nats_url(),
             prefix: self.prefix.clone(),
             node: "cleanup".into(),
+            replay_window: Duration::from_secs(1),
         };
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -353,4 +354,35 @@ async fn an_unreachable_bus_is_a_clear_error_at_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("cannot reach NATS at nats://127.0.0.1:1"), "{stderr}");
+}
+
+#[tokio::test]
+async fn replays_and_app_changes_hold_on_every_node() {
+    let nodes = Nodes::start(2, "apps");
+    let app = nodes.node(0).create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
+    // A signed request captured on its way to node A and sent again to node B is refused.
+    let signer = common::Signer::new(&app);
+    let send = |i: usize| {
+        let req = nodes.node(i).request(Method::GET, "/v1/app");
+        nodes.node(i).raw(signer.sign(req, "GET", "/v1/app", b""))
+    };
+    let (status, first) = send(0).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, replay) = send(1).await;
+    assert_eq!((status, common::code(&replay)), (401, "replayed_nonce"), "{replay}");
+
+    // Devices log in on node B (which caches the app), then the app is deleted on node A:
+    // node B refuses the next hello at once, not when its cache would have expired.
+    let device = nodes.node(1).device(&app, "user", "dev", "ios").await;
+    device.close().await;
+    let (status, _) =
+        nodes.node(0).admin(Method::DELETE, &format!("/admin/apps/{}", app.id), None).await;
+    assert_eq!(status, 204);
+    let expires = chrono::Utc::now().timestamp() + 3600;
+    let token = herald_client::mint_token(&app.key, &app.secret, "user", expires);
+    let mut options = herald_client::ConnectOptions::new(token, "dev", "ios", "com.shop");
+    options.reconnect = herald_client::Reconnect { enabled: false, ..Default::default() };
+    let url = format!("{}/v1/connect", nodes.node(1).base.replace("http://", "ws://"));
+    let refused = tokio::time::timeout(Duration::from_secs(2), Client::connect(url, options)).await;
+    assert!(matches!(refused, Ok(Err(_))), "a deleted app's device is refused on every node");
 }

@@ -2,6 +2,7 @@
 //! docs/protocol.md); a device presents it in its hello. Verified against the app's secrets,
 //! including the previous secret during its grace period.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,12 +20,17 @@ const APP_TTL: Duration = Duration::from_secs(5);
 /// reconnect storm is thousands of hellos for the same app.
 pub struct StoreAuthenticator {
     pub store: DynStore,
-    apps: RecentApps<String>,
+    apps: Arc<RecentApps<String>>,
 }
 
 impl StoreAuthenticator {
     pub fn new(store: DynStore) -> Self {
-        Self { store, apps: RecentApps::new(APP_TTL) }
+        Self { store, apps: Arc::new(RecentApps::new(APP_TTL)) }
+    }
+
+    /// Its apps by key, to forget one that changed.
+    pub fn cache(&self) -> Arc<RecentApps<String>> {
+        self.apps.clone()
     }
 
     async fn app(&self, key: &str) -> Result<App, StoreError> {

@@ -42,6 +42,41 @@ impl NonceCache {
     }
 }
 
+/// Where nonces are remembered: in this process on a single node; on the cluster's bus
+/// (JetStream's duplicate detection) when several nodes take requests, so that a request
+/// replayed to another node is refused too.
+pub enum Nonces {
+    Local(NonceCache),
+    Cluster(Box<herald_bus::NatsBus>),
+}
+
+impl Nonces {
+    /// Records the nonce; `Ok(false)` if it was recorded before and has not expired.
+    pub async fn first_use(
+        &self,
+        app: AppId,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, crate::error::ApiErrorKind> {
+        match self {
+            Self::Local(cache) => Ok(cache.first_use(app, nonce, expires_at, now)),
+            Self::Cluster(bus) => {
+                // Hashed: a message id is a header value, and nonces of compat layers are the
+                // callers' strings.
+                use sha2::Digest;
+                let key = hex::encode(sha2::Sha256::digest(format!("{app}:{nonce}")));
+                bus.first_use(&key).await.map_err(|err| {
+                    tracing::warn!(%err, "cannot check a nonce on the bus");
+                    crate::error::ApiErrorKind::Unavailable(
+                        "the cluster's bus is not answering; retry shortly".into(),
+                    )
+                })
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,7 +76,7 @@ pub async fn require_signature(
     }
     // Recorded only once the signature holds, so nobody can burn another app's nonces.
     let expires = timestamp.saturating_add_unsigned(window);
-    if !state.nonces.first_use(app.id, nonce, expires, now.timestamp()) {
+    if !state.nonces.first_use(app.id, nonce, expires, now.timestamp()).await? {
         return Err(ApiErrorKind::ReplayedNonce { window }.into());
     }
     state.requests.admit(&app)?;

@@ -15,6 +15,7 @@ use crate::directory::{self, Directory};
 use crate::dispatch::{
     frames, live_from_record, recall_frame, until_available, Dispatcher, Leases, LiveInbox,
 };
+use crate::state::AppCaches;
 
 /// What a node needs to apply events.
 pub struct Follower {
@@ -25,6 +26,7 @@ pub struct Follower {
     pub registry: Arc<Registry>,
     pub dispatcher: Dispatcher,
     pub leases: Arc<Leases>,
+    pub caches: AppCaches,
     /// Per app, the seq of the last push this node delivered (or found in the store at start).
     pub delivered: HashMap<AppId, u64>,
 }
@@ -77,14 +79,23 @@ impl Follower {
                     tracing::error!(app_id = app, %err, "accounts changed elsewhere not read back");
                 }
             }
-            Event::AppChanged { app } => {
-                if let Err(err) = until_available(|| self.directory.reread_app(app)).await {
-                    tracing::error!(app_id = app, %err, "app changed elsewhere not read back");
-                }
-            }
+            Event::AppChanged { app } => self.app_changed(app).await,
             Event::DeviceChanged { app, device_id } => {
                 directory::forget_login(&self.directory, app, &device_id);
             }
+        }
+    }
+
+    /// Another node changed an app: what this node cached of it goes; a deleted app leaves
+    /// the index and the inbox.
+    async fn app_changed(&mut self, app: AppId) {
+        self.caches.forget(app);
+        if let Err(err) = until_available(|| self.directory.reread_app(app)).await {
+            tracing::error!(app_id = app, %err, "app changed elsewhere not read back");
+        }
+        if let Err(herald_store::StoreError::NotFound { .. }) = self.store.app(app).await {
+            self.live.forget_app(app);
+            self.delivered.remove(&app);
         }
     }
 

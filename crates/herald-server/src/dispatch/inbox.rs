@@ -23,7 +23,7 @@ pub struct StoreInbox {
     pub directory: Arc<Directory>,
     pub live: Arc<LiveInbox>,
     pub receipts: Receipts,
-    pub apps: AppCache,
+    pub apps: Arc<AppCache>,
 }
 
 /// How long a login may use an app read before: limit changes reach sessions within it.
@@ -40,6 +40,10 @@ impl Default for AppCache {
 }
 
 impl AppCache {
+    pub fn forget(&self, id: AppId) {
+        self.0.forget_app(id);
+    }
+
     async fn get(&self, store: &DynStore, id: AppId) -> Result<App, StoreError> {
         self.0.get(&id, || store.app(id)).await
     }

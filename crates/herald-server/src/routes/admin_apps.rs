@@ -158,6 +158,7 @@ pub async fn update_app_route(
         None => None,
     };
     let app = state.store.update_app(id, AppUpdate { name, limits }).await?;
+    state.app_changed(id).await?;
     Ok(Json(app.into()))
 }
 
@@ -184,6 +185,7 @@ pub async fn rotate_secret_route(
     let until = Utc::now() + Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX));
     let secret = token::app_secret();
     state.store.rotate_secret(id, secret.clone(), until).await?;
+    state.app_changed(id).await?;
     tracing::info!(app_id = id, grace_secs = grace, "app secret rotated");
     Ok(Json(RotatedSecret { secret, previous_secret_expires_at: until }))
 }
@@ -199,6 +201,8 @@ pub async fn delete_app_route(
     let id = app_id(&id)?;
     state.store.delete_app(id).await?;
     state.directory.forget(id);
+    state.live.forget_app(id);
+    state.app_changed(id).await?;
     tracing::info!(app_id = id, "app deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -90,7 +90,7 @@ pub async fn authenticate(
     // prefix keeps these entries apart from the native API's nonces of the same app.
     let replay_key = format!("rongcloud:{raw_timestamp}:{nonce}");
     let expires = timestamp.saturating_add_unsigned(window);
-    if !state.nonces.first_use(app.id, &replay_key, expires, now.timestamp()) {
+    if !state.nonces.first_use(app.id, &replay_key, expires, now.timestamp()).await? {
         return Err(ApiErrorKind::ReplayedNonce { window }.into());
     }
     Ok(app)
