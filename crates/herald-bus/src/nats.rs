@@ -164,9 +164,10 @@ impl NatsBus {
     pub async fn reports(&self) -> Result<ReportStream, BusError> {
         let subscriber =
             self.client.subscribe(self.report_subject(&self.node)).await.map_err(BusError::js)?;
-        // The server knows of the subscription once the flush returns: reports sent after
-        // this call are not missed.
-        self.client.flush().await.map_err(BusError::js)?;
+        // A flush only writes the subscription to the socket. The server handles one
+        // connection's messages in order, so once it has answered a request sent after the
+        // subscription, it knows of it: reports sent after this call are not missed.
+        self.jetstream.query_account().await.map_err(BusError::js)?;
         Ok(ReportStream { inner: subscriber })
     }
 
