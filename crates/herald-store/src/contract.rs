@@ -32,7 +32,8 @@ macro_rules! suite {
             idempotency_holds_under_racing_creates, racing_imports_create_each_account_once,
             racing_logins_of_one_device_leave_one_binding, older_cursor_never_overwrites_newer,
             webhook_claims_never_overlap, broadcast_quota_holds_under_racing_creates,
-            broadcast_quota_interval_and_hourly_cap);
+            broadcast_quota_interval_and_hourly_cap, nonces_are_used_once_within_their_window,
+            racing_uses_of_one_nonce_let_one_through);
     };
     (@tests $make:path; $($name:ident),*) => {
         $(
@@ -927,6 +928,31 @@ pub(crate) async fn webhook_claims_never_overlap(store: &dyn Store) {
         .collect();
     claimed.sort_unstable();
     assert_eq!(claimed, ids, "every event claimed exactly once");
+}
+
+pub(crate) async fn nonces_are_used_once_within_their_window(store: &dyn Store) {
+    let app = create_demo_app(store, "nonces").await;
+    let other = create_demo_app(store, "nonces-other").await;
+    assert!(store.first_use_nonce(app.id, "n-1", 100, 0).await.unwrap());
+    assert!(!store.first_use_nonce(app.id, "n-1", 150, 50).await.unwrap(), "a replay");
+    assert!(store.first_use_nonce(other.id, "n-1", 100, 50).await.unwrap(), "per app");
+    assert!(store.first_use_nonce(app.id, "n-1", 300, 101).await.unwrap(), "expired: new again");
+    assert!(!store.first_use_nonce(app.id, "n-1", 400, 200).await.unwrap(), "and kept anew");
+    store.first_use_nonce(app.id, "n-2", 10, 0).await.unwrap();
+    assert!(store.sweep_nonces(250).await.unwrap() >= 2, "n-2 and the other app's n-1");
+    assert!(!store.first_use_nonce(app.id, "n-1", 400, 250).await.unwrap(), "swept only expired");
+    assert!(matches!(
+        store.first_use_nonce(i64::MAX, "n-1", 100, 0).await,
+        Err(StoreError::NotFound { what: "app", .. })
+    ));
+}
+
+/// Two nodes that receive one replayed request at the same moment: one of them takes it.
+pub(crate) async fn racing_uses_of_one_nonce_let_one_through(store: &dyn Store) {
+    let app = create_demo_app(store, "racing-nonces").await;
+    let uses = (0..8).map(|_| store.first_use_nonce(app.id, "same", 100, 0));
+    let taken = futures_util::future::join_all(uses).await;
+    assert_eq!(taken.iter().filter(|t| matches!(t, Ok(true))).count(), 1, "{taken:?}");
 }
 
 fn broadcast_with(app: i64, id: &str, quota: BroadcastQuota) -> NewPush {

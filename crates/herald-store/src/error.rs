@@ -46,6 +46,16 @@ impl StoreError {
         Self::NotFound { what, id: id.to_string() }
     }
 
+    /// A write of a row that belongs to `app`: a foreign key broken means the app is gone.
+    pub(crate) fn of_app_row(app: herald_core::AppId) -> impl FnOnce(sqlx::Error) -> Self {
+        move |err| match err {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                Self::not_found("app", app)
+            }
+            other => other.into(),
+        }
+    }
+
     /// Whether the call may succeed if made again later, once the backend is back.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable(_))

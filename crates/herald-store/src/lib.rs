@@ -305,6 +305,19 @@ pub trait Store: Send + Sync + 'static {
     async fn set_webhook(&self, app: AppId, url: &str, events: &[String]) -> StoreResult<Webhook>;
     async fn webhook(&self, app: AppId) -> StoreResult<Option<Webhook>>;
     async fn delete_webhook(&self, app: AppId) -> StoreResult<()>;
+
+    /// Records a signed request's nonce until `expires_at` (seconds); `false` if it was
+    /// recorded before and has not expired: the request is a replay. Atomic across every
+    /// process sharing the store.
+    async fn first_use_nonce(
+        &self,
+        app: AppId,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Forgets the nonces that expired before `now`; returns how many.
+    async fn sweep_nonces(&self, now: i64) -> StoreResult<u64>;
     /// Adds an event to the outbox; it is due at once.
     async fn enqueue_webhook_event(
         &self,

@@ -12,6 +12,7 @@ mod accounts;
 mod apps;
 mod devices;
 mod labels;
+mod nonces;
 mod pushes;
 mod reports;
 mod scan;
@@ -583,6 +584,20 @@ impl Store for PgStore {
 
     async fn delete_webhook(&self, app: AppId) -> StoreResult<()> {
         webhooks::delete(&self.pool, app).await
+    }
+
+    async fn first_use_nonce(
+        &self,
+        app: AppId,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        nonces::first_use(&self.pool, app, nonce, expires_at, now).await
+    }
+
+    async fn sweep_nonces(&self, now: i64) -> StoreResult<u64> {
+        nonces::sweep(&self.pool, now).await
     }
 
     async fn enqueue_webhook_event(

@@ -7,6 +7,7 @@ mod accounts;
 mod apps;
 mod devices;
 mod labels;
+mod nonces;
 mod pushes;
 mod reports;
 mod scan;
@@ -431,6 +432,20 @@ impl Store for SqliteStore {
 
     async fn delete_webhook(&self, app: AppId) -> StoreResult<()> {
         webhooks::delete(&self.writer, app).await
+    }
+
+    async fn first_use_nonce(
+        &self,
+        app: AppId,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        nonces::first_use(&self.writer, app, nonce, expires_at, now).await
+    }
+
+    async fn sweep_nonces(&self, now: i64) -> StoreResult<u64> {
+        nonces::sweep(&self.writer, now).await
     }
 
     async fn enqueue_webhook_event(

@@ -39,10 +39,7 @@ pub(super) async fn set(
     .bind(to_millis(Utc::now()))
     .fetch_one(pool)
     .await
-    .map_err(|err| match err {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::not_found("app", app),
-        other => other.into(),
-    })?;
+    .map_err(StoreError::of_app_row(app))?;
     credentials(&row, app, vendor)
 }
 

@@ -28,12 +28,7 @@ pub(super) async fn set(
     .bind(to_millis(now))
     .execute(pool)
     .await
-    .map_err(|err| match err {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-            StoreError::not_found("app", app)
-        }
-        other => other.into(),
-    })?;
+    .map_err(StoreError::of_app_row(app))?;
     get(pool, app).await?.ok_or_else(|| StoreError::not_found("webhook", app))
 }
 
