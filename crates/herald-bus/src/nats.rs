@@ -24,8 +24,6 @@ pub struct BusSettings {
     /// Stream, bucket and subject names start with it.
     pub prefix: String,
     pub node: String,
-    /// How long a signed request's nonce is remembered (the signature window).
-    pub replay_window: Duration,
 }
 
 /// A connection to the cluster's bus.
@@ -35,7 +33,6 @@ pub struct NatsBus {
     jetstream: jetstream::Context,
     stream: String,
     nodes: String,
-    nonces: String,
     prefix: String,
     node: String,
 }
@@ -56,27 +53,42 @@ impl NatsBus {
         let client = client.await.map_err(|e| connect_error(e.to_string()))?;
         let jetstream = jetstream::new(client.clone());
         let prefix = settings.prefix.clone();
-        let stream = format!("{prefix}_events");
-        let created = tokio::time::timeout(
-            Duration::from_secs(10),
-            jetstream.get_or_create_stream(stream::Config {
-                name: stream.clone(),
+        let bus = Self {
+            client,
+            jetstream,
+            stream: format!("{prefix}_events"),
+            nodes: format!("{prefix}_nodes"),
+            prefix,
+            node: settings.node.clone(),
+        };
+        tokio::time::timeout(Duration::from_secs(10), bus.create_streams())
+            .await
+            .map_err(|_| connect_error("no answer from JetStream within 10 s".into()))?
+            .map_err(connect_error)?;
+        Ok(bus)
+    }
+
+    /// Creates the cluster's streams where they are missing: at start, and again when a NATS
+    /// server came back without them (the node list lives in memory; a server whose disk was
+    /// lost has no events either, and nodes then read what they missed from the store).
+    async fn create_streams(&self) -> Result<(), String> {
+        let prefix = &self.prefix;
+        self.jetstream
+            .get_or_create_stream(stream::Config {
+                name: self.stream.clone(),
                 subjects: vec![format!("{prefix}.events.>")],
                 max_age: EVENT_RETENTION,
                 storage: stream::StorageType::File,
                 ..Default::default()
-            }),
-        )
-        .await
-        .map_err(|_| connect_error("no answer from JetStream within 10 s".into()))?;
-        created.map_err(|e| connect_error(format!("JetStream stream {stream}: {e}")))?;
+            })
+            .await
+            .map_err(|e| format!("JetStream stream {}: {e}", self.stream))?;
         // One heartbeat kept per node subject, dropped when it is older than the TTL: the
         // stream lists the nodes alive now (what a key-value bucket with a TTL would do, on
         // the plain stream API that every JetStream server version speaks alike).
-        let nodes = format!("{prefix}_nodes");
-        jetstream
+        self.jetstream
             .get_or_create_stream(stream::Config {
-                name: nodes.clone(),
+                name: self.nodes.clone(),
                 subjects: vec![format!("{prefix}.nodes.*")],
                 max_age: NODE_TTL,
                 max_messages_per_subject: 1,
@@ -84,23 +96,38 @@ impl NatsBus {
                 ..Default::default()
             })
             .await
-            .map_err(|e| connect_error(format!("JetStream stream {nodes}: {e}")))?;
-        // Nonces of signed requests, deduplicated by JetStream's message ids for as long as a
-        // request's timestamp is accepted: a replay sent to another node is refused too.
-        let nonces = format!("{prefix}_nonces");
-        let window = settings.replay_window.max(Duration::from_secs(1));
-        jetstream
-            .get_or_create_stream(stream::Config {
-                name: nonces.clone(),
-                subjects: vec![format!("{prefix}.nonces")],
-                max_age: window,
-                duplicate_window: window,
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| connect_error(format!("JetStream stream {nonces}: {e}")))?;
-        Ok(Self { client, jetstream, stream, nodes, nonces, prefix, node: settings.node.clone() })
+            .map_err(|e| format!("JetStream stream {}: {e}", self.nodes))?;
+        Ok(())
+    }
+
+    /// Publishes to a stream and waits until it stored the message; a stream the server lost
+    /// is created again and the message sent once more.
+    async fn store(&self, subject: String, payload: Vec<u8>) -> Result<u64, BusError> {
+        let bytes = payload.len();
+        let payload = bytes::Bytes::from(payload);
+        let mut recreated = false;
+        loop {
+            let ack = self.jetstream.publish(subject.clone(), payload.clone()).await;
+            let stored = match ack {
+                Ok(ack) => ack.await,
+                Err(err) => Err(err),
+            };
+            match stored {
+                Ok(ack) => {
+                    count_out(bytes);
+                    return Ok(ack.sequence);
+                }
+                Err(err)
+                    if !recreated
+                        && err.kind() == jetstream::context::PublishErrorKind::StreamNotFound =>
+                {
+                    tracing::warn!(%subject, "NATS lost the cluster's streams; creating them again");
+                    self.create_streams().await.map_err(BusError::JetStream)?;
+                    recreated = true;
+                }
+                Err(err) => return Err(BusError::js(err)),
+            }
+        }
     }
 
     pub fn node(&self) -> &str {
@@ -110,9 +137,7 @@ impl NatsBus {
     /// Puts an event on the stream; returns its stream sequence once the stream stored it.
     pub async fn publish(&self, event: &Event) -> Result<u64, BusError> {
         let subject = format!("{}.events.{}", self.prefix, event.app());
-        let payload = serde_json::to_vec(event)?;
-        let ack = self.jetstream.publish(subject, payload.into()).await.map_err(BusError::js)?;
-        Ok(ack.await.map_err(BusError::js)?.sequence)
+        self.store(subject, serde_json::to_vec(event)?).await
     }
 
     /// The sequence of the stream's last event: every event published before this call has a
@@ -138,26 +163,16 @@ impl NatsBus {
         Ok(EventStream { inner: Box::pin(messages) })
     }
 
-    /// Records a request nonce cluster-wide; `false` if any node recorded it within the window.
-    pub async fn first_use(&self, key: &str) -> Result<bool, BusError> {
-        let message = jetstream::message::PublishMessage::build()
-            .message_id(key)
-            .payload(bytes::Bytes::new());
-        let ack = self
-            .jetstream
-            .send_publish(format!("{}.nonces", self.prefix), message)
-            .await
-            .map_err(BusError::js)?;
-        Ok(!ack.await.map_err(BusError::js)?.duplicate)
-    }
-
     /// Sends a delivery report to the node that dispatched the push.
     pub async fn report(&self, to_node: &str, report: &Report) -> Result<(), BusError> {
         let payload = serde_json::to_vec(report)?;
+        let bytes = payload.len();
         self.client
             .publish(self.report_subject(to_node), payload.into())
             .await
-            .map_err(BusError::js)
+            .map_err(BusError::js)?;
+        count_out(bytes);
+        Ok(())
     }
 
     /// The delivery reports sent to this node.
@@ -166,8 +181,9 @@ impl NatsBus {
             self.client.subscribe(self.report_subject(&self.node)).await.map_err(BusError::js)?;
         // A flush only writes the subscription to the socket. The server handles one
         // connection's messages in order, so once it has answered a request sent after the
-        // subscription, it knows of it: reports sent after this call are not missed.
-        self.jetstream.query_account().await.map_err(BusError::js)?;
+        // subscription (the node list's info), it knows of it: reports sent after this call are not
+        // missed.
+        self.jetstream.get_stream(&self.nodes).await.map_err(BusError::js)?;
         Ok(ReportStream { inner: subscriber })
     }
 
@@ -177,13 +193,7 @@ impl NatsBus {
 
     /// Says this node is alive, and how it is.
     pub async fn heartbeat(&self, info: &NodeInfo) -> Result<(), BusError> {
-        let payload = serde_json::to_vec(info)?;
-        let ack = self
-            .jetstream
-            .publish(self.node_subject(&self.node), payload.into())
-            .await
-            .map_err(BusError::js)?;
-        ack.await.map_err(BusError::js)?;
+        self.store(self.node_subject(&self.node), serde_json::to_vec(info)?).await?;
         Ok(())
     }
 
@@ -223,7 +233,6 @@ impl NatsBus {
     pub async fn destroy(&self) -> Result<(), BusError> {
         self.jetstream.delete_stream(&self.stream).await.map_err(BusError::js)?;
         self.jetstream.delete_stream(&self.nodes).await.map_err(BusError::js)?;
-        self.jetstream.delete_stream(&self.nonces).await.map_err(BusError::js)?;
         Ok(())
     }
 
@@ -231,6 +240,18 @@ impl NatsBus {
     pub fn connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
+}
+
+/// What this node sent on the bus: the bus's own cost, per node.
+fn count_out(bytes: usize) {
+    metrics::counter!("herald_bus_messages_sent_total").increment(1);
+    metrics::counter!("herald_bus_sent_bytes_total").increment(bytes as u64);
+}
+
+/// What this node received from the bus.
+fn count_in(bytes: usize) {
+    metrics::counter!("herald_bus_messages_received_total").increment(1);
+    metrics::counter!("herald_bus_received_bytes_total").increment(bytes as u64);
 }
 
 fn check_prefix(prefix: &str) -> Result<(), BusError> {
@@ -268,6 +289,7 @@ impl Stream for EventStream {
             Poll::Pending => return Poll::Pending,
         };
         Poll::Ready(Some(message.map_err(BusError::js).and_then(|message| {
+            count_in(message.payload.len());
             let sequence = message.info().map_err(BusError::js)?.stream_sequence;
             Ok((sequence, serde_json::from_slice(&message.payload)?))
         })))
@@ -285,6 +307,7 @@ impl Stream for ReportStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match self.inner.poll_next_unpin(cx) {
             Poll::Ready(Some(message)) => {
+                count_in(message.payload.len());
                 Poll::Ready(Some(serde_json::from_slice(&message.payload).map_err(Into::into)))
             }
             Poll::Ready(None) => Poll::Ready(None),

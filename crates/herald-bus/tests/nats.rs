@@ -15,7 +15,6 @@ fn settings(test: &str, node: &str) -> BusSettings {
         url: std::env::var("HERALD_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
         prefix: format!("herald_t_{}_{test}", std::process::id()),
         node: node.into(),
-        replay_window: Duration::from_secs(60),
     }
 }
 
@@ -106,15 +105,4 @@ async fn an_unreachable_server_is_a_clear_error() {
         Err(err) => err.to_string(),
     };
     assert!(err.contains("cannot reach NATS at nats://127.0.0.1:1"), "{err}");
-}
-
-#[tokio::test]
-async fn a_nonce_is_first_used_once_across_nodes() {
-    let a = NatsBus::connect(&settings("nonces", "a")).await.unwrap();
-    let b = NatsBus::connect(&settings("nonces", "b")).await.unwrap();
-    assert!(a.first_use("1:abcdefgh").await.unwrap());
-    assert!(!b.first_use("1:abcdefgh").await.unwrap(), "replayed to another node");
-    assert!(!a.first_use("1:abcdefgh").await.unwrap());
-    assert!(b.first_use("2:abcdefgh").await.unwrap(), "another app's nonce");
-    a.destroy().await.unwrap();
 }

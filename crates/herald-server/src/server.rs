@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use herald_gateway::Gateway;
 
-use crate::auth::{token, NonceCache, Nonces, StoreAuthenticator};
+use crate::auth::{token, NonceCache, Nonces, SharedNonces, StoreAuthenticator};
 use crate::cluster::{spawn_lease_keeper, Cluster, Follower};
 use crate::config::{ClusterSettings, Settings, StoreChoice};
 use crate::directory::Directory;
@@ -214,7 +214,7 @@ async fn build_state(
         vendors: vendors.clone(),
     });
     let nonces = match &cluster {
-        Some((cluster, _, _)) => Nonces::Cluster(Box::new(cluster.bus().clone())),
+        Some(_) => Nonces::Shared(SharedNonces::new(store.clone())),
         None => Nonces::Local(NonceCache::default()),
     };
     let cluster = match cluster {
@@ -277,12 +277,8 @@ async fn join_cluster(
     store: &Arc<dyn Store>,
 ) -> anyhow::Result<Joined> {
     let node = node_id(settings, cluster)?;
-    let bus_settings = BusSettings {
-        url: cluster.nats.clone(),
-        prefix: cluster.prefix.clone(),
-        node,
-        replay_window: Duration::from_secs(settings.signature_window_secs),
-    };
+    let bus_settings =
+        BusSettings { url: cluster.nats.clone(), prefix: cluster.prefix.clone(), node };
     let bus = NatsBus::connect(&bus_settings).await.map_err(|source| BusOpenError { source })?;
     let from = bus.last_sequence().await.map_err(|source| BusOpenError { source })?;
     let mut delivered = HashMap::new();

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{postgres_test_store, AppCreds, Herald, Start, TestStore, ADMIN_TOKEN};
@@ -24,15 +23,28 @@ struct Nodes {
     store: TestStore,
     prefix: String,
     vendor_key: String,
+    nats: String,
 }
 
 impl Nodes {
     fn start(count: usize, test: &str) -> Nodes {
+        Self::start_on(count, test, &nats_url())
+    }
+
+    /// Nodes on the NATS server at `nats`.
+    fn start_on(count: usize, test: &str, nats: &str) -> Nodes {
         let first = tempfile::tempdir().unwrap();
         let store = postgres_test_store(first.path());
         let prefix = format!("herald_t_{}_{test}", std::process::id());
         let vendor_key = herald_vendor::SecretBox::generate_key();
-        let mut nodes = Nodes { nodes: Vec::new(), dirs: vec![first], store, prefix, vendor_key };
+        let mut nodes = Nodes {
+            nodes: Vec::new(),
+            dirs: vec![first],
+            store,
+            prefix,
+            vendor_key,
+            nats: nats.to_owned(),
+        };
         for i in 0..count {
             if i > 0 {
                 nodes.dirs.push(tempfile::tempdir().unwrap());
@@ -47,7 +59,7 @@ impl Nodes {
         let env = [
             ("HERALD_STORE", self.store.url.clone()),
             ("HERALD_POSTGRES_SCHEMA", self.store.schema.clone()),
-            ("HERALD_CLUSTER_NATS", nats_url()),
+            ("HERALD_CLUSTER_NATS", self.nats.clone()),
             ("HERALD_CLUSTER_PREFIX", self.prefix.clone()),
             ("HERALD_CLUSTER_NODE_ID", format!("node-{i}")),
             ("HERALD_VENDOR_CREDENTIALS_KEY", self.vendor_key.clone()),
@@ -95,10 +107,9 @@ impl Drop for Nodes {
             node.take();
         }
         let settings = herald_bus::BusSettings {
-            url: nats_url(),
+            url: self.nats.clone(),
             prefix: self.prefix.clone(),
             node: "cleanup".into(),
-            replay_window: Duration::from_secs(1),
         };
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -111,6 +122,77 @@ impl Drop for Nodes {
         })
         .join();
     }
+}
+
+/// A NATS server (JetStream on) of one test's own, on a port of its own, that the test can
+/// kill and start again: the machine's server is shared with every other test.
+struct NatsServer {
+    child: Option<std::process::Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    fn start() -> NatsServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = NatsServer { child: None, port, dir: tempfile::tempdir().unwrap() };
+        server.restart();
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server on its port and store directory (JetStream keeps its streams there
+    /// across restarts); returns once it accepts connections.
+    fn restart(&mut self) {
+        let binary = std::env::var("HERALD_TEST_NATS_SERVER")
+            .unwrap_or_else(|_| "/usr/sbin/nats-server".into());
+        let child = std::process::Command::new(&binary)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("starting {binary}: {err}"));
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nats-server did not listen on port {}", self.port);
+    }
+
+    /// `kill -9`: nothing flushed, no goodbye to the clients.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until a push's dispatch is over (any node answers).
+async fn until_done(node: &Herald, app: &AppCreds, push_id: &str) {
+    let path = format!("/v1/pushes/{push_id}");
+    for _ in 0..300 {
+        let (status, view) = node.signed(app, Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{view}");
+        if view["status"] == "done" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("push {push_id} not dispatched within 30 s");
 }
 
 async fn push(node: &Herald, app: &AppCreds, body: Value) -> String {
@@ -267,57 +349,63 @@ async fn cancel_and_schedule_hold_across_nodes() {
 
 #[tokio::test]
 async fn killing_the_lease_holder_hands_dispatch_to_another_node() {
+    const STORED: usize = 20_000;
     let mut nodes = Nodes::start(3, "takeover");
     let app = nodes.node(0).create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
-    // Stored devices that are offline during the push.
-    let accounts: Vec<String> = (0..500).map(|i| format!("stored-{i}")).collect();
-    for chunk in accounts.chunks(100) {
+    // Stored accounts that are offline during the pushes.
+    let accounts: Vec<String> = (0..STORED).map(|i| format!("stored-{i}")).collect();
+    for chunk in accounts.chunks(1000) {
         post(nodes.node(0), &app, "/v1/accounts/import", json!({"accounts": chunk})).await;
     }
     let holder = nodes.lease_holder(&app, None).await;
     let survivor = (holder + 1) % 3;
     let mut online = nodes.node(survivor).device(&app, "online", "dev-online", "ios").await;
-    push(
-        nodes.node(survivor),
-        &app,
-        json!({"audience": {"all": true}, "message": {"text": "before"}}),
-    )
-    .await;
+    let all = |text: &str| json!({"audience": {"all": true}, "message": {"text": text}});
+    push(nodes.node(survivor), &app, all("before")).await;
     assert_eq!(texts(&[next(&mut online).await]), ["before"]);
 
-    // The holder dies right after accepting a push: the push is committed, and another node
-    // takes the lease, dispatches it and goes on in seq order.
-    let during = push(
-        nodes.node(holder),
-        &app,
-        json!({"audience": {"all": true}, "message": {"text": "during"}}),
-    )
-    .await;
+    // The holder accepts pushes to every stored account back to back and dies while it
+    // dispatches them: each is committed, and another node takes the lease, finishes them
+    // and goes on in seq order.
+    let mut during = Vec::new();
+    for i in 0..4 {
+        during.push(push(nodes.node(holder), &app, all(&format!("during-{i}"))).await);
+    }
     nodes.kill(holder);
     let new_holder = nodes.lease_holder(&app, Some(holder)).await;
     assert_ne!(new_holder, holder);
+    for push_id in &during {
+        until_done(nodes.node(survivor), &app, push_id).await;
+    }
     push(nodes.node(survivor), &app, json!({"audience": {"all": true}, "message": {"end": "k"}}))
         .await;
+    let expected = ["during-0", "during-1", "during-2", "during-3", "end"];
     let got = until_marker(&mut online, "k").await;
-    assert_eq!(texts(&got), ["during", "end"], "the online device gets the interrupted push");
+    assert_eq!(texts(&got), expected, "the online device gets the interrupted pushes");
     assert!(strictly_increasing(&got));
 
-    // A stored device connecting afterwards, to any node, finds every push in its inbox.
-    let mut late = nodes.node(new_holder).device(&app, "stored-7", "dev-stored-7", "web").await;
-    let got = until_marker(&mut late, "k").await;
-    assert_eq!(texts(&got), ["before", "during", "end"]);
-    let (status, view) =
-        nodes.node(survivor).signed(&app, Method::GET, &format!("/v1/pushes/{during}"), None).await;
-    assert_eq!(status, 200, "{view}");
-    let mut seqs = HashMap::new();
-    for push in &got {
-        *seqs.entry(push.seq).or_insert(0) += 1;
+    // Stored devices connecting afterwards, to either surviving node, find every push in
+    // their inbox, once each, with the app's seqs gapless across the takeover.
+    let mut late_nodes = vec![survivor, new_holder];
+    late_nodes.dedup();
+    for (n, account) in [0, 7, 9_999, STORED - 1].into_iter().enumerate() {
+        let node = late_nodes[n % late_nodes.len()];
+        let (account, device) = (format!("stored-{account}"), format!("dev-stored-{account}"));
+        let mut late = nodes.node(node).device(&app, &account, &device, "web").await;
+        let got = until_marker(&mut late, "k").await;
+        let mut all_texts = vec!["before"];
+        all_texts.extend(expected);
+        assert_eq!(texts(&got), all_texts, "{account} on node {node}");
+        let seqs: Vec<u64> = got.iter().map(|p| p.seq).collect();
+        assert_eq!(seqs, (1..=6).collect::<Vec<u64>>(), "gapless and unique seqs: {account}");
     }
-    assert!(seqs.values().all(|&n| n == 1), "no push twice: {seqs:?}");
-    let mut sorted: Vec<_> = seqs.keys().copied().collect();
-    sorted.sort_unstable();
-    assert_eq!(sorted, [1, 2, 3], "gapless and unique seqs across the takeover");
-    let _ = ADMIN_TOKEN;
+    // The report counts every stored account once, whichever node dispatched.
+    for push_id in &during {
+        let path = format!("/v1/pushes/{push_id}/report");
+        let (status, report) = nodes.node(survivor).signed(&app, Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["totals"]["targeted"], json!(STORED + 1), "{report}");
+    }
 }
 
 #[tokio::test]
@@ -385,4 +473,59 @@ async fn replays_and_app_changes_hold_on_every_node() {
     let url = format!("{}/v1/connect", nodes.node(1).base.replace("http://", "ws://"));
     let refused = tokio::time::timeout(Duration::from_secs(2), Client::connect(url, options)).await;
     assert!(matches!(refused, Ok(Err(_))), "a deleted app's device is refused on every node");
+}
+
+#[tokio::test]
+async fn a_nats_restart_loses_and_reorders_nothing() {
+    let mut nats = NatsServer::start();
+    let nodes = Nodes::start_on(3, "restart", &nats.url());
+    let app = nodes.node(0).create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
+    let mut clients = Vec::new();
+    for i in 0..6 {
+        let account = format!("user-{i}");
+        clients.push(nodes.node(i % 3).device(&app, &account, &format!("dev-{i}"), "ios").await);
+    }
+    let all = |text: &str| json!({"audience": {"all": true}, "message": {"text": text}});
+    push(nodes.node(1), &app, all("before")).await;
+    for client in &mut clients {
+        assert_eq!(texts(&[next(client).await]), ["before"]);
+    }
+
+    // NATS dies without a word. Pushes are still accepted on every node: they are in the
+    // store, and go out when the bus is back.
+    nats.kill();
+    let mut during = Vec::new();
+    for i in 0..3 {
+        let text = format!("during-{i}");
+        during.push((push(nodes.node(i), &app, all(&text)).await, text));
+    }
+    // A directory write is committed but cannot be announced to the other nodes: the caller
+    // is told to try again rather than told it is done.
+    let (status, out) = nodes
+        .node(2)
+        .signed(
+            &app,
+            Method::POST,
+            "/v1/tags/add",
+            Some(json!({"accounts": ["user-0"], "tags": ["vip"]})),
+        )
+        .await;
+    assert_eq!((status, common::code(&out)), (503, "unavailable"), "{out}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    nats.restart();
+
+    for (push_id, _) in &during {
+        until_done(nodes.node(0), &app, push_id).await;
+    }
+    push(nodes.node(2), &app, json!({"audience": {"all": true}, "message": {"end": "r"}})).await;
+    let mut orders = Vec::new();
+    for client in &mut clients {
+        let got = until_marker(client, "r").await;
+        assert!(strictly_increasing(&got), "in seq order: {:?}", texts(&got));
+        let mut sorted = texts(&got);
+        sorted.sort();
+        assert_eq!(sorted, ["during-0", "during-1", "during-2", "end"], "each push once");
+        orders.push(texts(&got));
+    }
+    assert!(orders.windows(2).all(|w| w[0] == w[1]), "one order on every node: {orders:?}");
 }

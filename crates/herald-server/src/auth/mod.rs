@@ -8,5 +8,5 @@ pub mod token;
 
 pub use admin::require_admin;
 pub use client_token::StoreAuthenticator;
-pub use nonce::{NonceCache, Nonces};
+pub use nonce::{NonceCache, Nonces, SharedNonces};
 pub use signed::{require_signature, CallingApp};

@@ -1,9 +1,13 @@
 //! Nonces seen recently, so that a captured signed request cannot be sent again.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 use herald_core::AppId;
+use herald_store::DynStore;
+
+use crate::error::ApiErrorKind;
 
 /// Remembers `(app, nonce)` until the request's timestamp leaves the signature window; after
 /// that the timestamp check alone refuses a replay, so memory stays bounded by the request rate.
@@ -42,12 +46,59 @@ impl NonceCache {
     }
 }
 
-/// Where nonces are remembered: in this process on a single node; on the cluster's bus
-/// (JetStream's duplicate detection) when several nodes take requests, so that a request
-/// replayed to another node is refused too.
+/// Where nonces are remembered: in this process on a single node; in the shared store when
+/// several nodes take requests, so that a request replayed to another node is refused too.
+/// The store outlives a NATS outage, so signed requests (pushes among them) are still taken
+/// while the bus is away.
 pub enum Nonces {
     Local(NonceCache),
-    Cluster(Box<herald_bus::NatsBus>),
+    Shared(SharedNonces),
+}
+
+/// Nonces in the store, swept of expired ones now and then by whichever request comes.
+pub struct SharedNonces {
+    store: DynStore,
+    /// When the last sweep started (seconds); one sweep a minute at most per node.
+    swept_at: AtomicI64,
+}
+
+/// Seconds between two sweeps of expired nonces by one node.
+const SWEEP_EVERY_SECS: i64 = 60;
+
+impl SharedNonces {
+    pub fn new(store: DynStore) -> Self {
+        Self { store, swept_at: AtomicI64::new(0) }
+    }
+
+    async fn first_use(
+        &self,
+        app: AppId,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, ApiErrorKind> {
+        self.sweep_now_and_then(now);
+        Ok(self.store.first_use_nonce(app, nonce, expires_at, now).await?)
+    }
+
+    fn sweep_now_and_then(&self, now: i64) {
+        let last = self.swept_at.load(Ordering::Relaxed);
+        let due = now - last >= SWEEP_EVERY_SECS;
+        if !due
+            || self
+                .swept_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(err) = store.sweep_nonces(now).await {
+                tracing::warn!(%err, "expired request nonces not swept; trying again later");
+            }
+        });
+    }
 }
 
 impl Nonces {
@@ -58,21 +109,10 @@ impl Nonces {
         nonce: &str,
         expires_at: i64,
         now: i64,
-    ) -> Result<bool, crate::error::ApiErrorKind> {
+    ) -> Result<bool, ApiErrorKind> {
         match self {
             Self::Local(cache) => Ok(cache.first_use(app, nonce, expires_at, now)),
-            Self::Cluster(bus) => {
-                // Hashed: a message id is a header value, and nonces of compat layers are the
-                // callers' strings.
-                use sha2::Digest;
-                let key = hex::encode(sha2::Sha256::digest(format!("{app}:{nonce}")));
-                bus.first_use(&key).await.map_err(|err| {
-                    tracing::warn!(%err, "cannot check a nonce on the bus");
-                    crate::error::ApiErrorKind::Unavailable(
-                        "the cluster's bus is not answering; retry shortly".into(),
-                    )
-                })
-            }
+            Self::Shared(shared) => shared.first_use(app, nonce, expires_at, now).await,
         }
     }
 }

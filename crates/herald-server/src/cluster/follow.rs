@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use herald_bus::Event;
+use herald_bus::{Event, EventStream};
 use herald_core::AppId;
 use herald_gateway::{Delivery, Registry};
 use herald_store::{DynStore, PushRecord};
@@ -16,6 +16,10 @@ use crate::dispatch::{
     frames, live_from_record, recall_frame, until_available, Dispatcher, Leases, LiveInbox,
 };
 use crate::state::AppCaches;
+
+/// How long the event stream may stay quiet before the node asks NATS whether it missed
+/// something.
+const STALL_CHECK: Duration = Duration::from_secs(2);
 
 /// What a node needs to apply events.
 pub struct Follower {
@@ -33,7 +37,8 @@ pub struct Follower {
 
 impl Follower {
     /// Reads the stream from after `sequence` and applies every event, for as long as the
-    /// process runs. The bus re-creates its consumer by itself after a NATS restart.
+    /// process runs. A reading that stalls (the consumer did not come back after a NATS
+    /// restart) or fails starts again from the last applied event.
     pub fn spawn(mut self, mut sequence: u64) {
         tokio::spawn(async move {
             loop {
@@ -45,19 +50,52 @@ impl Follower {
                         continue;
                     }
                 };
-                while let Some(event) = events.next().await {
-                    match event {
-                        Ok((seq, event)) => {
-                            self.apply(event).await;
-                            sequence = seq;
-                            self.cluster.set_applied(seq);
-                        }
-                        Err(err) => tracing::warn!(%err, "cluster event skipped"),
-                    }
-                }
-                tracing::warn!("the cluster's event stream ended; reading it again");
+                sequence = self.follow(&mut events, sequence).await;
             }
         });
+    }
+
+    /// Applies events until the reading ends, fails or stalls; returns where to read again.
+    async fn follow(&mut self, events: &mut EventStream, mut sequence: u64) -> u64 {
+        loop {
+            match tokio::time::timeout(STALL_CHECK, events.next()).await {
+                Ok(Some(Ok((seq, event)))) => {
+                    self.apply(event).await;
+                    sequence = seq;
+                    self.cluster.set_applied(seq);
+                }
+                Ok(Some(Err(err))) => {
+                    tracing::warn!(%err, "reading the cluster's events failed; reading again");
+                    return sequence;
+                }
+                Ok(None) => {
+                    tracing::warn!("the cluster's event stream ended; reading it again");
+                    return sequence;
+                }
+                Err(_) => match self.cluster.bus().last_sequence().await {
+                    Ok(last) if last > sequence => {
+                        tracing::warn!(
+                            last,
+                            sequence,
+                            "the cluster's events stalled; reading again"
+                        );
+                        return sequence;
+                    }
+                    Ok(last) if last < sequence => {
+                        // NATS came back without the stream: a new one counts from 1. Pushes
+                        // announced in the lost part are found by the seq gap.
+                        tracing::warn!(
+                            last,
+                            sequence,
+                            "the cluster's event stream is new; reading it from its start"
+                        );
+                        self.cluster.restart_applied(0);
+                        return 0;
+                    }
+                    _ => {}
+                },
+            }
+        }
     }
 
     async fn apply(&mut self, event: Event) {

@@ -274,6 +274,11 @@ impl Cluster {
         }
     }
 
+    /// The stream was created anew: what was applied counts from its new start.
+    pub(crate) fn restart_applied(&self, sequence: u64) {
+        self.applied.send_replace(sequence);
+    }
+
     pub(crate) fn set_applied(&self, sequence: u64) {
         self.applied.send_if_modified(|applied| {
             let newer = sequence > *applied;
