@@ -53,6 +53,10 @@ pub struct HeraldConnect {
     pub ack_interval_ms: u64,
     /// Reconnect the existing connections, each with `last_seq` = what it acked.
     pub resume: bool,
+    /// Reconnect the connections that were lost (their node died), each with `last_seq` =
+    /// what it acked, as members of the current round.
+    #[serde(default)]
+    pub rejoin: bool,
 }
 
 /// Where and how to open MQTT subscriptions.

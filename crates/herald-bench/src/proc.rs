@@ -9,6 +9,23 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Resident memory of several processes together (a cluster's nodes), in KiB; `None` if
+/// there are none or one of them cannot be read.
+pub fn rss_kib_sum(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| rss_kib(pid)).sum()
+}
+
+/// CPU time several processes have used together, in milliseconds.
+pub fn cpu_ms_sum(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| cpu_ms(pid)).sum()
+}
+
 /// The soft and hard open-files limits of process `pid`, from /proc/PID/limits.
 pub fn open_files_limit(pid: u32) -> Option<(String, String)> {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
@@ -66,5 +83,8 @@ mod tests {
         assert!(rss_kib(me).is_some_and(|kib| kib > 0));
         assert!(cpu_ms(me).is_some());
         assert!(load_average().is_some());
+        assert!(rss_kib_sum(&[me, me]).is_some_and(|kib| kib > 0));
+        assert!(cpu_ms_sum(&[me]).is_some());
+        assert_eq!(rss_kib_sum(&[]), None);
     }
 }

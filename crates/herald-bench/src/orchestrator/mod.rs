@@ -5,6 +5,7 @@
 //! Every wait has a time-out and every loop a bound: the run ends by itself, with what it
 //! measured, even when the server under test stalls.
 
+mod cluster;
 mod peer;
 mod report;
 mod scenarios;
@@ -19,7 +20,8 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
 use crate::control::{Command, HeraldConnect};
-use crate::proc::rss_kib;
+use crate::proc::rss_kib_sum;
+use cluster::LocalCluster;
 pub use report::Results;
 use scenarios::Publish;
 use server::{Api, LocalServer};
@@ -38,6 +40,9 @@ pub enum Scenario {
     Idle,
     /// All clients reconnect at once and fetch 3 stored pushes.
     Reconnect,
+    /// Cluster only: one node is killed, its clients reconnect to the others; time until
+    /// every client has the push sent right after the kill.
+    Failover,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,9 +79,24 @@ pub struct FanoutArgs {
     /// Pid of the server given with `--server`, for its memory.
     #[arg(long)]
     pub server_pid: Option<u32>,
-    /// Scenarios to run (comma-separated); all by default.
-    #[arg(long, value_delimiter = ',', default_values = ["one", "burst", "idle", "reconnect"])]
+    /// Scenarios to run (comma-separated); all by default (failover in cluster mode only).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_values = ["one", "burst", "idle", "reconnect", "failover"]
+    )]
     pub scenarios: Vec<Scenario>,
+    /// Start a cluster of this many nodes (PostgreSQL store, NATS JetStream) instead of one
+    /// node on SQLite; the workers' connections are spread over the nodes, pushes go to the
+    /// nodes in turn.
+    #[arg(long, default_value_t = 0)]
+    pub cluster: u32,
+    /// The cluster's NATS server (JetStream on).
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    pub cluster_nats: String,
+    /// The cluster's PostgreSQL database; the run makes a schema of its own and drops it.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub cluster_store: String,
     /// How many times the single push to all is repeated.
     #[arg(long, default_value_t = 3)]
     pub one_repeats: u32,
@@ -172,61 +192,111 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<Results> {
     Ok(results)
 }
 
-/// The herald side: server, app, accounts, connections, scenarios.
-async fn herald(args: &FanoutArgs, results: &mut Results) -> anyhow::Result<()> {
-    let env = args
-        .server_env
-        .iter()
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').context("--server-env takes NAME=VALUE")?;
-            Ok((k.to_owned(), v.to_owned()))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let (local, base, admin_token, pid) = match &args.server {
-        Some(url) => {
-            let token = args.admin_token.clone().context("--admin-token is required")?;
-            (None, url.clone(), token, args.server_pid)
+/// What the herald side runs against: one server or a cluster's nodes.
+struct Target {
+    /// One per node (a single server: one).
+    apis: Vec<Api>,
+    /// `ws://…/v1/connect` of each node.
+    urls: Vec<String>,
+    admin_token: String,
+    local: Option<LocalServer>,
+    cluster: Option<LocalCluster>,
+    /// The pid given with `--server-pid`.
+    given_pid: Option<u32>,
+}
+
+impl Target {
+    async fn start(args: &FanoutArgs) -> anyhow::Result<Self> {
+        let env = args
+            .server_env
+            .iter()
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').context("--server-env takes NAME=VALUE")?;
+                Ok((k.to_owned(), v.to_owned()))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let (bases, admin_token, local, cluster) = match (&args.server, args.cluster) {
+            (Some(url), _) => {
+                let token = args.admin_token.clone().context("--admin-token is required")?;
+                (vec![url.clone()], token, None, None)
+            }
+            (None, 0) => {
+                let server = LocalServer::start(&args.herald_bin, &env).await?;
+                let base = format!("http://{}", server.addr);
+                eprintln!("herald pid {} on {base}", server.pid);
+                (vec![base], server.admin_token.clone(), Some(server), None)
+            }
+            (None, _) => {
+                let cluster = LocalCluster::start(args, &env).await?;
+                (cluster.bases(), cluster.admin_token.clone(), None, Some(cluster))
+            }
+        };
+        let apis = bases.iter().map(|b| Api::new(b)).collect::<anyhow::Result<Vec<_>>>()?;
+        let urls = bases
+            .iter()
+            .map(|b| format!("ws://{}/v1/connect", b.trim_start_matches("http://")))
+            .collect();
+        Ok(Self { apis, urls, admin_token, local, cluster, given_pid: args.server_pid })
+    }
+
+    /// The server processes alive (for CPU and memory).
+    fn pids(&self) -> Vec<u32> {
+        match (&self.local, &self.cluster) {
+            (Some(server), _) => vec![server.pid],
+            (_, Some(cluster)) => cluster.pids(),
+            _ => self.given_pid.into_iter().collect(),
         }
-        None => {
-            let server = LocalServer::start(&args.herald_bin, &env).await?;
-            let base = format!("http://{}", server.addr);
-            let token = server.admin_token.clone();
-            let pid = server.pid;
-            eprintln!("herald pid {pid} on {base}");
-            (Some(server), base, token, Some(pid))
-        }
-    };
-    let outcome = herald_scenarios(args, results, &base, &admin_token, pid).await;
-    if let Some(server) = local {
-        let lines = server.log_lines();
+    }
+
+    async fn stop(self, results: &mut Results) -> anyhow::Result<()> {
+        let (lines, excerpt) = match (&self.local, &self.cluster) {
+            (Some(server), _) => (server.log_lines(), server.log_excerpt(3)),
+            (_, Some(cluster)) => cluster.log_excerpt(),
+            _ => (0, Vec::new()),
+        };
         if lines > 0 {
             results.notes.push(format!("the server logged {lines} warning/error lines, first:"));
-            results.notes.extend(server.log_excerpt(3).into_iter().map(|l| format!("    {l}")));
+            results.notes.extend(excerpt.into_iter().map(|l| format!("    {l}")));
         }
-        server.stop().await?;
+        if let Some(server) = self.local {
+            server.stop().await?;
+        }
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await?;
+        }
+        Ok(())
     }
+}
+
+/// The herald side: server(s), app, accounts, connections, scenarios.
+async fn herald(args: &FanoutArgs, results: &mut Results) -> anyhow::Result<()> {
+    let mut target = Target::start(args).await?;
+    let outcome = herald_scenarios(args, results, &mut target).await;
+    target.stop(results).await?;
     outcome
 }
 
 async fn herald_scenarios(
     args: &FanoutArgs,
     results: &mut Results,
-    base: &str,
-    admin_token: &str,
-    pid: Option<u32>,
+    target: &mut Target,
 ) -> anyhow::Result<()> {
-    let api = Api::new(base)?;
+    let api = target.apis[0].clone();
     let name = format!("bench-{}", crate::clock::now_us());
-    let app = api.create_app(admin_token, &name).await?;
+    let app = api.create_app(&target.admin_token, &name).await?;
     let n = args.connections;
     eprintln!("importing {n} accounts");
     api.import_accounts(&app, u64::from(n)).await?;
+    if target.cluster.is_some() {
+        let holder = cluster::lease_holder(&api, &target.admin_token, &app, None).await?;
+        eprintln!("node {holder} holds the app's dispatch lease");
+    }
     let shares = args.shares(n);
     let mut workers = Workers::spawn(&shares).await?;
-    let url = format!("ws://{}/v1/connect", base.trim_start_matches("http://"));
-    let connect = |first: u64, count: u32, resume: bool, concurrency: u32| {
+    let urls = target.urls.clone();
+    let connect = |index: usize, first: u64, count: u32, resume: bool, concurrency: u32| {
         Command::HeraldConnect(HeraldConnect {
-            url: url.clone(),
+            url: urls[index % urls.len()].clone(),
             key: app.key.clone(),
             secret: app.secret.clone(),
             first,
@@ -235,14 +305,16 @@ async fn herald_scenarios(
             concurrency,
             ack_interval_ms: args.ack_interval_ms,
             resume,
+            rejoin: false,
         })
     };
 
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_before = pid.and_then(rss_kib);
-    eprintln!("connecting {n} clients from {} workers", shares.len());
+    let pids = target.pids();
+    let rss_before = rss_kib_sum(&pids);
+    eprintln!("connecting {n} clients from {} workers to {} node(s)", shares.len(), urls.len());
     for (index, &(first, count)) in shares.iter().enumerate() {
-        workers.send(index, &connect(first, count, false, args.connect_concurrency)).await?;
+        workers.send(index, &connect(index, first, count, false, args.connect_concurrency)).await?;
     }
     let connected = workers.connected(args.phase_timeout()).await?;
     eprintln!(
@@ -257,17 +329,17 @@ async fn herald_scenarios(
     if args.has(Scenario::Idle) {
         // Let the last handshakes and logins finish before reading the memory.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let rss_after = pid.and_then(rss_kib);
-        results.herald.set_idle(rss_before, rss_after, connected.ok);
+        results.herald.set_idle(rss_before, rss_kib_sum(&pids), connected.ok);
     }
 
     let pad = "x".repeat(args.pad);
     let push = |ttl: Option<u32>| {
-        let api = api.clone();
+        let apis = target.apis.clone();
         let app = app.clone();
         let pad = pad.clone();
         move |k: u64| -> scenarios::SendFuture {
-            let api = api.clone();
+            // Pushes go to the nodes in turn, as through a load balancer.
+            let api = apis[(k % apis.len() as u64) as usize].clone();
             let app = app.clone();
             let pad = pad.clone();
             Box::pin(async move { api.push_all(&app, k, ttl, &pad).await.map(|(_, stamp)| stamp) })
@@ -278,7 +350,7 @@ async fn herald_scenarios(
         let send: Publish = Box::new(push(Some(300)));
         for repeat in 0..args.one_repeats {
             let run =
-                scenarios::one_to_all(&mut workers, pid, &send, u64::from(repeat) + 1, timeout)
+                scenarios::one_to_all(&mut workers, &pids, &send, u64::from(repeat) + 1, timeout)
                     .await?;
             eprintln!("one push to all: {}", run.summary());
             results.herald.one.push(run);
@@ -288,16 +360,22 @@ async fn herald_scenarios(
     }
     if args.has(Scenario::Burst) {
         let send: Publish = Box::new(push(None));
-        let burst = scenarios::burst(&mut workers, pid, &send, args, timeout).await?;
+        let bus_before = bus_traffic(&target.apis).await;
+        let burst = scenarios::burst(&mut workers, &pids, &send, args, timeout).await?;
         eprintln!("back to back: {}", burst.summary());
+        if target.cluster.is_some() {
+            let pushes = burst.sent.saturating_sub(burst.failed);
+            let traffic = bus_traffic(&target.apis).await.since(&bus_before);
+            results.bus = Some(traffic.per_push_per_node(pushes, target.apis.len()));
+        }
         results.herald.burst = Some(burst);
         tokio::time::sleep(args.ack_pause()).await;
-        results.herald.set_after_burst(pid.and_then(rss_kib));
+        results.herald.set_after_burst(rss_kib_sum(&pids));
     }
     if args.has(Scenario::Reconnect) {
         let storm = scenarios::reconnect_storm(
             &mut workers,
-            pid,
+            &pids,
             &api,
             &app,
             &shares,
@@ -308,8 +386,44 @@ async fn herald_scenarios(
         .await?;
         eprintln!("reconnect storm: {}", storm.summary());
         results.herald.storm = Some(storm);
+        tokio::time::sleep(args.ack_pause()).await;
+    }
+    if args.has(Scenario::Failover) {
+        match &mut target.cluster {
+            Some(cluster) => {
+                let failover = scenarios::failover(
+                    &mut workers,
+                    cluster,
+                    &target.apis,
+                    &target.admin_token,
+                    &app,
+                    &shares,
+                    &connect,
+                    &pad,
+                    timeout,
+                )
+                .await?;
+                eprintln!("failover: {}", failover.summary());
+                results.failover = Some(failover);
+            }
+            None => results.notes.push("failover: a cluster-only scenario, skipped".into()),
+        }
     }
     workers.disconnect().await?;
     workers.exit().await;
     Ok(())
+}
+
+/// What the nodes sent and received on the bus so far, added up.
+async fn bus_traffic(apis: &[Api]) -> report::BusTraffic {
+    let mut traffic = report::BusTraffic::default();
+    for api in apis {
+        traffic.messages_sent += api.counter("herald_bus_messages_sent_total").await.unwrap_or(0.0);
+        traffic.bytes_sent += api.counter("herald_bus_sent_bytes_total").await.unwrap_or(0.0);
+        traffic.messages_received +=
+            api.counter("herald_bus_messages_received_total").await.unwrap_or(0.0);
+        traffic.bytes_received +=
+            api.counter("herald_bus_received_bytes_total").await.unwrap_or(0.0);
+    }
+    traffic
 }

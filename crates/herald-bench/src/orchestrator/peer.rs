@@ -121,16 +121,21 @@ pub async fn run(args: &FanoutArgs, results: &mut Results) -> anyhow::Result<()>
     let timeout = args.phase_timeout();
     if args.has(Scenario::One) {
         for repeat in 0..args.one_repeats {
-            let run =
-                scenarios::one_to_all(&mut workers, pid, &send, u64::from(repeat) + 1, timeout)
-                    .await?;
+            let run = scenarios::one_to_all(
+                &mut workers,
+                pid.as_slice(),
+                &send,
+                u64::from(repeat) + 1,
+                timeout,
+            )
+            .await?;
             eprintln!("mosquitto one to all: {}", run.summary());
             side.one.push(run);
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
     if args.has(Scenario::Burst) {
-        let burst = scenarios::burst(&mut workers, pid, &send, args, timeout).await?;
+        let burst = scenarios::burst(&mut workers, pid.as_slice(), &send, args, timeout).await?;
         eprintln!("mosquitto back to back: {}", burst.summary());
         side.burst = Some(burst);
     }

@@ -9,7 +9,8 @@ use anyhow::bail;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::report::{Burst, CpuUse, OneRun, Storm};
+use super::cluster::{lease_holder, LocalCluster};
+use super::report::{Burst, CpuUse, Failover, OneRun, Storm};
 use super::server::{Api, AppCreds};
 use super::workers::Workers;
 use super::FanoutArgs;
@@ -24,7 +25,7 @@ pub type Publish = Box<dyn Fn(u64) -> SendFuture + Send + Sync>;
 /// One message to every connection: latency of each delivery, time until the last one.
 pub async fn one_to_all(
     workers: &mut Workers,
-    server: Option<u32>,
+    server: &[u32],
     send: &Publish,
     n: u64,
     timeout: Duration,
@@ -43,7 +44,7 @@ pub async fn one_to_all(
 /// `args.in_flight` requests open at once; then waits until every connection has them all.
 pub async fn burst(
     workers: &mut Workers,
-    server: Option<u32>,
+    server: &[u32],
     send: &Publish,
     args: &FanoutArgs,
     timeout: Duration,
@@ -91,11 +92,11 @@ pub async fn burst(
 #[allow(clippy::too_many_arguments)]
 pub async fn reconnect_storm(
     workers: &mut Workers,
-    server: Option<u32>,
+    server: &[u32],
     api: &Api,
     app: &AppCreds,
     shares: &[(u64, u32)],
-    connect: &dyn Fn(u64, u32, bool, u32) -> Command,
+    connect: &dyn Fn(usize, u64, u32, bool, u32) -> Command,
     pad: &str,
     timeout: Duration,
 ) -> anyhow::Result<Storm> {
@@ -116,7 +117,7 @@ pub async fn reconnect_storm(
     let start_us = now_us();
     for (index, &(first, count)) in shares.iter().enumerate() {
         // No handshake limit: every client of the worker connects at once.
-        workers.send(index, &connect(first, count, true, count.max(1))).await?;
+        workers.send(index, &connect(index, first, count, true, count.max(1))).await?;
     }
     let (connected, stats, complete) = workers.connected_and_done(timeout).await?;
     // Per reconnect: a login, its three pushes and the TCP and WebSocket handshakes.
@@ -129,6 +130,55 @@ pub async fn reconnect_storm(
         bail!("no client took part in the reconnect storm");
     }
     Ok(Storm::new(closed, connected, after, time_us, complete, STORED, cpu))
+}
+
+/// One node is killed (`kill -9`, the node holding the app's dispatch lease: the worst case)
+/// and a push to all is sent to a survivor at once; the killed node's clients reconnect to
+/// the survivors (as through a load balancer), with `last_seq` = what they acked. Measures
+/// the time from the kill until every client, wherever it is now, has that push.
+#[allow(clippy::too_many_arguments)]
+pub async fn failover(
+    workers: &mut Workers,
+    cluster: &mut LocalCluster,
+    apis: &[Api],
+    admin_token: &str,
+    app: &AppCreds,
+    shares: &[(u64, u32)],
+    connect: &dyn Fn(usize, u64, u32, bool, u32) -> Command,
+    pad: &str,
+    timeout: Duration,
+) -> anyhow::Result<Failover> {
+    let nodes = apis.len();
+    let victim = lease_holder(&apis[0], admin_token, app, None).await?;
+    let survivors: Vec<usize> = (0..nodes).filter(|&i| i != victim).collect();
+    let orphans: Vec<usize> = (0..shares.len()).filter(|w| w % nodes == victim).collect();
+    let orphaned: u32 = orphans.iter().map(|&w| shares[w].1).sum();
+    // A round without an expectation counts the connections that drop.
+    workers.round(None).await?;
+    let start_us = now_us();
+    cluster.kill(victim).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while workers.stats().await?.lost < orphaned && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let dropped_ms = (now_us() - start_us) / 1000;
+    for (k, &w) in orphans.iter().enumerate() {
+        let (first, count) = shares[w];
+        let to = survivors[k % survivors.len()];
+        let mut command = connect(to, first, count, true, count.max(1));
+        if let Command::HeraldConnect(config) = &mut command {
+            config.rejoin = true;
+        }
+        workers.send(w, &command).await?;
+    }
+    // Every client is a member, the orphans included (wanted again, reconnecting).
+    workers.round(Some(1)).await?;
+    let survivor = &apis[survivors[0]];
+    survivor.push_all(app, 2_000_000, Some(300), pad).await?;
+    let (stats, complete) = workers.done(timeout).await?;
+    let time_us = stats.done_at_us.filter(|_| complete).map(|done| done.saturating_sub(start_us));
+    let new_holder = lease_holder(survivor, admin_token, app, Some(victim)).await.ok();
+    Ok(Failover::new(victim, new_holder, orphaned, dropped_ms, stats, time_us, complete))
 }
 
 #[derive(Default)]

@@ -31,6 +31,16 @@ impl LocalServer {
     /// Starts `herald serve` on an ephemeral loopback port and waits for its
     /// `herald listening on http://ADDR` line.
     pub async fn start(binary: &Path, env: &[(String, String)]) -> anyhow::Result<Self> {
+        let admin_token = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
+        Self::start_with_token(binary, env, admin_token).await
+    }
+
+    /// Starts it with a given admin token (the nodes of one cluster share theirs).
+    pub async fn start_with_token(
+        binary: &Path,
+        env: &[(String, String)],
+        admin_token: String,
+    ) -> anyhow::Result<Self> {
         if !binary.exists() {
             bail!(
                 "{} not found: build it (cargo build --release -p herald-server) or pass --herald-bin",
@@ -39,7 +49,6 @@ impl LocalServer {
         }
         let data = tempfile::Builder::new().prefix("herald-bench-").tempdir()?;
         let log = data.path().join("herald.log");
-        let admin_token = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
         let mut command = Command::new(binary);
         command
             .arg("serve")
@@ -74,6 +83,12 @@ impl LocalServer {
         Ok(Self { addr, pid, admin_token, log, child, _data: data })
     }
 
+    /// `kill -9`: the node dies without a word, as a crashed machine would.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+
     /// SIGTERM, then up to 10 s for a clean stop, then SIGKILL.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         let _ = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status().await;
@@ -101,6 +116,7 @@ impl LocalServer {
 /// Credentials of the app the bench creates.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AppCreds {
+    pub id: i64,
     pub key: String,
     pub secret: String,
 }
@@ -217,6 +233,33 @@ impl Api {
         let answer = self.signed(app, reqwest::Method::POST, "/v1/pushes", Some(&body)).await?;
         let id = answer["push_id"].as_str().context("no push_id in the answer")?.to_owned();
         Ok((id, stamp))
+    }
+
+    /// The sum of the samples of Prometheus counters named `name` on `/metrics` (0 when the
+    /// server has not counted any yet).
+    pub async fn counter(&self, name: &str) -> anyhow::Result<f64> {
+        let text = self.http.get(format!("{}/metrics", self.base)).send().await?.text().await?;
+        Ok(text
+            .lines()
+            .filter(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{'])))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
+
+    /// `GET /v1/cluster` with the admin token.
+    pub async fn cluster(&self, admin_token: &str) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .get(format!("{}/v1/cluster", self.base))
+            .bearer_auth(admin_token)
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("/v1/cluster: {status} {text}");
+        }
+        Ok(serde_json::from_str(&text)?)
     }
 
     /// Waits until the dispatcher finished a push (status `done`).

@@ -34,11 +34,12 @@ struct Target {
     expires: i64,
 }
 
-/// Starts one task per connection (all of them, or the wanted ones for a resume).
+/// Starts one task per connection to open.
 pub(super) fn spawn_all(
     worker: &Rc<Worker>,
     config: HeraldConnect,
     attempts: Rc<Attempts>,
+    indices: Vec<usize>,
 ) -> anyhow::Result<()> {
     let addr = authority(&config.url)?;
     if config.sources.is_empty() {
@@ -54,11 +55,7 @@ pub(super) fn spawn_all(
         expires: (now_us() / 1_000_000 + TOKEN_LIFETIME_SECS) as i64,
         config,
     });
-    let count = worker.slots.borrow().len();
-    for index in 0..count {
-        if target.config.resume && !worker.slot(index).wanted {
-            continue;
-        }
+    for index in indices {
         let task = connection(worker.clone(), target.clone(), attempts.clone(), index);
         tokio::task::spawn_local(task);
     }
@@ -77,7 +74,8 @@ async fn connection(worker: Rc<Worker>, target: Rc<Target>, attempts: Rc<Attempt
     let mut stop = worker.stop.subscribe();
     stop.mark_unchanged();
     let global = target.config.first + index as u64;
-    let last_seq = if target.config.resume { worker.slot(index).acked } else { 0 };
+    let resumes = target.config.resume || target.config.rejoin;
+    let last_seq = if resumes { worker.slot(index).acked } else { 0 };
     let opened = {
         let _permit = attempts.permits.acquire().await;
         tokio::time::timeout(connect_timeout(), open(&target, global, last_seq)).await

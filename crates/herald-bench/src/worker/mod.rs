@@ -124,6 +124,21 @@ impl Worker {
         self.emit_round(&mut round, events);
     }
 
+    /// The lost slots are wanted again and join the current round with nothing received.
+    fn rejoin_lost(&self) -> Vec<usize> {
+        let mut slots = self.slots.borrow_mut();
+        let mut round = self.round.borrow_mut();
+        let mut lost = Vec::new();
+        for (index, slot) in slots.iter_mut().enumerate().filter(|(_, s)| !s.wanted) {
+            slot.wanted = true;
+            slot.received = 0;
+            slot.in_round = true;
+            round.join();
+            lost.push(index);
+        }
+        lost
+    }
+
     pub(crate) fn slot(&self, index: usize) -> Slot {
         self.slots.borrow().get(index).cloned().unwrap_or_default()
     }
@@ -199,18 +214,26 @@ async fn serve(fd_limit: u64) -> anyhow::Result<()> {
         };
         match command {
             Command::HeraldConnect(config) => {
-                let attempts = prepare(&worker, config.count, config.concurrency, config.resume);
-                let spawned = herald::spawn_all(&worker, config, attempts.0.clone());
+                let slots = if config.rejoin {
+                    Slots::Rejoin
+                } else if config.resume {
+                    Slots::Resume
+                } else {
+                    Slots::New(config.count)
+                };
+                let (attempts, pending, indices) = prepare(&worker, slots, config.concurrency);
+                let spawned = herald::spawn_all(&worker, config, attempts, indices);
                 if let Err(err) = spawned {
                     worker.emit(Event::Failed { error: format!("{err:#}") });
                     continue;
                 }
-                tokio::task::spawn_local(report_connected(worker.clone(), attempts.1));
+                tokio::task::spawn_local(report_connected(worker.clone(), pending));
             }
             Command::MqttConnect(config) => {
-                let attempts = prepare(&worker, config.count, config.concurrency, false);
-                mqtt::spawn_all(&worker, config, attempts.0.clone());
-                tokio::task::spawn_local(report_connected(worker.clone(), attempts.1));
+                let (attempts, pending, _) =
+                    prepare(&worker, Slots::New(config.count), config.concurrency);
+                mqtt::spawn_all(&worker, config, attempts);
+                tokio::task::spawn_local(report_connected(worker.clone(), pending));
             }
             Command::Round { expect } => worker.start_round(expect),
             Command::Expect { count } => {
@@ -236,24 +259,39 @@ async fn serve(fd_limit: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sets up the slots for a connect command: new ones, or the wanted old ones for a resume.
+/// Which slots a connect command opens.
+enum Slots {
+    /// `count` new ones, replacing any there were.
+    New(u32),
+    /// The wanted ones, again (after a disconnect command).
+    Resume,
+    /// The ones lost (their server died): they join the current round and connect again.
+    Rejoin,
+}
+
+/// Sets up the slots for a connect command; returns what its attempts share, what reports
+/// them, and the slots to open.
 fn prepare(
     worker: &Rc<Worker>,
-    count: u32,
+    which: Slots,
     concurrency: u32,
-    resume: bool,
-) -> (Rc<Attempts>, Pending) {
-    let mut slots = worker.slots.borrow_mut();
-    let expected = if resume {
-        slots.iter().filter(|s| s.wanted).count() as u32
-    } else {
-        *slots = vec![Slot { wanted: true, ..Slot::default() }; count as usize];
-        count
+) -> (Rc<Attempts>, Pending, Vec<usize>) {
+    let indices: Vec<usize> = match which {
+        Slots::New(count) => {
+            *worker.slots.borrow_mut() =
+                vec![Slot { wanted: true, ..Slot::default() }; count as usize];
+            (0..count as usize).collect()
+        }
+        Slots::Resume => {
+            let slots = worker.slots.borrow();
+            (0..slots.len()).filter(|&i| slots[i].wanted).collect()
+        }
+        Slots::Rejoin => worker.rejoin_lost(),
     };
-    drop(slots);
     let (results, receiver) = mpsc::unbounded_channel();
     let permits = Semaphore::new(concurrency.max(1) as usize);
-    (Rc::new(Attempts { results, permits }), (receiver, expected, Instant::now()))
+    let expected = indices.len() as u32;
+    (Rc::new(Attempts { results, permits }), (receiver, expected, Instant::now()), indices)
 }
 
 /// The outcomes of a connect command's attempts still to come: receiver, how many, since when.

@@ -85,6 +85,12 @@ impl Round {
         self.check_at(now)
     }
 
+    /// A connection joined the round with nothing received yet.
+    pub(crate) fn join(&mut self) {
+        self.members += 1;
+        self.reached[0] += 1;
+    }
+
     /// A member that had received `received` frames left the round.
     pub(crate) fn leave(&mut self, received: u32) -> Advance {
         self.members = self.members.saturating_sub(1);
@@ -153,6 +159,15 @@ mod tests {
         assert!(!round.on_frame(2, true, false, None).done);
         let last = round.on_frame(2, true, false, None);
         assert!(last.done && round.min_complete == 2);
+    }
+
+    #[test]
+    fn a_member_that_joins_holds_the_round_until_it_has_the_count() {
+        let mut round = Round::new(1, Some(1));
+        round.join();
+        assert!(!round.on_frame(1, true, false, None).done);
+        assert!(round.on_frame(1, true, false, None).done);
+        assert_eq!(round.members, 2);
     }
 
     #[test]
