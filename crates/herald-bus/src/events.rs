@@ -58,6 +58,15 @@ pub struct Report {
     pub sent: BTreeMap<String, u64>,
 }
 
+/// A question to every node: is a device of this account connected to you? (RongCloud's
+/// `checkOnline` on any node.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceQuestion {
+    pub app: AppId,
+    /// The account's dense id in the app.
+    pub account: u32,
+}
+
 /// A node's heartbeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeInfo {

@@ -8,6 +8,8 @@
 //! - **Delivery reports** ([`Report`]): each node tells the dispatching node which accounts it
 //!   reached online with a push, on a plain NATS subject of that node (they matter only while
 //!   the dispatcher waits for them).
+//! - **Presence** ([`PresenceQuestion`]): a node asks every node whether an account has a
+//!   device connected to it, and collects their answers on an inbox of its own.
 //! - **Nodes** ([`NodeInfo`]): each node writes a heartbeat into a JetStream key-value bucket
 //!   whose entries expire, so the bucket lists the nodes alive now.
 //!
@@ -18,8 +20,8 @@
 mod events;
 mod nats;
 
-pub use events::{Event, NodeInfo, Report};
-pub use nats::{BusSettings, EventStream, NatsBus, ReportStream};
+pub use events::{Event, NodeInfo, PresenceQuestion, Report};
+pub use nats::{BusSettings, EventStream, NatsBus, PresenceQuestions, ReportStream};
 
 /// Why the bus did not do what was asked.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer, stream};
 use futures_util::{Stream, StreamExt};
 
-use crate::{BusError, Event, NodeInfo, Report};
+use crate::{BusError, Event, NodeInfo, PresenceQuestion, Report};
 
 /// How long events stay in the stream. A node that is behind by more than this rebuilds from
 /// the store; nothing of the store's state lives only on the bus.
@@ -187,6 +187,59 @@ impl NatsBus {
         Ok(ReportStream { inner: subscriber })
     }
 
+    /// Asks every node whether a device of the account is connected to it: `true` as soon as
+    /// one says so, `false` once `nodes` answered no, or `wait` passed.
+    pub async fn online_anywhere(
+        &self,
+        question: PresenceQuestion,
+        nodes: usize,
+        wait: Duration,
+    ) -> Result<bool, BusError> {
+        let inbox = self.client.new_inbox();
+        // Same connection, in order: the server knows the inbox before any node can answer.
+        let mut answers = self.client.subscribe(inbox.clone()).await.map_err(BusError::js)?;
+        let payload = serde_json::to_vec(&question)?;
+        count_out(payload.len());
+        self.client
+            .publish_with_reply(self.presence_subject(), inbox, payload.into())
+            .await
+            .map_err(BusError::js)?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut heard = 0;
+        while heard < nodes {
+            match tokio::time::timeout_at(deadline, answers.next()).await {
+                Ok(Some(answer)) => {
+                    count_in(answer.payload.len());
+                    if answer.payload.as_ref() == b"1" {
+                        return Ok(true);
+                    }
+                    heard += 1;
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok(false)
+    }
+
+    /// The presence questions of every node, this one's included, to answer with
+    /// [`NatsBus::answer`].
+    pub async fn presence_questions(&self) -> Result<PresenceQuestions, BusError> {
+        let subscriber =
+            self.client.subscribe(self.presence_subject()).await.map_err(BusError::js)?;
+        Ok(PresenceQuestions { inner: subscriber })
+    }
+
+    /// Answers a presence question.
+    pub async fn answer(&self, reply: async_nats::Subject, online: bool) -> Result<(), BusError> {
+        let payload: &'static [u8] = if online { b"1" } else { b"0" };
+        count_out(payload.len());
+        self.client.publish(reply, payload.into()).await.map_err(BusError::js)
+    }
+
+    fn presence_subject(&self) -> String {
+        format!("{}.presence", self.prefix)
+    }
+
     fn report_subject(&self, node: &str) -> String {
         format!("{}.reports.{node}", self.prefix)
     }
@@ -309,6 +362,31 @@ impl Stream for ReportStream {
             Poll::Ready(Some(message)) => {
                 count_in(message.payload.len());
                 Poll::Ready(Some(serde_json::from_slice(&message.payload).map_err(Into::into)))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Presence questions with the subject to answer them on; one that does not decode is passed
+/// over with an error.
+pub struct PresenceQuestions {
+    inner: async_nats::Subscriber,
+}
+
+impl Stream for PresenceQuestions {
+    type Item = Result<(PresenceQuestion, async_nats::Subject), BusError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(message)) => {
+                count_in(message.payload.len());
+                let question = serde_json::from_slice(&message.payload).map_err(BusError::from);
+                let reply = message.reply.ok_or_else(|| {
+                    BusError::JetStream("a presence question without a reply subject".into())
+                });
+                Poll::Ready(Some(question.and_then(|q| reply.map(|r| (q, r)))))
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,

@@ -106,3 +106,29 @@ async fn an_unreachable_server_is_a_clear_error() {
     };
     assert!(err.contains("cannot reach NATS at nats://127.0.0.1:1"), "{err}");
 }
+
+#[tokio::test]
+async fn presence_is_asked_of_every_node() {
+    let a = NatsBus::connect(&settings("presence", "a")).await.unwrap();
+    let b = NatsBus::connect(&settings("presence", "b")).await.unwrap();
+    // Node b has account 7 of app 3 online; node a has no one.
+    for (bus, online) in [(a.clone(), vec![]), (b.clone(), vec![7u32])] {
+        let mut questions = bus.presence_questions().await.unwrap();
+        tokio::spawn(async move {
+            while let Some(Ok((question, reply))) = questions.next().await {
+                let here = question.app == 3 && online.contains(&question.account);
+                bus.answer(reply, here).await.unwrap();
+            }
+        });
+    }
+    // Both subscriptions are known to the server once a request after them was answered.
+    a.last_sequence().await.unwrap();
+    b.last_sequence().await.unwrap();
+    let wait = Duration::from_secs(30);
+    let ask = |account| herald_bus::PresenceQuestion { app: 3, account };
+    assert!(a.online_anywhere(ask(7), 2, wait).await.unwrap(), "online on the other node");
+    let started = std::time::Instant::now();
+    assert!(!a.online_anywhere(ask(8), 2, wait).await.unwrap());
+    assert!(started.elapsed() < wait, "both nodes said no: no need to wait for more");
+    a.destroy().await.unwrap();
+}

@@ -195,6 +195,24 @@ async fn until_done(node: &Herald, app: &AppCreds, push_id: &str) {
     panic!("push {push_id} not dispatched within 30 s");
 }
 
+/// RongCloud's `/user/checkOnline.json`, signed as its server SDKs sign.
+async fn check_online(node: &Herald, app: &AppCreds, user: &str) -> Value {
+    use sha1::Digest;
+    let (nonce, timestamp) = (format!("{}", rand::random::<u32>()), chrono::Utc::now().timestamp());
+    let signature = hex::encode(sha1::Sha1::digest(format!("{}{nonce}{timestamp}", app.secret)));
+    let answer = node
+        .request(Method::POST, "/user/checkOnline.json")
+        .header("App-Key", &app.key)
+        .header("Nonce", nonce)
+        .header("Timestamp", timestamp.to_string())
+        .header("Signature", signature)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("userId={user}"));
+    let (status, body) = node.raw(answer).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
 async fn push(node: &Herald, app: &AppCreds, body: Value) -> String {
     let (status, out) = node.signed(app, Method::POST, "/v1/pushes", Some(body)).await;
     assert_eq!(status, 201, "{out}");
@@ -462,6 +480,16 @@ async fn replays_and_app_changes_hold_on_every_node() {
     // Devices log in on node B (which caches the app), then the app is deleted on node A:
     // node B refuses the next hello at once, not when its cache would have expired.
     let device = nodes.node(1).device(&app, "user", "dev", "ios").await;
+
+    // RongCloud's checkOnline on node A sees the device connected to node B.
+    let path = format!("/admin/apps/{}/compat/rongcloud", app.id);
+    let (status, body) = nodes.node(0).admin(Method::PUT, &path, Some(json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    post(nodes.node(0), &app, "/v1/accounts/import", json!({"accounts": ["away"]})).await;
+    for (user, expected) in [("user", "1"), ("away", "0"), ("stranger", "0")] {
+        let answer = check_online(nodes.node(0), &app, user).await;
+        assert_eq!(answer["status"], expected, "{user}: {answer}");
+    }
     device.close().await;
     let (status, _) =
         nodes.node(0).admin(Method::DELETE, &format!("/admin/apps/{}", app.id), None).await;

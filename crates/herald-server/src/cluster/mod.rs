@@ -39,6 +39,10 @@ const REPORT_WAIT: Duration = Duration::from_secs(3);
 /// How often a node says it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
+/// Longest a presence question waits for the nodes' answers (a node that died since the last
+/// heartbeat never answers).
+const PRESENCE_WAIT: Duration = Duration::from_secs(1);
+
 /// Longest the dispatcher waits for this node to apply earlier directory changes.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
 
@@ -209,6 +213,22 @@ impl Cluster {
                 }
             }
         });
+        let mut questions = self.bus.presence_questions().await?;
+        let cluster = self.clone();
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            while let Some(question) = questions.next().await {
+                match question {
+                    Ok((question, reply)) => {
+                        let here = cluster.registry.is_online(question.app, question.account);
+                        if let Err(err) = cluster.bus.answer(reply, here).await {
+                            tracing::warn!(%err, "presence question not answered");
+                        }
+                    }
+                    Err(err) => tracing::warn!(%err, "presence question skipped"),
+                }
+            }
+        });
         let cluster = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(HEARTBEAT);
@@ -247,6 +267,21 @@ impl Cluster {
             }
             Err(err) => tracing::warn!(%err, "cannot list the cluster's nodes"),
         }
+    }
+
+    /// Whether a device of the account is connected to any node: this one first, then every
+    /// node alive is asked.
+    pub async fn online_anywhere(
+        &self,
+        app: AppId,
+        account: u32,
+    ) -> Result<bool, herald_bus::BusError> {
+        if self.registry.is_online(app, account) {
+            return Ok(true);
+        }
+        let nodes = self.nodes.read().unwrap_or_else(|p| p.into_inner()).len().max(1);
+        let question = herald_bus::PresenceQuestion { app, account };
+        self.bus.online_anywhere(question, nodes, PRESENCE_WAIT).await
     }
 
     /// What `GET /v1/cluster` shows.

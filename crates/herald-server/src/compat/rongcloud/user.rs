@@ -44,7 +44,8 @@ async fn get_token(state: &AppState, call: &Call) -> Result<Vec<(&'static str, V
 }
 
 /// Handle the `POST /user/checkOnline.{json,xml}` route: `"1"` when a device of the user is
-/// connected to this herald, `"0"` otherwise (also for users herald does not know).
+/// connected to herald (any node of a cluster), `"0"` otherwise (also for users herald does
+/// not know).
 pub async fn check_online_route(State(state): State<AppState>, call: Call) -> Reply {
     call.answer(check_online(&state, &call).await)
 }
@@ -61,7 +62,17 @@ async fn check_online(
         .account_ids(call.app.id, std::slice::from_ref(&user))
         .await
         .map_err(crate::error::ApiErrorKind::from)?;
-    let online =
-        ids.get(&user).is_some_and(|id| state.gateway.registry().is_online(call.app.id, *id));
+    let online = match (ids.get(&user), &state.cluster) {
+        (None, _) => false,
+        (Some(&id), None) => state.gateway.registry().is_online(call.app.id, id),
+        (Some(&id), Some(cluster)) => {
+            cluster.online_anywhere(call.app.id, id).await.map_err(|err| {
+                tracing::warn!(%err, "cannot ask the other nodes who is online");
+                crate::error::ApiErrorKind::Unavailable(
+                    "the cluster's bus is not answering; retry shortly".into(),
+                )
+            })?
+        }
+    };
     Ok(vec![("status", Value::from(if online { "1" } else { "0" }))])
 }
