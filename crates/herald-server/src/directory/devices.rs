@@ -2,6 +2,7 @@
 
 use herald_core::account::{check_account, Device};
 use herald_core::{App, AppId};
+use herald_index::IndexChange;
 use herald_store::{DeviceBinding, DynStore};
 use tokio::sync::oneshot;
 
@@ -94,20 +95,22 @@ async fn write_queued(
         Err(err) => vec![Err(err)],
     };
     let mut changed = Vec::new();
+    let mut changes = Vec::new();
     for (queued, binding) in queued.iter().zip(&bindings) {
         if let Ok(binding) = binding {
             dir.logins.remember(&queued.account, &queued.device, binding);
-            let mut index = dir.index_mut();
             if binding.new_account {
-                index.insert_account(binding.account_id);
+                changes.push(IndexChange::AccountAdded { account: binding.account_id });
                 changed.push(binding.account_id);
             }
             for set in &binding.changed {
-                index.set_devices(set.account_id, &set.devices);
+                let devices = &set.devices;
+                changes.push(IndexChange::DevicesReplaced { account: set.account_id, devices });
                 changed.push(set.account_id);
             }
         }
     }
+    dir.apply(changes);
     let announced = match (feed, changed.is_empty()) {
         (Some(feed), false) => {
             feed.announce(DirectoryChange::Accounts { app, accounts: changed }).await
@@ -158,7 +161,8 @@ pub async fn unregister_device(
     let _write = dir.writes.lock().await;
     let remaining = directory.store.unregister_device(app.id, device_id).await?;
     dir.logins.forget(device_id);
-    dir.index_mut().set_devices(remaining.account_id, &remaining.devices);
+    let devices = &remaining.devices;
+    dir.apply([IndexChange::DevicesReplaced { account: remaining.account_id, devices }]);
     let device = DirectoryChange::Device { app: app.id, device_id: device_id.to_owned() };
     directory.announce(device).await?;
     let accounts = vec![remaining.account_id];

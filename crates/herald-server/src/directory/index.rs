@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use herald_core::account::AccountId;
 use herald_core::AppId;
-use herald_index::{AppIndex, AttributeKey, IndexBuilder, TagKey};
+use herald_index::{AppIndex, AttributeKey, IndexBuilder, IndexChange, TagKey};
 use herald_store::{DynStore, IndexSink, StoreResult};
 
 use super::devices::QueuedRegistration;
@@ -33,8 +33,10 @@ impl AppDirectory {
         self.index.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(super) fn index_mut(&self) -> RwLockWriteGuard<'_, AppIndex> {
-        self.index.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Applies what a committed write changed to the index: the one place the index is
+    /// written after it is built. Call it under [`AppDirectory::writes`], after the store write.
+    pub(super) fn apply<'a>(&self, changes: impl IntoIterator<Item = IndexChange<'a>>) {
+        self.index.write().unwrap_or_else(|poisoned| poisoned.into_inner()).apply_all(changes);
     }
 
     /// Attribute name per slot.
