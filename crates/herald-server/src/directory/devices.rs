@@ -50,7 +50,7 @@ pub async fn register_device(
     });
     // In a task of its own: a caller that goes away must not take the others' writes with it.
     let (store, app_id, feed) = (directory.store.clone(), app.id, directory.feed.get().cloned());
-    tokio::spawn(async move { write_queued(&store, feed, app_id, &dir).await });
+    directory.tasks.spawn(async move { write_queued(&store, feed, app_id, &dir).await });
     binding.await.unwrap_or_else(|_| Err(ApiErrorKind::Internal("registration lost".into())))
 }
 
@@ -136,7 +136,7 @@ pub fn device_changed(directory: &Directory, app: AppId, device_id: &str) {
     }
     if let Some(feed) = directory.feed.get().cloned() {
         let change = DirectoryChange::Device { app, device_id: device_id.to_owned() };
-        tokio::spawn(async move {
+        directory.tasks.spawn(async move {
             if let Err(err) = feed.announce(change).await {
                 tracing::warn!(%err, "other nodes may remember a login of a changed device");
             }

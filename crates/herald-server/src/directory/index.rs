@@ -13,6 +13,7 @@ use herald_store::{DynStore, IndexSink, StoreResult};
 
 use super::devices::QueuedRegistration;
 use super::logins::{RecentLogins, RECENT_LOGINS};
+use crate::tasks::Tasks;
 
 /// The directory state of one app held in memory.
 pub struct AppDirectory {
@@ -68,6 +69,8 @@ pub struct Directory {
     loading: tokio::sync::Mutex<()>,
     /// Where writes are announced to other nodes; unset on a single node.
     pub(super) feed: std::sync::OnceLock<Arc<dyn super::ChangeFeed>>,
+    /// Where registration writers and announcements run, so shutdown waits for them.
+    pub(super) tasks: Tasks,
 }
 
 impl Directory {
@@ -78,11 +81,17 @@ impl Directory {
             apps: RwLock::default(),
             loading: tokio::sync::Mutex::new(()),
             feed: std::sync::OnceLock::new(),
+            tasks: Tasks::default(),
         };
         for app in directory.store.apps().await? {
             directory.app(app.id).await?;
         }
         Ok(directory)
+    }
+
+    /// Runs the directory's background work in `tasks` from now on.
+    pub fn set_tasks(&mut self, tasks: Tasks) {
+        self.tasks = tasks;
     }
 
     /// The directory of one app, built from the store on first use.
