@@ -7,7 +7,7 @@ pub enum ClientError {
     #[error("could not connect: {0}")]
     Connect(String),
     /// The server closed the connection, e.g. 4001 for a bad token; see
-    /// `herald_gateway::protocol::CloseCode` for the codes.
+    /// `herald_protocol::CloseCode` for the codes.
     #[error("server closed the connection: {code} {reason}")]
     Closed { code: u16, reason: String },
     /// The server sent something this client does not understand where it mattered.

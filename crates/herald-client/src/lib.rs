@@ -29,10 +29,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use error::ClientError;
-pub use herald_gateway::protocol::{
+pub use herald_protocol::token::mint as mint_token;
+pub use herald_protocol::{
     CloseCode, ErrorCode, ErrorFrame, Push, Recall, VendorKind, VendorToken,
 };
-pub use herald_gateway::token::mint as mint_token;
 pub use options::{ConnectOptions, Reconnect, TokenFuture, TokenSource};
 
 use worker::{Command, Worker};

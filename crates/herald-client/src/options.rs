@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_gateway::protocol::VendorToken;
+use herald_protocol::VendorToken;
 
 /// A future yielding a token, as returned by a token provider.
 pub type TokenFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;

@@ -7,7 +7,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use herald_gateway::protocol::{
+use herald_protocol::{
     Ack, ClientFrame, CloseCode, Hello, Opened, ProtocolError, Retry, ServerFrame, Welcome,
     PROTOCOL_VERSION,
 };

@@ -1,6 +1,6 @@
-//! herald-gateway: client connections. The wire protocol, client tokens, the registry of live
-//! sessions with its online fan-out, and the WebSocket session that syncs a device's offline
-//! inbox and then forwards live pushes.
+//! herald-gateway: client connections. The wire protocol and client tokens (re-exported from
+//! `herald-protocol`), the registry of live sessions with its online fan-out, and the WebSocket
+//! session that syncs a device's offline inbox and then forwards live pushes.
 //!
 //! The gateway knows no HTTP route of the push API and no SQL: the server implements
 //! [`Authenticator`] and [`Inbox`] over its store, builds a [`Gateway`], mounts [`connect`] at
@@ -36,7 +36,6 @@ mod session;
 pub mod settings;
 #[cfg(feature = "test-support")]
 pub mod test_support;
-pub mod token;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -44,6 +43,8 @@ use std::sync::Arc;
 use tokio::sync::{watch, Notify};
 
 use acks::AckQueue;
+
+pub use herald_protocol::token;
 
 pub use auth::{AuthError, Authenticator, Identity};
 pub use inbox::{AckRecord, DeviceInfo, Inbox, InboxError, Login};

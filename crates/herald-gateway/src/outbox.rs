@@ -138,7 +138,7 @@ mod tests {
     use crate::protocol::ServerFrame;
 
     fn frame() -> Outbound {
-        Outbound::Other(ServerFrame::Pong {}.encode())
+        Outbound::Other(Frame::encode(&ServerFrame::Pong {}))
     }
 
     #[tokio::test]
@@ -168,7 +168,7 @@ mod tests {
         outbox.offer(frame());
         assert_eq!(waiter.await.unwrap(), Ok(1));
         for seq in 1..=3 {
-            outbox.offer(Outbound::Push { seq, frame: ServerFrame::Pong {}.encode() });
+            outbox.offer(Outbound::Push { seq, frame: Frame::encode(&ServerFrame::Pong {}) });
         }
         let mut batch = Vec::new();
         outbox.next(&mut batch).await.unwrap();

@@ -73,7 +73,7 @@ impl PushFrames {
     pub fn new(push: &Push) -> Self {
         Self {
             seq: push.seq,
-            default: ServerFrame::Push(push.clone()).encode(),
+            default: Frame::encode(&ServerFrame::Push(push.clone())),
             by_platform: Vec::new(),
             only: None,
         }
@@ -83,7 +83,7 @@ impl PushFrames {
     /// variant's `seq` must be the push's.
     pub fn with_platform(mut self, platform: &str, push: &Push) -> Self {
         debug_assert_eq!(push.seq, self.seq, "every variant of a push has its seq");
-        let frame = ServerFrame::Push(push.clone()).encode();
+        let frame = Frame::encode(&ServerFrame::Push(push.clone()));
         self.by_platform.retain(|(p, _)| p != platform);
         self.by_platform.push((platform.to_owned(), frame));
         self

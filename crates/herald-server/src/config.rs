@@ -54,7 +54,8 @@ pub struct Settings {
     /// How long the previous app secret keeps working after a rotation, unless the rotate call
     /// names its own grace period.
     pub secret_grace_secs: u64,
-    /// How long shutdown waits for in-flight requests before closing anyway.
+    /// How long each shutdown step (in-flight requests, client connections, background tasks,
+    /// the last receipts write) may take before shutdown goes on anyway.
     pub shutdown_timeout_secs: u64,
     /// `text` or `json`.
     pub log_format: LogFormat,

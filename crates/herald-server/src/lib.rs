@@ -15,6 +15,7 @@ pub mod recent_apps;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod tasks;
 pub mod telemetry;
 pub mod vendors;
 pub mod webhooks;

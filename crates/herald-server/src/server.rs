@@ -28,6 +28,7 @@ use crate::dispatch::{
 };
 use crate::routes;
 use crate::state::{AppCaches, AppState, Shared};
+use crate::tasks::Tasks;
 use crate::telemetry;
 use crate::vendors::Vendors;
 use crate::webhooks::Webhooks;
@@ -40,6 +41,9 @@ const VENDOR_KEY_FILE: &str = "vendor-key";
 const LISTEN_BACKLOG: u32 = 4096;
 /// How often device cursors and report counts are written.
 const RECEIPTS_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a start that failed half-way waits for the tasks it had started: nothing was
+/// accepted yet, so there is little for them to finish.
+const FAILED_START_STOP: Duration = Duration::from_secs(5);
 
 /// Runs herald until `shutdown` completes, then stops accepting, lets in-flight requests finish
 /// (up to `shutdown_timeout_secs`) and closes the store.
@@ -61,21 +65,35 @@ pub async fn run(
     let listener =
         listen(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let state = build_state(store.clone(), settings, admin_token, vendors, addr).await?;
+    let tasks = Tasks::default();
+    let built = build_state(store.clone(), settings, admin_token, vendors, addr, &tasks).await;
+    let state = match built {
+        Ok(state) => state,
+        Err(err) => {
+            // What was started before the failure ends before the store closes.
+            tasks.shutdown(FAILED_START_STOP).await;
+            store.close().await;
+            return Err(err);
+        }
+    };
 
     tracing::info!(%addr, data_dir = %state.settings.data_dir.display(), "herald listening");
     println!("herald listening on http://{addr}");
 
     let drain_timeout = Duration::from_secs(state.settings.shutdown_timeout_secs);
     let gateway = state.gateway.clone();
-    let receipts = state.receipts.clone();
     let cluster = state.cluster.clone();
-    serve(listener, routes::router(state), shutdown, gateway, drain_timeout).await?;
+    serve(listener, routes::router(state), shutdown, gateway.clone(), drain_timeout).await?;
+    // Every connection was told to close; the acks they sent are queued to the receipts.
+    if tokio::time::timeout(drain_timeout, gateway.closed()).await.is_err() {
+        tracing::warn!(?drain_timeout, "client connections still open after the drain timeout");
+    }
+    // Dispatch, vendor sends, webhooks, registrations and cluster tasks end, then the
+    // receipts are written a last time, before the node leaves and the store closes.
+    tasks.shutdown(drain_timeout).await;
     if let Some(cluster) = cluster {
         cluster.leave().await;
     }
-    // Acks received up to here are written before the store closes.
-    receipts.flush().await;
     store.close().await;
     tracing::info!("herald stopped");
     Ok(())
@@ -166,6 +184,7 @@ async fn build_state(
     admin_token: String,
     vendors: Vendors,
     addr: SocketAddr,
+    tasks: &Tasks,
 ) -> anyhow::Result<AppState> {
     // In a cluster, where this node starts reading the bus is fixed before anything is read
     // from the store: every change after what was read is then on the bus.
@@ -173,13 +192,15 @@ async fn build_state(
         Some(cluster) => Some(join_cluster(&settings, cluster, &store).await?),
         None => None,
     };
-    let directory =
-        Arc::new(Directory::load(store.clone()).await.context("cannot build the audience index")?);
+    let mut directory =
+        Directory::load(store.clone()).await.context("cannot build the audience index")?;
+    directory.set_tasks(tasks.clone());
+    let directory = Arc::new(directory);
     let live = LiveInbox::load(&store, settings.inbox_cache_bytes).await;
     let live = Arc::new(live.context("cannot load the offline inbox")?);
     let receipts =
-        Receipts::spawn(store.clone(), live.clone(), RECEIPTS_FLUSH_INTERVAL, DEVICE_LINGER);
-    let webhooks = Webhooks::spawn(store.clone());
+        Receipts::spawn(store.clone(), live.clone(), RECEIPTS_FLUSH_INTERVAL, DEVICE_LINGER, tasks);
+    let webhooks = Webhooks::spawn(store.clone(), tasks);
     let authenticator = StoreAuthenticator::new(store.clone());
     let app_caches =
         AppCaches { by_key: authenticator.cache(), by_id: Arc::new(AppCache::default()) };
@@ -196,8 +217,8 @@ async fn build_state(
         Some(joined) => {
             let leases = Arc::new(Leases::cluster());
             let listen = addr.to_string();
-            let cluster =
-                Cluster::new(joined.bus, listen, registry.clone(), leases.clone(), joined.from);
+            let (bus, from, tasks) = (joined.bus, joined.from, tasks.clone());
+            let cluster = Cluster::new(bus, listen, registry.clone(), leases.clone(), from, tasks);
             directory.set_feed(cluster.clone());
             (cluster.clone(), leases, Some((cluster, joined.from, joined.delivered)))
         }
@@ -212,6 +233,7 @@ async fn build_state(
         receipts: receipts.clone(),
         webhooks: webhooks.clone(),
         vendors: vendors.clone(),
+        tasks: tasks.clone(),
     });
     let nonces = match &cluster {
         Some(_) => Nonces::Shared(SharedNonces::new(store.clone())),
@@ -231,8 +253,8 @@ async fn build_state(
                 leases: leases.clone(),
                 delivered,
             }
-            .spawn(from);
-            spawn_lease_keeper(store.clone(), leases, dispatcher.clone());
+            .spawn(from, tasks);
+            spawn_lease_keeper(store.clone(), leases, dispatcher.clone(), tasks);
             tracing::info!(node = cluster.node(), "cluster node started");
             Some(cluster)
         }

@@ -20,6 +20,8 @@ use tokio::sync::Notify;
 
 use std::sync::Arc;
 
+use crate::tasks::Tasks;
+
 /// Event kinds an app may subscribe to.
 pub const EVENTS: [&str; 3] = ["push.finished", "push.failed", "device.token_invalidated"];
 
@@ -42,10 +44,11 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    /// Starts the poster.
-    pub fn spawn(store: DynStore) -> Self {
+    /// Starts the poster in `tasks`; it stops at shutdown between posts (the outbox keeps
+    /// what is left for the next start).
+    pub fn spawn(store: DynStore, tasks: &Tasks) -> Self {
         let wake = Arc::new(Notify::new());
-        tokio::spawn(post_loop(store.clone(), wake.clone()));
+        tasks.spawn(post_loop(store.clone(), wake.clone(), tasks.clone()));
         Self { store, wake }
     }
 
@@ -77,7 +80,7 @@ pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-async fn post_loop(store: DynStore, wake: Arc<Notify>) {
+async fn post_loop(store: DynStore, wake: Arc<Notify>, tasks: Tasks) {
     let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
         Ok(client) => client,
         Err(err) => {
@@ -85,7 +88,7 @@ async fn post_loop(store: DynStore, wake: Arc<Notify>) {
             return;
         }
     };
-    loop {
+    while !tasks.is_stopping() {
         let now = Utc::now();
         match store.claim_webhook_events(now, CLAIM_BATCH, now + CLAIM_HOLD).await {
             Ok(events) if !events.is_empty() => {
@@ -102,6 +105,7 @@ async fn post_loop(store: DynStore, wake: Arc<Notify>) {
         }
         // Retries come due with time; new events wake the loop at once.
         tokio::select! {
+            () = tasks.stopping() => {}
             () = wake.notified() => {}
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }

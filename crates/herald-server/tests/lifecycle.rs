@@ -305,6 +305,62 @@ async fn reports_match_what_devices_did_per_platform_and_survive_restart() {
     );
 }
 
+/// The value of a counter on `/metrics`, 0 before it is first counted.
+async fn counter(herald: &Herald, name: &str) -> u64 {
+    let (_, metrics) = herald.raw(herald.request(Method::GET, "/metrics")).await;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    let value = metrics.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' '));
+    value.map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_devices_connected_writes_their_acks_and_ends_every_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app_with(lax()).await;
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let scheduled = push(
+        &herald,
+        &app,
+        json!({"audience": {"all": true}, "message": {"n": "later"}, "push_at": later}),
+    )
+    .await;
+    let mut phones = Vec::new();
+    for name in ["ann", "ben", "cat"] {
+        phones.push(herald.device(&app, name, &format!("{name}-phone"), "ios").await);
+    }
+    let sent =
+        push(&herald, &app, json!({"audience": {"all": true}, "message": {"n": "now"}})).await;
+    let id = sent["push_id"].as_str().unwrap().to_owned();
+    for phone in &mut phones {
+        let got = next_push(phone).await;
+        assert_eq!(got.push_id, id);
+        phone.ack(got.seq).unwrap();
+    }
+    // Every ack reached the server (the counter moves as an ack is queued to be recorded);
+    // the devices stay connected and nothing asks for a report, which would flush receipts.
+    for _ in 0..200 {
+        if counter(&herald, "herald_gateway_acks_total").await >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(counter(&herald, "herald_gateway_acks_total").await, 3);
+
+    let stopping = std::time::Instant::now();
+    herald.stop();
+    // Well under the 30 s shutdown timeout: every background task ended when told to.
+    assert!(stopping.elapsed() < Duration::from_secs(10), "took {:?}", stopping.elapsed());
+    drop(phones);
+
+    let herald = Herald::start(dir.path());
+    let report = get(&herald, &app, &format!("/v1/pushes/{id}/report")).await;
+    assert_eq!(report["totals"]["delivered"], 3, "{report}");
+    let scheduled = scheduled["push_id"].as_str().unwrap();
+    let view = get(&herald, &app, &format!("/v1/pushes/{scheduled}")).await;
+    assert_eq!(view["status"], "scheduled");
+}
+
 async fn wait_report(
     herald: &Herald,
     app: &AppCreds,

@@ -173,3 +173,49 @@ async fn offline_devices_get_vendor_notifications_and_dead_tokens_are_pruned() {
     let (status, _) = herald.signed(&app, Method::GET, "/v1/vendors/fcm", None).await;
     assert_eq!(status, 404);
 }
+
+// Two threads: the APNs look-alike keeps answering while the test blocks on herald's exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_send_under_way_at_sigterm_is_finished_and_counted() {
+    let apns = ApnsTestServer::start().await.unwrap();
+    let key = TestApnsKey::generate("KEYID12345", "TEAMID1234");
+    apns.add_key(&key);
+    // The first attempt is answered "come back in 2 s": SIGTERM arrives while the send waits.
+    apns.script(LIVE_TOKEN, [Reply::Unavailable { retry_after: Some(2) }, Reply::Ok]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("herald.toml");
+    let toml = format!(
+        "[vendor]\nextra_root_pem = {pem:?}\n[vendor.apns]\nproduction_url = {url:?}\nsandbox_url = {url:?}\n",
+        pem = ca_pem(),
+        url = apns.url(),
+    );
+    std::fs::write(&config, toml).unwrap();
+    let data = dir.path().join("data");
+    let start =
+        Start { args: vec!["--config".into(), config.display().to_string()], ..Start::default() };
+    let herald = Herald::start_with(&data, start.clone());
+    let app = herald.create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
+    let credentials = key.credentials("com.shop.app", ApnsEnvironment::Production);
+    let (status, _) =
+        herald.signed(&app, Method::PUT, "/v1/vendors/apns", Some(json!(credentials))).await;
+    assert_eq!(status, 200);
+    let body = json!({"account": "ann", "platform": "ios", "package": "com.shop.app",
+        "vendor_token": {"kind": "apns", "token": LIVE_TOKEN}});
+    let (status, _) = herald.signed(&app, Method::PUT, "/v1/devices/ios-off", Some(body)).await;
+    assert_eq!(status, 200);
+    let push = json!({"audience": {"all": true}, "message": 1, "notification": {"title": "Sale"},
+        "ttl_secs": 3600});
+    let (status, sent) = herald.signed(&app, Method::POST, "/v1/pushes", Some(push)).await;
+    assert_eq!(status, 201, "{sent}");
+    let push_id = sent["push_id"].as_str().unwrap().to_owned();
+
+    until("the first vendor attempt", || apns.request_count() >= 1).await;
+    herald.stop();
+    assert_eq!(apns.request_count(), 2, "shutdown waited for the retry");
+
+    let herald = Herald::start_with(&data, start);
+    let (_, report) =
+        herald.signed(&app, Method::GET, &format!("/v1/pushes/{push_id}/report"), None).await;
+    assert_eq!(report["platforms"]["ios"]["vendor_sent"], 1, "{report}");
+}

@@ -225,7 +225,7 @@ fn recall_and_eviction() {
     let reg = registry.register(APP, 4, &device("d", "web"));
     let frame = ServerFrame::Recall(crate::protocol::Recall { push_id: "p1".into(), seq: 1 });
     let audience: RoaringBitmap = [4].into_iter().collect();
-    assert_eq!(registry.recall(APP, &audience, &frame.encode()).total_sent(), 1);
+    assert_eq!(registry.recall(APP, &audience, &Frame::encode(&frame)).total_sent(), 1);
     assert_eq!(drain(&reg).unwrap()[0].0, None);
     assert!(registry.disconnect_device(APP, "d"));
     assert!(!registry.disconnect_device(APP, "unknown"));

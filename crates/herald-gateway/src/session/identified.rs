@@ -131,7 +131,7 @@ impl IdentifiedSession {
             heartbeat_secs: settings.heartbeat.as_secs_f64().ceil().max(1.0) as u64,
             resume_from: self.resume_from,
         });
-        let text = welcome.encode().into_text();
+        let text = welcome.encode().into();
         self.conn.socket.feed(Message::Text(text)).await.map_err(|_| End::Lost)
     }
 
@@ -162,7 +162,7 @@ impl IdentifiedSession {
                 // break the order the client relies on.
                 if push.seq > self.last_sent {
                     self.last_sent = push.seq;
-                    messages.push(Message::Text(ServerFrame::Push(push).encode().into_text()));
+                    messages.push(Message::Text(ServerFrame::Push(push).encode().into()));
                 }
             }
             self.write(messages).await?;

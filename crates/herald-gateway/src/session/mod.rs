@@ -92,7 +92,7 @@ pub(crate) struct Conn {
 impl Conn {
     /// Sends one frame, flushing it.
     async fn send(&mut self, frame: &ServerFrame) -> Result<(), End> {
-        let text = frame.encode().into_text();
+        let text = frame.encode().into();
         self.socket.send(Message::Text(text)).await.map_err(|_| End::Lost)
     }
 

@@ -16,6 +16,7 @@ use crate::dispatch::{
     frames, live_from_record, recall_frame, until_available, Dispatcher, Leases, LiveInbox,
 };
 use crate::state::AppCaches;
+use crate::tasks::Tasks;
 
 /// How long the event stream may stay quiet before the node asks NATS whether it missed
 /// something.
@@ -39,18 +40,28 @@ impl Follower {
     /// Reads the stream from after `sequence` and applies every event, for as long as the
     /// process runs. A reading that stalls (the consumer did not come back after a NATS
     /// restart) or fails starts again from the last applied event.
-    pub fn spawn(mut self, mut sequence: u64) {
-        tokio::spawn(async move {
+    pub fn spawn(mut self, mut sequence: u64, tasks: &Tasks) {
+        let stopping = tasks.stopping();
+        tasks.spawn(async move {
+            tokio::pin!(stopping);
             loop {
-                let mut events = match self.cluster.bus().events(sequence).await {
-                    Ok(events) => events,
-                    Err(err) => {
-                        tracing::warn!(%err, "cannot read the cluster's events; trying again");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
+                let follow = async {
+                    let mut events = match self.cluster.bus().events(sequence).await {
+                        Ok(events) => events,
+                        Err(err) => {
+                            tracing::warn!(%err, "cannot read the cluster's events; trying again");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            return sequence;
+                        }
+                    };
+                    self.follow(&mut events, sequence).await
                 };
-                sequence = self.follow(&mut events, sequence).await;
+                // Stopping drops the reading wherever it is: a node that starts again rebuilds
+                // from the store and reads the stream from then on.
+                tokio::select! {
+                    next = follow => sequence = next,
+                    () = &mut stopping => return,
+                }
             }
         });
     }

@@ -16,6 +16,7 @@ use herald_core::push::PushStatus;
 use herald_store::DynStore;
 
 use crate::dispatch::{Dispatcher, Leases};
+use crate::tasks::Tasks;
 
 /// How often leases are renewed and free ones sought.
 const LEASE_TICK: Duration = Duration::from_secs(1);
@@ -24,12 +25,23 @@ const LEASE_TICK: Duration = Duration::from_secs(1);
 /// handed one over was lost (a push queued twice goes out once).
 const SWEEP_TICKS: u32 = 5;
 
-pub fn spawn_lease_keeper(store: DynStore, leases: Arc<Leases>, dispatcher: Dispatcher) {
-    tokio::spawn(async move {
+/// Keeps this node's leases and takes free ones, every [`LEASE_TICK`] until shutdown.
+pub fn spawn_lease_keeper(
+    store: DynStore,
+    leases: Arc<Leases>,
+    dispatcher: Dispatcher,
+    tasks: &Tasks,
+) {
+    let stopping = tasks.stopping();
+    tasks.spawn(async move {
+        tokio::pin!(stopping);
         let mut tick = tokio::time::interval(LEASE_TICK);
         let mut ticks = 0u32;
         loop {
-            tick.tick().await;
+            tokio::select! {
+                () = &mut stopping => return,
+                _ = tick.tick() => {}
+            }
             ticks = ticks.wrapping_add(1);
             keep(&store, &leases, &dispatcher).await;
             if ticks % SWEEP_TICKS == 0 {

@@ -28,6 +28,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::directory::{ChangeFeed, DirectoryChange};
 use crate::dispatch::{Bus, Leases, Outgoing};
+use crate::tasks::Tasks;
 
 pub use follow::Follower;
 pub use leases::spawn_lease_keeper;
@@ -61,6 +62,8 @@ pub struct Cluster {
     pending: Mutex<HashMap<(String, bool), Pending>>,
     /// Frames of pushes this node dispatches, for its own delivery of them.
     outgoing: Mutex<HashMap<(AppId, u64), PushFrames>>,
+    /// Where heartbeats, report reading and submits run, so shutdown stops and waits for them.
+    tasks: Tasks,
 }
 
 struct Pending {
@@ -76,8 +79,10 @@ impl Cluster {
         registry: Arc<Registry>,
         leases: Arc<Leases>,
         applied: u64,
+        tasks: Tasks,
     ) -> Arc<Self> {
         Arc::new(Self {
+            tasks,
             bus,
             listen,
             started_at: Utc::now(),
@@ -200,41 +205,56 @@ impl Cluster {
         self.outgoing.lock().unwrap_or_else(|p| p.into_inner()).remove(&(app, seq))
     }
 
-    /// Receives reports and sends heartbeats until the process ends.
+    /// Receives reports and sends heartbeats until shutdown.
     pub async fn spawn_background(self: &Arc<Self>) -> Result<(), herald_bus::BusError> {
         let mut reports = self.bus.reports().await?;
-        let cluster = self.clone();
-        tokio::spawn(async move {
+        let (cluster, stopping) = (self.clone(), self.tasks.stopping());
+        self.tasks.spawn(async move {
             use futures_util::StreamExt;
-            while let Some(report) = reports.next().await {
+            tokio::pin!(stopping);
+            loop {
+                let report = tokio::select! {
+                    () = &mut stopping => return,
+                    report = reports.next() => report,
+                };
                 match report {
-                    Ok(report) => cluster.received(report),
-                    Err(err) => tracing::warn!(%err, "delivery report skipped"),
+                    Some(Ok(report)) => cluster.received(report),
+                    Some(Err(err)) => tracing::warn!(%err, "delivery report skipped"),
+                    None => return,
                 }
             }
         });
         let mut questions = self.bus.presence_questions().await?;
-        let cluster = self.clone();
-        tokio::spawn(async move {
+        let (cluster, stopping) = (self.clone(), self.tasks.stopping());
+        self.tasks.spawn(async move {
             use futures_util::StreamExt;
-            while let Some(question) = questions.next().await {
+            tokio::pin!(stopping);
+            loop {
+                let question = tokio::select! {
+                    () = &mut stopping => return,
+                    question = questions.next() => question,
+                };
                 match question {
-                    Ok((question, reply)) => {
+                    Some(Ok((question, reply))) => {
                         let here = cluster.registry.is_online(question.app, question.account);
                         if let Err(err) = cluster.bus.answer(reply, here).await {
                             tracing::warn!(%err, "presence question not answered");
                         }
                     }
-                    Err(err) => tracing::warn!(%err, "presence question skipped"),
+                    Some(Err(err)) => tracing::warn!(%err, "presence question skipped"),
+                    None => return,
                 }
             }
         });
-        let cluster = self.clone();
-        tokio::spawn(async move {
+        let (cluster, stopping) = (self.clone(), self.tasks.stopping());
+        self.tasks.spawn(async move {
+            tokio::pin!(stopping);
             let mut tick = tokio::time::interval(HEARTBEAT);
             loop {
-                tick.tick().await;
-                cluster.heartbeat().await;
+                tokio::select! {
+                    () = &mut stopping => return,
+                    _ = tick.tick() => cluster.heartbeat().await,
+                }
             }
         });
         Ok(())
@@ -404,7 +424,7 @@ impl Bus for Cluster {
         // lease holder's sweep of the store queues it anyway.
         let (bus, event) =
             (self.bus.clone(), Event::Submitted { app, push_id: push_id.to_owned() });
-        tokio::spawn(async move { publish_until_stored(&bus, &event).await });
+        self.tasks.spawn(async move { publish_until_stored(&bus, &event).await });
     }
 
     async fn caught_up(&self) {

@@ -1,6 +1,7 @@
 //! Importing and deleting accounts.
 
 use herald_core::App;
+use herald_index::IndexChange;
 use serde::Serialize;
 
 use super::{check_batch, Directory, DirectoryChange};
@@ -25,18 +26,15 @@ pub async fn import_accounts(
     let imported = directory.store.import_accounts(app.id, accounts).await?;
     let mut outcome = ImportOutcome { created: Vec::new(), existing: Vec::new() };
     let mut created = Vec::new();
-    {
-        let mut index = dir.index_mut();
-        for (name, id, new) in imported {
-            if new {
-                index.insert_account(id);
-                created.push(id);
-                outcome.created.push(name);
-            } else {
-                outcome.existing.push(name);
-            }
+    for (name, id, new) in imported {
+        if new {
+            created.push(id);
+            outcome.created.push(name);
+        } else {
+            outcome.existing.push(name);
         }
     }
+    dir.apply(created.iter().map(|&account| IndexChange::AccountAdded { account }));
     if !created.is_empty() {
         directory.announce(DirectoryChange::Accounts { app: app.id, accounts: created }).await?;
     }
@@ -52,6 +50,6 @@ pub async fn delete_account(
     let dir = directory.app(app.id).await?;
     let _write = dir.writes.lock().await;
     let id = directory.store.delete_account(app.id, account).await?;
-    dir.index_mut().remove_account(id);
+    dir.apply([IndexChange::AccountRemoved { account: id }]);
     directory.announce(DirectoryChange::Accounts { app: app.id, accounts: vec![id] }).await
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use herald_core::account::{check_attribute_value, check_text};
 use herald_core::App;
+use herald_index::IndexChange;
 use herald_store::AttributeUpdate;
 
 use super::tags::{unknown, BatchReport};
@@ -61,17 +62,20 @@ pub async fn set_attribute_names(
     let _write = dir.writes.lock().await;
     let before = dir.attribute_names();
     let after = directory.store.set_attribute_names(app.id, &changes).await?;
-    {
-        let mut index = dir.index_mut();
-        for (slot, (old, new)) in before.iter().zip(&after).enumerate() {
-            if old != new {
-                index.clear_attribute_slot(u8::try_from(slot).unwrap_or_default());
-            }
-        }
-    }
+    dir.apply(renamed_slots(&before, &after));
     dir.set_attribute_names(after.clone());
     directory.announce(DirectoryChange::App { app: app.id }).await?;
     Ok(named_slots(&after, app))
+}
+
+/// Clears the values of every slot whose name changed between `before` and `after`.
+pub(super) fn renamed_slots<'a>(
+    before: &'a [Option<String>],
+    after: &'a [Option<String>],
+) -> impl Iterator<Item = IndexChange<'static>> + 'a {
+    before.iter().zip(after).enumerate().filter(|(_, (old, new))| old != new).map(|(slot, _)| {
+        IndexChange::AttributeSlotCleared { slot: u8::try_from(slot).unwrap_or_default() }
+    })
 }
 
 /// Sets or removes attribute values, per account; unknown names refuse the whole call.
@@ -109,14 +113,13 @@ pub async fn update_attributes(
     }
     let _write = dir.writes.lock().await;
     let outcome = directory.store.update_attributes(app.id, resolved).await?;
-    {
-        let mut index = dir.index_mut();
-        for (id, _, changes) in &outcome.applied {
-            for (slot, value) in changes {
-                index.set_attribute(*id, *slot, value.as_deref());
-            }
-        }
-    }
+    dir.apply(outcome.applied.iter().flat_map(|(account, _, changes)| {
+        changes.iter().map(|(slot, value)| IndexChange::AttributeSet {
+            account: *account,
+            slot: *slot,
+            value: value.as_deref(),
+        })
+    }));
     let changed: Vec<_> = outcome.applied.iter().map(|(id, _, _)| *id).collect();
     if !changed.is_empty() {
         directory.announce(DirectoryChange::Accounts { app: app.id, accounts: changed }).await?;

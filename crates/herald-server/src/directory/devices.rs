@@ -2,6 +2,7 @@
 
 use herald_core::account::{check_account, Device};
 use herald_core::{App, AppId};
+use herald_index::IndexChange;
 use herald_store::{DeviceBinding, DynStore};
 use tokio::sync::oneshot;
 
@@ -49,7 +50,7 @@ pub async fn register_device(
     });
     // In a task of its own: a caller that goes away must not take the others' writes with it.
     let (store, app_id, feed) = (directory.store.clone(), app.id, directory.feed.get().cloned());
-    tokio::spawn(async move { write_queued(&store, feed, app_id, &dir).await });
+    directory.tasks.spawn(async move { write_queued(&store, feed, app_id, &dir).await });
     binding.await.unwrap_or_else(|_| Err(ApiErrorKind::Internal("registration lost".into())))
 }
 
@@ -94,20 +95,22 @@ async fn write_queued(
         Err(err) => vec![Err(err)],
     };
     let mut changed = Vec::new();
+    let mut changes = Vec::new();
     for (queued, binding) in queued.iter().zip(&bindings) {
         if let Ok(binding) = binding {
             dir.logins.remember(&queued.account, &queued.device, binding);
-            let mut index = dir.index_mut();
             if binding.new_account {
-                index.insert_account(binding.account_id);
+                changes.push(IndexChange::AccountAdded { account: binding.account_id });
                 changed.push(binding.account_id);
             }
             for set in &binding.changed {
-                index.set_devices(set.account_id, &set.devices);
+                let devices = &set.devices;
+                changes.push(IndexChange::DevicesReplaced { account: set.account_id, devices });
                 changed.push(set.account_id);
             }
         }
     }
+    dir.apply(changes);
     let announced = match (feed, changed.is_empty()) {
         (Some(feed), false) => {
             feed.announce(DirectoryChange::Accounts { app, accounts: changed }).await
@@ -133,7 +136,7 @@ pub fn device_changed(directory: &Directory, app: AppId, device_id: &str) {
     }
     if let Some(feed) = directory.feed.get().cloned() {
         let change = DirectoryChange::Device { app, device_id: device_id.to_owned() };
-        tokio::spawn(async move {
+        directory.tasks.spawn(async move {
             if let Err(err) = feed.announce(change).await {
                 tracing::warn!(%err, "other nodes may remember a login of a changed device");
             }
@@ -158,7 +161,8 @@ pub async fn unregister_device(
     let _write = dir.writes.lock().await;
     let remaining = directory.store.unregister_device(app.id, device_id).await?;
     dir.logins.forget(device_id);
-    dir.index_mut().set_devices(remaining.account_id, &remaining.devices);
+    let devices = &remaining.devices;
+    dir.apply([IndexChange::DevicesReplaced { account: remaining.account_id, devices }]);
     let device = DirectoryChange::Device { app: app.id, device_id: device_id.to_owned() };
     directory.announce(device).await?;
     let accounts = vec![remaining.account_id];

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use herald_core::account::AccountId;
 use herald_core::AppId;
+use herald_index::IndexChange;
 use herald_store::{IndexSink, StoreError, StoreResult};
 
 use super::{AppDirectory, Directory};
@@ -92,14 +93,7 @@ impl Directory {
             Err(err) => return Err(err),
         };
         let before = dir.attribute_names();
-        {
-            let mut index = dir.index_mut();
-            for (slot, (old, new)) in before.iter().zip(&names).enumerate() {
-                if old != new {
-                    index.clear_attribute_slot(u8::try_from(slot).unwrap_or_default());
-                }
-            }
-        }
+        dir.apply(super::attributes::renamed_slots(&before, &names));
         dir.set_attribute_names(names);
         Ok(())
     }
@@ -126,22 +120,24 @@ impl IndexSink for ReadBack {
 
 impl ReadBack {
     /// Makes the index hold exactly what was read for `asked`; accounts not read are gone.
-    fn apply(mut self, dir: &AppDirectory, asked: &[AccountId]) {
-        let mut index = dir.index_mut();
+    fn apply(self, dir: &AppDirectory, asked: &[AccountId]) {
         let mut found = herald_index::RoaringBitmap::new();
-        for (id, tags, attributes) in &self.accounts {
-            found.insert(*id);
-            index.insert_account(*id);
-            index.set_tags(*id, tags);
+        let mut changes = Vec::new();
+        for (account, tags, attributes) in &self.accounts {
+            let account = *account;
+            found.insert(account);
+            changes.push(IndexChange::AccountAdded { account });
+            let tags = tags.iter().map(String::as_str).collect();
+            changes.push(IndexChange::TagsReplaced { account, tags });
             for (slot, value) in attributes.iter().enumerate() {
                 let slot = u8::try_from(slot).unwrap_or_default();
-                index.set_attribute(*id, slot, value.as_deref());
+                changes.push(IndexChange::AttributeSet { account, slot, value: value.as_deref() });
             }
-            let devices = self.devices.remove(id).unwrap_or_default();
-            index.set_devices(*id, &devices);
+            let devices = self.devices.get(&account).map_or(&[][..], Vec::as_slice);
+            changes.push(IndexChange::DevicesReplaced { account, devices });
         }
-        for id in asked.iter().filter(|id| !found.contains(**id)) {
-            index.remove_account(*id);
-        }
+        let gone = asked.iter().filter(|id| !found.contains(**id));
+        changes.extend(gone.map(|&account| IndexChange::AccountRemoved { account }));
+        dir.apply(changes);
     }
 }

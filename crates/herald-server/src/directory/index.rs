@@ -3,16 +3,17 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use herald_core::account::AccountId;
 use herald_core::AppId;
-use herald_index::{AppIndex, AttributeKey, IndexBuilder, TagKey};
+use herald_index::{AppIndex, AttributeKey, IndexBuilder, IndexChange, TagKey};
 use herald_store::{DynStore, IndexSink, StoreResult};
 
 use super::devices::QueuedRegistration;
 use super::logins::{RecentLogins, RECENT_LOGINS};
+use crate::tasks::Tasks;
 
 /// The directory state of one app held in memory.
 pub struct AppDirectory {
@@ -33,8 +34,10 @@ impl AppDirectory {
         self.index.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(super) fn index_mut(&self) -> RwLockWriteGuard<'_, AppIndex> {
-        self.index.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Applies what a committed write changed to the index: the one place the index is
+    /// written after it is built. Call it under [`AppDirectory::writes`], after the store write.
+    pub(super) fn apply<'a>(&self, changes: impl IntoIterator<Item = IndexChange<'a>>) {
+        self.index.write().unwrap_or_else(|poisoned| poisoned.into_inner()).apply_all(changes);
     }
 
     /// Attribute name per slot.
@@ -66,6 +69,8 @@ pub struct Directory {
     loading: tokio::sync::Mutex<()>,
     /// Where writes are announced to other nodes; unset on a single node.
     pub(super) feed: std::sync::OnceLock<Arc<dyn super::ChangeFeed>>,
+    /// Where registration writers and announcements run, so shutdown waits for them.
+    pub(super) tasks: Tasks,
 }
 
 impl Directory {
@@ -76,11 +81,17 @@ impl Directory {
             apps: RwLock::default(),
             loading: tokio::sync::Mutex::new(()),
             feed: std::sync::OnceLock::new(),
+            tasks: Tasks::default(),
         };
         for app in directory.store.apps().await? {
             directory.app(app.id).await?;
         }
         Ok(directory)
+    }
+
+    /// Runs the directory's background work in `tasks` from now on.
+    pub fn set_tasks(&mut self, tasks: Tasks) {
+        self.tasks = tasks;
     }
 
     /// The directory of one app, built from the store on first use.

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use herald_core::account::check_tag;
 use herald_core::{App, LimitBreach};
+use herald_index::IndexChange;
 use herald_store::{AccountFailure, BatchOutcome, TagOp, TagUpdate};
 use serde::Serialize;
 
@@ -88,14 +89,13 @@ pub async fn update_tags(
     }
     let update = TagUpdate { accounts, op, tags_per_account: app.limits.tags_per_account };
     let outcome = directory.store.update_tags(app.id, update).await?;
-    {
-        let mut index = dir.index_mut();
-        // The difference, not `set_tags`: that looks for the old tags among all of the app's.
-        for (id, _, change) in &outcome.applied {
-            index.remove_tags(*id, &change.removed());
-            index.add_tags(*id, &change.added());
-        }
-    }
+    // The difference, not `TagsReplaced`: that looks for the old tags among all of the app's.
+    dir.apply(outcome.applied.iter().flat_map(|(account, _, change)| {
+        [
+            IndexChange::TagsRemoved { account: *account, tags: change.removed() },
+            IndexChange::TagsAdded { account: *account, tags: change.added() },
+        ]
+    }));
     let changed: Vec<_> = outcome.applied.iter().map(|(id, _, _)| *id).collect();
     if !changed.is_empty() {
         directory.announce(DirectoryChange::Accounts { app: app.id, accounts: changed }).await?;

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use herald_core::AppId;
-use herald_gateway::protocol::{Recall, ServerFrame};
+use herald_gateway::protocol::{Frame, Recall, ServerFrame};
 use herald_gateway::{Delivery, PushFrames, Registry};
 use herald_index::RoaringBitmap;
 
@@ -78,8 +78,8 @@ impl Bus for LocalBus {
 }
 
 /// The recall frame of a push.
-pub fn recall_frame(push_id: &str, seq: u64) -> herald_gateway::protocol::Frame {
-    ServerFrame::Recall(Recall { push_id: push_id.to_owned(), seq }).encode()
+pub fn recall_frame(push_id: &str, seq: u64) -> Frame {
+    Frame::encode(&ServerFrame::Recall(Recall { push_id: push_id.to_owned(), seq }))
 }
 
 /// Which apps this node dispatches: all of them on a single node, those whose lease it holds

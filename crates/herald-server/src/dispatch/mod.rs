@@ -32,6 +32,7 @@ pub use scheduler::Scheduler;
 
 use crate::directory::{self, Directory};
 use crate::error::ApiErrorKind;
+use crate::tasks::Tasks;
 use crate::vendors::{notify_offline, OfflinePush, Vendors};
 use crate::webhooks::Webhooks;
 
@@ -51,6 +52,8 @@ pub struct DispatchContext {
     pub receipts: Receipts,
     pub webhooks: Webhooks,
     pub vendors: Vendors,
+    /// Where workers, vendor sends and the sweeper are spawned, so shutdown waits for them.
+    pub tasks: Tasks,
 }
 
 /// Hands pushes to a worker per app, now or at their push time.
@@ -81,7 +84,7 @@ impl Dispatcher {
                 enqueue(&context, &workers, app, Job::Dispatch(push_id))
             }
         };
-        Self { scheduler: Scheduler::spawn(due), context, workers }
+        Self { scheduler: Scheduler::spawn(&context.tasks, due), context, workers }
     }
 
     /// Finishes what a previous run left: pushes caught mid-dispatch are already in their
@@ -196,10 +199,15 @@ impl Dispatcher {
     /// Drops expired pushes from the in-memory inbox every minute.
     pub fn spawn_sweeper(&self) {
         let live = self.context.live.clone();
-        tokio::spawn(async move {
+        let stopping = self.context.tasks.stopping();
+        self.context.tasks.spawn(async move {
+            tokio::pin!(stopping);
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    () = &mut stopping => return,
+                    _ = tick.tick() => {}
+                }
                 let dropped = live.sweep(Utc::now());
                 if dropped > 0 {
                     tracing::debug!(dropped, "expired pushes left the inbox");
@@ -218,13 +226,17 @@ fn enqueue(
     let mut workers = workers.lock().unwrap_or_else(|p| p.into_inner());
     let sender = workers.entry(app).or_insert_with(|| {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_worker(context.clone(), app, rx));
+        context.tasks.spawn(run_worker(context.clone(), app, rx));
         tx
     });
     if sender.send(job).is_err() {
-        // The worker only ends with the runtime; the push stays in the store and is queued
-        // again by `resume` at the next start.
-        tracing::error!(app_id = app, "dispatch worker gone");
+        // The worker only ends at shutdown; the push stays in the store and is queued again
+        // by `resume` at the next start.
+        if context.tasks.is_stopping() {
+            tracing::debug!(app_id = app, "shutting down: push left for the next start");
+        } else {
+            tracing::error!(app_id = app, "dispatch worker gone");
+        }
     }
 }
 
@@ -243,9 +255,19 @@ async fn run_worker(
     mut queue: mpsc::UnboundedReceiver<Job>,
 ) {
     let mut waiting = Vec::with_capacity(FAN_OUT_BATCH);
+    let stopping = context.tasks.stopping();
+    tokio::pin!(stopping);
     loop {
-        if waiting.is_empty() && queue.recv_many(&mut waiting, FAN_OUT_BATCH).await == 0 {
-            return;
+        if waiting.is_empty() {
+            // At shutdown, queued pushes stay in the store: the next start queues them again.
+            let received = tokio::select! {
+                biased;
+                () = &mut stopping => 0,
+                received = queue.recv_many(&mut waiting, FAN_OUT_BATCH) => received,
+            };
+            if received == 0 {
+                return;
+            }
         }
         if !context.leases.holds(app) {
             // The lease went to another node, which takes the app's pushes from the store.
@@ -517,7 +539,7 @@ fn spawn_vendor_sends(
         context.receipts.clone(),
         context.webhooks.clone(),
     );
-    tokio::spawn(async move {
+    context.tasks.spawn(async move {
         notify_offline(&vendors, &store, &directory, &receipts, &webhooks, job).await
     });
 }

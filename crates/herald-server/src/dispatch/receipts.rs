@@ -15,8 +15,10 @@ use herald_store::{
     Cursor, DayCount, DynStore, MinuteCount, PlatformReport, ReceiptsFlush, StoreResult,
 };
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::live::LiveInbox;
+use crate::tasks::Tasks;
 
 /// How long a device's cursor stays in memory after its last session, at least.
 pub const DEVICE_LINGER: Duration = Duration::from_secs(60);
@@ -123,7 +125,8 @@ pub struct Receipts {
 }
 
 impl Receipts {
-    /// Starts the worker; it flushes every `interval` and when asked.
+    /// Starts the worker as a recorder of `tasks`; it flushes every `interval`, when asked,
+    /// and a last time at shutdown, after the workers whose receipts it writes have ended.
     ///
     /// A device stays in memory between `linger` and twice that after its last session: a
     /// reconnect storm (clients coming back seconds after a network or load balancer restart)
@@ -133,6 +136,7 @@ impl Receipts {
         live: Arc<LiveInbox>,
         interval: Duration,
         linger: Duration,
+        tasks: &Tasks,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let cursors = Arc::new(CursorTable::default());
@@ -147,7 +151,7 @@ impl Receipts {
             minutes: HashMap::new(),
             days: HashMap::new(),
         };
-        tokio::spawn(worker.run(rx, interval));
+        tasks.spawn_recorder(worker.run(rx, interval, tasks.recorders_stopping()));
         Self { tx, cursors, store }
     }
 
@@ -320,10 +324,24 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Receipt>, interval: Duration) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Receipt>,
+        interval: Duration,
+        stopping: WaitForCancellationFutureOwned,
+    ) {
+        tokio::pin!(stopping);
         let mut tick = tokio::time::interval(interval);
         loop {
             tokio::select! {
+                () = &mut stopping => {
+                    // Shutdown: what is queued now is all there will be.
+                    while let Ok(receipt) = rx.try_recv() {
+                        self.apply(receipt).await;
+                    }
+                    self.flush().await;
+                    return;
+                }
                 receipt = rx.recv() => match receipt {
                     Some(Receipt::Flush(done)) => {
                         self.flush().await;
@@ -594,6 +612,7 @@ mod tests {
             Arc::new(LiveInbox::new(0)),
             Duration::from_secs(3600),
             Duration::ZERO,
+            &crate::tasks::Tasks::default(),
         );
 
         assert_eq!(receipts.login(app, "d1", phone()).await.unwrap(), Cursor::default());

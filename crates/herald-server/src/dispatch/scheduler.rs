@@ -7,6 +7,9 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use herald_core::AppId;
 use tokio::sync::Notify;
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use crate::tasks::Tasks;
 
 /// The waiting pushes and the task that fires them.
 #[derive(Clone)]
@@ -21,10 +24,11 @@ struct Shared {
 }
 
 impl Scheduler {
-    /// Starts the task; `due(app, push_id)` is called for each push whose time has come.
-    pub fn spawn(due: impl Fn(AppId, String) + Send + 'static) -> Self {
+    /// Starts the task in `tasks`; `due(app, push_id)` is called for each push whose time has
+    /// come, until shutdown (the store keeps what still waits).
+    pub fn spawn(tasks: &Tasks, due: impl Fn(AppId, String) + Send + 'static) -> Self {
         let shared = Arc::new(Shared { waiting: Mutex::default(), changed: Notify::new() });
-        tokio::spawn(run(shared.clone(), due));
+        tasks.spawn(run(shared.clone(), due, tasks.stopping()));
         Self { shared }
     }
 
@@ -34,17 +38,25 @@ impl Scheduler {
     }
 }
 
-async fn run(shared: Arc<Shared>, due: impl Fn(AppId, String)) {
+async fn run(
+    shared: Arc<Shared>,
+    due: impl Fn(AppId, String),
+    stopping: WaitForCancellationFutureOwned,
+) {
+    tokio::pin!(stopping);
     loop {
         let next = shared.waiting.lock().unwrap_or_else(|p| p.into_inner()).first().cloned();
         let Some((at, app, push_id)) = next else {
-            shared.changed.notified().await;
-            continue;
+            tokio::select! {
+                () = &mut stopping => return,
+                () = shared.changed.notified() => continue,
+            }
         };
         let wait = (at - Utc::now()).to_std().unwrap_or_default();
         if !wait.is_zero() {
             // Woken early by a new, possibly earlier push: look again.
             tokio::select! {
+                () = &mut stopping => return,
                 () = tokio::time::sleep(wait) => {}
                 () = shared.changed.notified() => continue,
             }

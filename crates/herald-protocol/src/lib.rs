@@ -1,9 +1,11 @@
-//! The client protocol: versioned JSON text frames spoken over the `/v1/connect` WebSocket.
+//! herald-protocol: the client protocol, versioned JSON text frames spoken over the
+//! `/v1/connect` WebSocket, and the client tokens devices present in `hello`.
 //!
 //! Every frame is one JSON object with a `"type"` member. Clients send [`ClientFrame`]s, the
 //! server sends [`ServerFrame`]s; close codes are in [`CloseCode`]. `docs/protocol.md` is the
-//! reference for people writing clients in other languages; this module is the one both herald's
-//! server and its Rust SDK compile against, so the two cannot drift apart.
+//! reference for people writing clients in other languages; this crate is the one both herald's
+//! server and its Rust SDK compile against, so the two cannot drift apart. It depends on serde and
+//! a few small crates only, so a client build carries no server stack.
 //!
 //! Unknown members are ignored so that a newer peer may add optional fields within a protocol
 //! version; an unknown `"type"` is an error because its meaning cannot be guessed.
@@ -11,10 +13,11 @@
 mod client;
 mod close;
 mod server;
+pub mod token;
 
 pub use client::{Ack, ClientFrame, Hello, Opened, VendorKind, VendorToken};
 pub use close::{CloseCode, Retry};
-pub use server::{ErrorCode, ErrorFrame, Frame, Push, Recall, ServerFrame, Welcome};
+pub use server::{ErrorCode, ErrorFrame, Push, Recall, ServerFrame, Welcome};
 
 /// The protocol version this build speaks; a hello with another `v` is refused with
 /// [`CloseCode::UnsupportedVersion`].

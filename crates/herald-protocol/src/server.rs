@@ -1,7 +1,5 @@
-//! Frames the server sends: `welcome`, `push`, `recall`, `pong`, `error`; and [`Frame`], one
-//! encoded frame that many connections share.
+//! Frames the server sends: `welcome`, `push`, `recall`, `pong`, `error`.
 
-use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -34,11 +32,12 @@ pub enum ServerFrame {
 }
 
 impl ServerFrame {
-    /// Encodes the frame once; the result is cheap to clone to any number of connections.
-    pub fn encode(&self) -> Frame {
+    /// Encodes the frame as JSON text. The server wraps the text once in a shared frame
+    /// (`herald_gateway::protocol::Frame`) and hands it to any number of connections.
+    pub fn encode(&self) -> String {
         // Serialising these types cannot fail: every map has string keys and `Value` holds no
         // non-finite floats.
-        Frame(Utf8Bytes::from(serde_json::to_string(self).unwrap_or_default()))
+        serde_json::to_string(self).unwrap_or_default()
     }
 
     /// Decodes one text frame (the client side of the protocol).
@@ -153,36 +152,4 @@ pub enum ErrorCode {
     /// A code added by a newer server.
     #[serde(other)]
     Unknown,
-}
-
-/// One encoded server frame. Cloning shares the bytes, so a push is encoded once per platform
-/// and handed to any number of connections (DESIGN principle 3).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Frame(Utf8Bytes);
-
-impl Frame {
-    /// The JSON text.
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-
-    /// Length in bytes.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether the frame is empty (never, for an encoded frame).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub(crate) fn into_text(self) -> Utf8Bytes {
-        self.0
-    }
-}
-
-impl From<&ServerFrame> for Frame {
-    fn from(frame: &ServerFrame) -> Self {
-        frame.encode()
-    }
 }
