@@ -63,6 +63,7 @@ pub(super) async fn rows_by_name(
 /// order (duplicates in the input appear once). An account created meanwhile by another
 /// writer is found, not created twice: the name is unique by constraint.
 pub(super) async fn ensure(
+    reserve: &PgPool,
     conn: &mut PgConnection,
     app: AppId,
     names: &[String],
@@ -75,7 +76,7 @@ pub(super) async fn ensure(
         unique.iter().filter(|n| !known.contains_key(**n)).map(|n| (*n).clone()).collect();
     let mut created = HashSet::with_capacity(missing.len());
     if !missing.is_empty() {
-        let first = allocate_ids(conn, app, missing.len()).await?;
+        let first = allocate_ids(reserve, app, missing.len()).await?;
         let ids: Vec<i64> = (0..missing.len()).map(|i| i64::from(first) + i as i64).collect();
         let rows = sqlx::query(
             "INSERT INTO accounts (app_id, id, account, created_at) \
@@ -112,16 +113,18 @@ pub(super) async fn ensure(
         .collect()
 }
 
-/// Reserves `count` ids; ids are never handed out twice, even after deletion. The app's row
-/// stays locked until the caller's transaction ends.
-async fn allocate_ids(conn: &mut PgConnection, app: AppId, count: usize) -> StoreResult<AccountId> {
+/// Reserves `count` ids; ids are never handed out twice, even after deletion. A statement of
+/// its own, outside the caller's transaction: the app's row (whose seq every dispatch moves)
+/// is locked for that statement only, not for a whole batch. Ids reserved by a transaction
+/// that then fails are skipped, never reused.
+async fn allocate_ids(reserve: &PgPool, app: AppId, count: usize) -> StoreResult<AccountId> {
     let count = i64::try_from(count).unwrap_or(i64::MAX);
     let end: i64 = sqlx::query_scalar(
         "UPDATE apps SET next_account_id = next_account_id + $1 WHERE id = $2 RETURNING next_account_id",
     )
     .bind(count)
     .bind(app)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(reserve)
     .await?
     .ok_or_else(|| StoreError::not_found("app", app))?;
     if end > i64::from(AccountId::MAX) {
@@ -132,11 +135,12 @@ async fn allocate_ids(conn: &mut PgConnection, app: AppId, count: usize) -> Stor
 
 pub(super) async fn import(
     pool: &PgPool,
+    reserve: &PgPool,
     app: AppId,
     names: &[String],
 ) -> StoreResult<Vec<(String, AccountId, bool)>> {
     let mut tx = pool.begin().await?;
-    let out = ensure(&mut tx, app, names).await?;
+    let out = ensure(reserve, &mut tx, app, names).await?;
     tx.commit().await?;
     Ok(out)
 }

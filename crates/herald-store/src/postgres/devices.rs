@@ -1,6 +1,6 @@
 //! The `devices` table: one row per install, bound to one account.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::Utc;
 use herald_core::account::{AccountId, Device};
@@ -42,8 +42,12 @@ async fn set_of(conn: &mut PgConnection, app: AppId, account: AccountId) -> Stor
 /// reconnect racing a login elsewhere) wait for each other on a lock of the device, taken for
 /// all of the batch's devices up front in one order, so that the last bind wins whole: its
 /// reading of the previous owner and its write are never interleaved with another's.
+///
+/// Accounts, previous owners and device sets are read once for the whole batch: a login storm
+/// costs the database one statement per device, not five.
 pub(super) async fn register_all(
     pool: &PgPool,
+    reserve: &PgPool,
     app: AppId,
     devices: &[(String, Device)],
 ) -> StoreResult<Vec<DeviceBinding>> {
@@ -60,40 +64,104 @@ pub(super) async fn register_all(
     .bind(&ids)
     .execute(&mut *tx)
     .await?;
-    let mut bindings = Vec::with_capacity(devices.len());
+    let names: Vec<String> = devices.iter().map(|(account, _)| account.clone()).collect();
+    let mut accounts: HashMap<String, (AccountId, bool)> =
+        accounts::ensure(reserve, &mut tx, app, &names)
+            .await?
+            .into_iter()
+            .map(|(name, id, created)| (name, (id, created)))
+            .collect();
+    let mut owners = owners_of(&mut tx, app, &ids).await?;
+    let mut fresh = fresh_keys(reserve, app, &ids, &owners).await?;
+    let mut bound = Vec::with_capacity(devices.len());
     for (account, device) in devices {
-        bindings.push(register(&mut tx, app, account, device).await?);
+        let (account_id, created) = accounts
+            .get_mut(account)
+            .map(|(id, created)| (*id, std::mem::take(created)))
+            .ok_or_else(|| StoreError::Corrupt(format!("account {account} not created")))?;
+        let previous = owners.get(&device.device_id).map(|owner| owner.0);
+        let key = match owners.get(&device.device_id).and_then(|owner| owner.1) {
+            Some(key) => key,
+            None => fresh.remove(&device.device_id).ok_or_else(|| {
+                StoreError::Corrupt(format!("no key reserved for device {}", device.device_id))
+            })?,
+        };
+        write(&mut tx, app, account_id, device, key).await?;
+        owners.insert(device.device_id.clone(), (account_id, Some(key)));
+        let key =
+            u32::try_from(key).map_err(|_| StoreError::Corrupt(format!("device key {key}")))?;
+        bound.push((account_id, key, created, previous.filter(|p| *p != account_id)));
     }
+    let touched: Vec<AccountId> = bound
+        .iter()
+        .flat_map(|(account, _, _, previous)| [Some(*account), *previous])
+        .flatten()
+        .collect();
+    let mut sets = sets_of(&mut tx, app, &touched).await?;
     tx.commit().await?;
-    Ok(bindings)
+    let mut set = |account: AccountId| DeviceSet {
+        account_id: account,
+        devices: sets.entry(account).or_default().clone(),
+    };
+    Ok(bound
+        .into_iter()
+        .map(|(account_id, device_key, new_account, previous)| DeviceBinding {
+            account_id,
+            device_key,
+            new_account,
+            changed: std::iter::once(account_id).chain(previous).map(&mut set).collect(),
+        })
+        .collect())
 }
 
-async fn register(
+/// Each already registered device of the batch: its account and key.
+async fn owners_of(
     tx: &mut PgConnection,
     app: AppId,
-    account: &str,
-    device: &Device,
-) -> StoreResult<DeviceBinding> {
-    let ensured = accounts::ensure(&mut *tx, app, &[account.to_owned()]).await?;
-    let (_, account_id, new_account) = ensured
-        .into_iter()
-        .next()
-        .ok_or_else(|| StoreError::Corrupt("account not created".into()))?;
-    let existing = sqlx::query(
-        "SELECT account_id, device_key FROM devices WHERE app_id = $1 AND device_id = $2",
+    ids: &[&str],
+) -> StoreResult<HashMap<String, (AccountId, Option<i64>)>> {
+    let rows = sqlx::query(
+        "SELECT device_id, account_id, device_key FROM devices \
+         WHERE app_id = $1 AND device_id = ANY($2)",
     )
     .bind(app)
-    .bind(&device.device_id)
-    .fetch_optional(&mut *tx)
+    .bind(ids)
+    .fetch_all(&mut *tx)
     .await?;
-    let previous: Option<i64> =
-        existing.as_ref().map(|row| row.try_get("account_id")).transpose()?;
-    let key: Option<i64> =
-        existing.as_ref().map(|row| row.try_get("device_key")).transpose()?.flatten();
-    let device_key = match key {
-        Some(key) => key,
-        None => next_device_key(&mut *tx, app).await?,
-    };
+    rows.iter()
+        .map(|row| {
+            let owner = account_id(row.try_get("account_id")?)?;
+            Ok((row.try_get("device_id")?, (owner, row.try_get("device_key")?)))
+        })
+        .collect()
+}
+
+/// Keys for the batch's devices that have none yet, reserved in one statement.
+async fn fresh_keys(
+    reserve: &PgPool,
+    app: AppId,
+    ids: &[&str],
+    owners: &HashMap<String, (AccountId, Option<i64>)>,
+) -> StoreResult<HashMap<String, i64>> {
+    let mut seen = HashSet::new();
+    let keyed = |id: &str| owners.get(id).is_some_and(|owner| owner.1.is_some());
+    let needed: Vec<&str> =
+        ids.iter().copied().filter(|id| !keyed(id) && seen.insert(*id)).collect();
+    if needed.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let first = reserve_device_keys(reserve, app, needed.len()).await?;
+    Ok(needed.into_iter().zip(first..).map(|(id, key)| (id.to_owned(), key)).collect())
+}
+
+/// Binds the device to the account, with its key.
+async fn write(
+    tx: &mut PgConnection,
+    app: AppId,
+    account_id: AccountId,
+    device: &Device,
+    device_key: i64,
+) -> StoreResult<()> {
     let now = to_millis(Utc::now());
     sqlx::query(
         "INSERT INTO devices (app_id, device_id, account_id, platform, package, token_kind, token, \
@@ -119,30 +187,51 @@ async fn register(
     .bind(device_key)
     .execute(&mut *tx)
     .await?;
-    let device_key = u32::try_from(device_key)
-        .map_err(|_| StoreError::Corrupt(format!("device key {device_key}")))?;
-    let mut changed = vec![set_of(&mut *tx, app, account_id).await?];
-    if let Some(previous) = previous.and_then(|p| AccountId::try_from(p).ok()) {
-        if previous != account_id {
-            changed.push(set_of(&mut *tx, app, previous).await?);
-        }
-    }
-    Ok(DeviceBinding { account_id, device_key, new_account, changed })
+    Ok(())
 }
 
-/// Reserves the app's next device key; keys are never handed out twice.
-async fn next_device_key(conn: &mut PgConnection, app: AppId) -> StoreResult<i64> {
-    let key: i64 = sqlx::query_scalar(
-        "UPDATE apps SET next_device_key = next_device_key + 1 WHERE id = $1 RETURNING next_device_key - 1",
+/// The (platform, package) of every device of the accounts, by account, in device id order.
+async fn sets_of(
+    tx: &mut PgConnection,
+    app: AppId,
+    accounts: &[AccountId],
+) -> StoreResult<HashMap<AccountId, Vec<(String, String)>>> {
+    let ids: Vec<i64> = accounts.iter().map(|&a| i64::from(a)).collect();
+    let rows = sqlx::query(
+        "SELECT account_id, platform, package FROM devices \
+         WHERE app_id = $1 AND account_id = ANY($2) ORDER BY account_id, device_id",
     )
     .bind(app)
-    .fetch_optional(&mut *conn)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut sets: HashMap<AccountId, Vec<(String, String)>> = HashMap::new();
+    for row in &rows {
+        let account = account_id(row.try_get("account_id")?)?;
+        sets.entry(account).or_default().push((row.try_get("platform")?, row.try_get("package")?));
+    }
+    Ok(sets)
+}
+
+/// Reserves `count` device keys; returns the first. Keys are never handed out twice. A
+/// statement of its own, outside the registration's transaction, so that the app's row
+/// (whose seq every dispatch moves) is not locked for a whole batch; keys reserved by a
+/// transaction that then fails are skipped.
+async fn reserve_device_keys(reserve: &PgPool, app: AppId, count: usize) -> StoreResult<i64> {
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    let end: i64 = sqlx::query_scalar(
+        "UPDATE apps SET next_device_key = next_device_key + $1 WHERE id = $2 \
+         RETURNING next_device_key",
+    )
+    .bind(count)
+    .bind(app)
+    .fetch_optional(reserve)
     .await?
     .ok_or_else(|| StoreError::not_found("app", app))?;
-    if key > i64::from(u32::MAX) {
+    if end - 1 > i64::from(u32::MAX) {
         return Err(StoreError::Conflict("the app has used all 2^32 device keys".into()));
     }
-    Ok(key)
+    Ok(end - count)
 }
 
 pub(super) async fn unregister(

@@ -125,9 +125,14 @@ impl PgOptions {
         if options.get_application_name().is_none() {
             options = options.application_name(&self.application_name);
         }
+        // Every statement is planned for the values it runs with. A generic plan, which
+        // PostgreSQL may keep for a prepared statement after five runs, is made from the
+        // statistics of that moment: for an app whose tables were nearly empty then (a new
+        // app, a first login storm) it scans the whole table on every later login.
         options = options.options([
             ("search_path", quote_identifier(&self.schema)),
             ("statement_timeout", format!("{}ms", self.statement_timeout.as_millis())),
+            ("plan_cache_mode", "force_custom_plan".to_owned()),
         ]);
         if let Some(tls) = self.tls {
             options = options.ssl_mode(tls.into());
@@ -144,6 +149,11 @@ fn quote_identifier(name: &str) -> String {
 /// [`Store`] on a PostgreSQL database.
 pub struct PgStore {
     pool: PgPool,
+    /// Connections of their own for reserving account ids and device keys on the app's row,
+    /// one statement at a time, while a registration's transaction holds one of `pool`'s: a
+    /// batch never locks the row that every dispatch moves, and transactions waiting for a
+    /// reservation never starve each other of connections.
+    reserve: PgPool,
     leases: DispatchLeases,
 }
 
@@ -204,6 +214,9 @@ impl DispatchLeases {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// Connections for id and key reservations (single short statements).
+const RESERVE_CONNECTIONS: u32 = 2;
+
 impl PgStore {
     /// Connects, creates the schema if needed and applies pending migrations. A database
     /// migrated by a newer herald is refused with [`StoreError::SchemaTooNew`].
@@ -214,6 +227,10 @@ impl PgStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect.clone())
             .await?;
+        let reserve = PgPoolOptions::new()
+            .max_connections(RESERVE_CONNECTIONS)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(connect.clone());
         let leases = DispatchLeases::new(connect, &options.schema);
         // The schema must exist before the migrator's own table can be made in it.
         sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_identifier(&options.schema)))
@@ -222,7 +239,7 @@ impl PgStore {
             .or_else(ignore_concurrent_create)?;
         check_schema_version(&pool).await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, leases })
+        Ok(Self { pool, reserve, leases })
     }
 
     /// The newest migration applied to the database.
@@ -273,6 +290,7 @@ impl Store for PgStore {
     async fn close(&self) {
         self.leases.close().await;
         self.pool.close().await;
+        self.reserve.close().await;
     }
 
     async fn take_dispatch_lease(&self, app: AppId) -> StoreResult<bool> {
@@ -343,7 +361,7 @@ impl Store for PgStore {
         app: AppId,
         names: &[String],
     ) -> StoreResult<Vec<(String, AccountId, bool)>> {
-        accounts::import(&self.pool, app, names).await
+        accounts::import(&self.pool, &self.reserve, app, names).await
     }
 
     async fn account_ids(
@@ -413,7 +431,7 @@ impl Store for PgStore {
         app: AppId,
         devices: &[(String, Device)],
     ) -> StoreResult<Vec<DeviceBinding>> {
-        devices::register_all(&self.pool, app, devices).await
+        devices::register_all(&self.pool, &self.reserve, app, devices).await
     }
 
     async fn unregister_device(&self, app: AppId, device_id: &str) -> StoreResult<DeviceSet> {
