@@ -12,6 +12,16 @@ use rand::RngCore;
 use super::server::LocalServer;
 use super::FanoutArgs;
 
+/// Connections a PostgreSQL server takes by default; each node holds its pool plus three (two
+/// for id reservations, one for its leases).
+const DATABASE_CONNECTIONS: u32 = 100;
+
+/// A pool size per node that keeps every node's connections within the database's limit,
+/// with room for the bench and `psql` (at most herald's default of 16).
+fn pool_size(nodes: u32) -> u32 {
+    (DATABASE_CONNECTIONS.saturating_sub(10) / nodes.max(1)).saturating_sub(3).clamp(2, 16)
+}
+
 pub struct LocalCluster {
     /// `None` once killed.
     nodes: Vec<Option<LocalServer>>,
@@ -30,6 +40,7 @@ impl LocalCluster {
         rand::thread_rng().fill_bytes(&mut key);
         let shared = [
             ("HERALD_STORE", args.cluster_store.clone()),
+            ("HERALD_POSTGRES_POOL_SIZE", pool_size(args.cluster).to_string()),
             ("HERALD_POSTGRES_SCHEMA", run.clone()),
             ("HERALD_CLUSTER_NATS", args.cluster_nats.clone()),
             ("HERALD_CLUSTER_PREFIX", run.clone()),
