@@ -145,7 +145,8 @@ impl FanoutArgs {
     /// (first, count) of each worker's share.
     fn shares(&self, connections: u32) -> Vec<(u64, u32)> {
         let per = self.per_worker.clamp(1, MAX_PER_WORKER);
-        let workers = connections.div_ceil(per).max(1);
+        // In a cluster every node gets clients: at least one worker per node.
+        let workers = connections.div_ceil(per).max(self.cluster).clamp(1, connections.max(1));
         let base = connections / workers;
         let extra = connections % workers;
         let mut first = 0u64;
