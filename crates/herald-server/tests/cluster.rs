@@ -481,7 +481,15 @@ async fn replays_and_app_changes_hold_on_every_node() {
     // node B refuses the next hello at once, not when its cache would have expired.
     let device = nodes.node(1).device(&app, "user", "dev", "ios").await;
 
-    // RongCloud's checkOnline on node A sees the device connected to node B.
+    // RongCloud's checkOnline on node A sees the device connected to node B, once A's list
+    // of nodes (from their heartbeats) has B.
+    for _ in 0..50 {
+        let (_, view) = nodes.node(0).admin(Method::GET, "/v1/cluster", None).await;
+        if view["nodes"].as_array().is_some_and(|n| n.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let path = format!("/admin/apps/{}/compat/rongcloud", app.id);
     let (status, body) = nodes.node(0).admin(Method::PUT, &path, Some(json!({}))).await;
     assert_eq!(status, 200, "{body}");
