@@ -34,6 +34,10 @@ pub enum BusError {
     Codec(#[from] serde_json::Error),
     #[error("invalid cluster prefix {0:?}: use letters, digits, '-' and '_'")]
     Prefix(String),
+    /// An event of the stream that this node cannot read (from a newer node, say): passed
+    /// over, never misread.
+    #[error("event {sequence} not understood: {reason}")]
+    Undecodable { sequence: u64, reason: String },
 }
 
 impl BusError {

@@ -344,7 +344,9 @@ impl Stream for EventStream {
         Poll::Ready(Some(message.map_err(BusError::js).and_then(|message| {
             count_in(message.payload.len());
             let sequence = message.info().map_err(BusError::js)?.stream_sequence;
-            Ok((sequence, serde_json::from_slice(&message.payload)?))
+            let event = serde_json::from_slice(&message.payload)
+                .map_err(|err| BusError::Undecodable { sequence, reason: err.to_string() })?;
+            Ok((sequence, event))
         })))
     }
 }

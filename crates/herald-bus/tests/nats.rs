@@ -132,3 +132,23 @@ async fn presence_is_asked_of_every_node() {
     assert!(started.elapsed() < wait, "both nodes said no: no need to wait for more");
     a.destroy().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_event_from_a_newer_node_is_passed_over_with_its_sequence() {
+    let settings = settings("undecodable", "a");
+    let a = NatsBus::connect(&settings).await.unwrap();
+    let start = a.last_sequence().await.unwrap();
+    let mut read = a.events(start).await.unwrap();
+    let client = async_nats::connect(&settings.url).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let subject = format!("{}.events.1", settings.prefix);
+    js.publish(subject, r#"{"type":"from_the_future"}"#.into()).await.unwrap().await.unwrap();
+    let event = Event::Cancelled { app: 1, push_id: "p".into() };
+    let after = a.publish(&event).await.unwrap();
+    match next(&mut read).await {
+        Err(herald_bus::BusError::Undecodable { sequence, .. }) => assert_eq!(sequence, after - 1),
+        other => panic!("not passed over: {other:?}"),
+    }
+    assert_eq!(next(&mut read).await.unwrap(), (after, event));
+    a.destroy().await.unwrap();
+}

@@ -75,6 +75,11 @@ impl Follower {
                     sequence = seq;
                     self.cluster.set_applied(seq);
                 }
+                Ok(Some(Err(herald_bus::BusError::Undecodable { sequence: seq, reason }))) => {
+                    tracing::warn!(seq, %reason, "cluster event skipped");
+                    sequence = seq;
+                    self.cluster.set_applied(seq);
+                }
                 Ok(Some(Err(err))) => {
                     tracing::warn!(%err, "reading the cluster's events failed; reading again");
                     return sequence;
