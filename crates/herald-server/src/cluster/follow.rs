@@ -4,23 +4,51 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::stream::Peekable;
+use futures_util::{FutureExt, StreamExt};
 use herald_bus::{Event, EventStream};
 use herald_core::AppId;
-use herald_gateway::{Delivery, Registry};
+use herald_gateway::{Delivery, PushFrames, Registry};
 use herald_store::{DynStore, PushRecord};
 
 use super::Cluster;
 use crate::directory::{self, Directory};
 use crate::dispatch::{
     frames, live_from_record, recall_frame, until_available, Dispatcher, Leases, LiveInbox,
+    LivePush,
 };
 use crate::state::AppCaches;
 use crate::tasks::Tasks;
 
+/// A push announced as dispatched, with the node that waits for reports on it.
+struct Dispatched {
+    seq: u64,
+    push_id: String,
+    node: String,
+}
+
+/// The event read, followed by those already received behind it (up to [`BATCH`]); stops
+/// before an error, which the caller then reads on its own.
+fn take_ready(first: (u64, Event), events: &mut Events) -> Vec<(u64, Event)> {
+    let mut batch = vec![first];
+    while batch.len() < BATCH {
+        match std::pin::Pin::new(&mut *events).next_if(|item| item.is_ok()).now_or_never() {
+            Some(Some(Ok(event))) => batch.push(event),
+            _ => break,
+        }
+    }
+    batch
+}
+
 /// How long the event stream may stay quiet before the node asks NATS whether it missed
 /// something.
 const STALL_CHECK: Duration = Duration::from_secs(2);
+
+/// Most events already received that are applied together: pushes among them reach each
+/// connection with one wake-up, as on a single node.
+const BATCH: usize = 32;
+
+type Events = Peekable<EventStream>;
 
 /// What a node needs to apply events.
 pub struct Follower {
@@ -47,7 +75,7 @@ impl Follower {
             loop {
                 let follow = async {
                     let mut events = match self.cluster.bus().events(sequence).await {
-                        Ok(events) => events,
+                        Ok(events) => events.peekable(),
                         Err(err) => {
                             tracing::warn!(%err, "cannot read the cluster's events; trying again");
                             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -67,13 +95,12 @@ impl Follower {
     }
 
     /// Applies events until the reading ends, fails or stalls; returns where to read again.
-    async fn follow(&mut self, events: &mut EventStream, mut sequence: u64) -> u64 {
+    async fn follow(&mut self, events: &mut Events, mut sequence: u64) -> u64 {
         loop {
             match tokio::time::timeout(STALL_CHECK, events.next()).await {
-                Ok(Some(Ok((seq, event)))) => {
-                    self.apply(event).await;
-                    sequence = seq;
-                    self.cluster.set_applied(seq);
+                Ok(Some(Ok(first))) => {
+                    let batch = take_ready(first, events);
+                    sequence = self.apply_all(batch).await;
                 }
                 Ok(Some(Err(herald_bus::BusError::Undecodable { sequence: seq, reason }))) => {
                     tracing::warn!(seq, %reason, "cluster event skipped");
@@ -114,11 +141,49 @@ impl Follower {
         }
     }
 
+    /// Applies events in order, consecutive pushes of one app together; returns the sequence
+    /// of the last.
+    async fn apply_all(&mut self, batch: Vec<(u64, Event)>) -> u64 {
+        let mut last = 0;
+        let mut run: Vec<Dispatched> = Vec::new();
+        let mut run_app = None;
+        for (sequence, event) in batch {
+            if let Event::Dispatched { app, seq, push_id, node } = event {
+                if run_app.is_some_and(|a| a != app) {
+                    self.dispatched_run(&mut run_app, &mut run, last).await;
+                }
+                run_app = Some(app);
+                run.push(Dispatched { seq, push_id, node });
+            } else {
+                self.dispatched_run(&mut run_app, &mut run, last).await;
+                self.apply(event).await;
+                self.cluster.set_applied(sequence);
+            }
+            last = sequence;
+        }
+        self.dispatched_run(&mut run_app, &mut run, last).await;
+        last
+    }
+
+    /// Delivers the run of pushes gathered so far, if any; `sequence` is the last event's.
+    async fn dispatched_run(
+        &mut self,
+        app: &mut Option<AppId>,
+        run: &mut Vec<Dispatched>,
+        sequence: u64,
+    ) {
+        if let Some(app) = app.take() {
+            let run = std::mem::take(run);
+            self.dispatched(app, &run).await;
+            self.cluster.set_applied(sequence);
+        }
+    }
+
     async fn apply(&mut self, event: Event) {
         match event {
             Event::Submitted { app, push_id } => self.submitted(app, &push_id).await,
             Event::Dispatched { app, seq, push_id, node } => {
-                self.dispatched(app, seq, &push_id, &node).await;
+                self.dispatched(app, &[Dispatched { seq, push_id, node }]).await;
             }
             Event::Cancelled { app, push_id } => {
                 self.live.remove(app, &push_id);
@@ -164,43 +229,46 @@ impl Follower {
         }
     }
 
-    /// Delivers a dispatched push to this node's sessions, after any earlier one this node
-    /// missed, and reports to the dispatching node.
-    async fn dispatched(&mut self, app: AppId, seq: u64, push_id: &str, node: &str) {
+    /// Delivers dispatched pushes of one app (in seq order) to this node's sessions, after any
+    /// earlier one this node missed, and reports each to the node that dispatched it.
+    async fn dispatched(&mut self, app: AppId, run: &[Dispatched]) {
         let last = self.last_delivered(app).await;
-        if seq <= last {
-            // Delivered already (or in the store when this node started): devices have it or
-            // fetch it from the inbox.
-            self.cluster.report(node, app, push_id, false, &Delivery::default()).await;
-            return;
-        }
-        if seq > last + 1 {
-            tracing::info!(
-                app_id = app,
-                from = last + 1,
-                to = seq - 1,
-                "seq gap: reading the missed pushes from the store"
-            );
-            metrics::counter!("herald_cluster_gap_reads_total").increment(1);
-        }
-        let store = &self.store;
-        let records = match until_available(|| store.pushes_by_seq(app, last, seq)).await {
-            Ok(records) => records,
-            Err(err) => {
-                tracing::error!(app_id = app, %err, "pushes not read back; delivering what is known");
-                Vec::new()
+        let newest = run.iter().map(|d| d.seq).max().unwrap_or_default();
+        let mut reached: HashMap<&str, Delivery> = HashMap::new();
+        if newest > last {
+            if run.iter().all(|d| d.seq != last + 1) {
+                tracing::info!(
+                    app_id = app,
+                    after = last,
+                    upto = newest,
+                    "seq gap: reading the missed pushes from the store"
+                );
+                metrics::counter!("herald_cluster_gap_reads_total").increment(1);
             }
-        };
-        for record in &records {
-            let delivery = self.deliver(app, record);
-            if record.id == push_id {
-                self.cluster.report(node, app, push_id, false, &delivery).await;
+            let store = &self.store;
+            let records = match until_available(|| store.pushes_by_seq(app, last, newest)).await {
+                Ok(records) => records,
+                Err(err) => {
+                    tracing::error!(app_id = app, %err, "pushes not read back; delivering what is known");
+                    Vec::new()
+                }
+            };
+            let prepared: Vec<_> = records.iter().filter_map(|r| self.prepare(app, r)).collect();
+            let pushes: Vec<_> = prepared.iter().map(|(live, f)| (&live.recipients, f)).collect();
+            let deliveries = self.registry.deliver_all(app, &pushes);
+            for ((live, _), delivery) in prepared.iter().zip(deliveries) {
+                if let Some(d) = run.iter().find(|d| d.push_id == live.id) {
+                    reached.insert(d.push_id.as_str(), delivery);
+                }
             }
+            self.delivered.insert(app, newest);
         }
-        if !records.iter().any(|r| r.id == push_id) {
-            self.cluster.report(node, app, push_id, false, &Delivery::default()).await;
+        // A push delivered already (or in the store when this node started) is reported as
+        // reaching no one here: devices have it or fetch it from the inbox.
+        for d in run {
+            let delivery = reached.remove(d.push_id.as_str()).unwrap_or_default();
+            self.cluster.report(&d.node, app, &d.push_id, false, &delivery).await;
         }
-        self.delivered.insert(app, seq);
     }
 
     /// An app unknown here was created after this node started: its first push has seq 1.
@@ -208,41 +276,37 @@ impl Follower {
         self.delivered.get(&app).copied().unwrap_or_default()
     }
 
-    /// Puts a push in this node's inbox and hands it to the sessions here.
-    fn deliver(&self, app: AppId, record: &PushRecord) -> Delivery {
+    /// Puts a push in this node's inbox, with the frames its sessions get; `None` for a push
+    /// not to be handed out (cancelled, recalled, unreadable).
+    fn prepare(&self, app: AppId, record: &PushRecord) -> Option<(Arc<LivePush>, PushFrames)> {
         if record.recalled_at.is_some() || record.status == herald_core::push::PushStatus::Cancelled
         {
-            return Delivery::default();
+            return None;
         }
         let seq = record.seq.unwrap_or_default();
+        let unreadable = |err: String| {
+            tracing::error!(app_id = app, push_id = %record.id, %err, "stored push unreadable");
+        };
         let (live, content) = match self.live.get(app, &record.id) {
             Some(live) => (live, None),
-            None => match live_from_record(record) {
-                Ok((live, content)) => {
-                    let (live, content) = (Arc::new(live), Arc::new(content));
-                    self.live.insert(app, live.clone(), content.clone());
-                    (live, Some(content))
-                }
-                Err(err) => {
-                    tracing::error!(app_id = app, push_id = %record.id, %err, "stored push unreadable");
-                    return Delivery::default();
-                }
-            },
+            None => {
+                let (live, content) = live_from_record(record).map_err(unreadable).ok()?;
+                let (live, content) = (Arc::new(live), Arc::new(content));
+                self.live.insert(app, live.clone(), content.clone());
+                (live, Some(content))
+            }
         };
         let push_frames = match self.cluster.take_outgoing(app, seq) {
             Some(frames) => frames,
             None => {
                 let content = match content {
                     Some(content) => content,
-                    None => match live_from_record(record) {
-                        Ok((_, content)) => Arc::new(content),
-                        Err(_) => return Delivery::default(),
-                    },
+                    None => Arc::new(live_from_record(record).map_err(unreadable).ok()?.1),
                 };
                 frames(&live, &content)
             }
         };
-        self.registry.deliver(app, &live.recipients, &push_frames)
+        Some((live, push_frames))
     }
 
     async fn recalled(&self, app: AppId, push_id: &str, seq: u64, node: &str) {
