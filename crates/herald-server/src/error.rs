@@ -7,11 +7,11 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use herald_core::account::FieldError;
 use herald_core::audience::AudienceError;
 use herald_core::limits::InvalidLimit;
 use herald_core::push::PushError;
 use herald_core::LimitBreach;
+use herald_service::ServiceError;
 use herald_store::StoreError;
 use serde_json::{json, Map, Value};
 
@@ -164,36 +164,34 @@ where
     }
 }
 
+impl From<ServiceError> for ApiErrorKind {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::InvalidRequest(message) => Self::InvalidRequest(message),
+            ServiceError::InvalidLimit(invalid) => Self::InvalidLimit(invalid),
+            ServiceError::LimitExceeded(breach) => Self::LimitExceeded(breach),
+            ServiceError::InvalidAudience(err) => Self::InvalidAudience(err),
+            ServiceError::NotFound { what, id } => Self::NotFound { what, id },
+            ServiceError::Conflict(message) => Self::Conflict(message),
+            ServiceError::PushState { code, message } => Self::PushState { code, message },
+            ServiceError::RateLimited { limit, value, retry_after_secs } => {
+                Self::RateLimited { limit, value, retry_after_secs }
+            }
+            ServiceError::Unavailable(message) => Self::Unavailable(message),
+            ServiceError::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}
+
 impl From<PushError> for ApiErrorKind {
     fn from(err: PushError) -> Self {
-        match err {
-            PushError::Limit(breach) => Self::LimitExceeded(breach),
-            PushError::Field(FieldError::Limit(breach)) => Self::LimitExceeded(breach),
-            // A fixed maximum is a limit too: callers (and compat codes) treat length alike.
-            PushError::Field(FieldError::TooLong { field, max, actual }) => {
-                Self::LimitExceeded(LimitBreach {
-                    limit: field,
-                    value: u64::try_from(max).unwrap_or(u64::MAX),
-                    actual: u64::try_from(actual).unwrap_or(u64::MAX),
-                })
-            }
-            other => Self::InvalidRequest(other.to_string()),
-        }
+        ServiceError::from(err).into()
     }
 }
 
 impl From<StoreError> for ApiErrorKind {
     fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound { what, id } => Self::NotFound { what, id },
-            StoreError::Conflict(message) => Self::Conflict(message),
-            err @ StoreError::Unavailable(_) => {
-                // The cause (host, SQLSTATE) goes to the logs; the caller learns to retry.
-                tracing::warn!(error = %err, "store unavailable");
-                Self::Unavailable("the store is not answering; retry shortly".into())
-            }
-            other => Self::Internal(other.to_string()),
-        }
+        ServiceError::from(err).into()
     }
 }
 

@@ -27,7 +27,8 @@ use crate::dispatch::{
     DEVICE_LINGER,
 };
 use crate::routes;
-use crate::state::{AppCaches, AppState, Shared};
+use crate::state::{AppState, Shared};
+use herald_service::{AppCaches, Service};
 use crate::tasks::Tasks;
 use crate::telemetry;
 use crate::vendors::Vendors;
@@ -264,15 +265,10 @@ async fn build_state(
         }
     };
     dispatcher.spawn_sweeper();
-    Ok(AppState::new(Shared {
+    let service = Service {
         store,
         directory,
         dispatcher,
-        gateway,
-        settings: Arc::new(settings),
-        admin_token: admin_token.into(),
-        nonces: Arc::new(nonces),
-        metrics: telemetry::metrics_handle(),
         requests: Arc::default(),
         receipts,
         webhooks,
@@ -280,6 +276,14 @@ async fn build_state(
         cluster,
         app_caches,
         live,
+    };
+    Ok(AppState::new(Shared {
+        service,
+        gateway,
+        settings: Arc::new(settings),
+        admin_token: admin_token.into(),
+        nonces: Arc::new(nonces),
+        metrics: telemetry::metrics_handle(),
     }))
 }
 

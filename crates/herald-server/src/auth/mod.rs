@@ -4,9 +4,9 @@ mod admin;
 mod client_token;
 mod nonce;
 mod signed;
-pub mod token;
 
 pub use admin::require_admin;
+pub use herald_service::token;
 pub use client_token::StoreAuthenticator;
 pub use nonce::{NonceCache, Nonces, SharedNonces};
 pub use signed::{require_signature, CallingApp};

@@ -4,7 +4,10 @@
 //! and its answers and error codes back; none of them implements a second version of those.
 
 pub mod rongcloud;
-pub mod settings;
 pub mod tencent;
 
-pub use settings::{Layer, LayerLimits, RongCloudSettings, TencentSettings};
+pub use herald_service::layers::{Layer, LayerLimits, RongCloudSettings, TencentSettings};
+/// The per-app settings of each layer.
+pub mod settings {
+    pub use herald_service::layers::*;
+}

@@ -38,6 +38,12 @@ pub enum RongError {
     Auth(String),
 }
 
+impl From<herald_service::ServiceError> for RongError {
+    fn from(err: herald_service::ServiceError) -> Self {
+        RongError::Api(err.into())
+    }
+}
+
 impl From<LimitBreach> for RongError {
     fn from(breach: LimitBreach) -> Self {
         RongError::Api(ApiErrorKind::LimitExceeded(breach))

@@ -73,6 +73,12 @@ pub enum TencentError {
     Api(#[from] ApiErrorKind),
 }
 
+impl From<herald_service::ServiceError> for TencentError {
+    fn from(err: herald_service::ServiceError) -> Self {
+        TencentError::Api(err.into())
+    }
+}
+
 impl TencentError {
     /// The Tencent `ErrorCode` of a refusal.
     pub fn code(&self) -> u32 {

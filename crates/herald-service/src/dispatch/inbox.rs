@@ -86,7 +86,7 @@ impl Inbox for StoreInbox {
         };
         let binding = directory::register_device(&self.directory, &app, &identity.account, &device)
             .await
-            .map_err(|err| match err.status().is_client_error() {
+            .map_err(|err| match err.is_caller_fault() {
                 true => InboxError::Refused(err.to_string()),
                 false => unavailable(err),
             })?;

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use std::sync::Arc;
 
 use super::{at, AppDirectory, ChangeFeed, Directory, DirectoryChange};
-use crate::error::ApiErrorKind;
+use crate::ServiceError;
 
 /// Registers or updates a device and binds it to `account`, which is created if needed (a device
 /// registration is a login). A device bound to another account moves: the last bind wins.
@@ -18,7 +18,7 @@ pub async fn register_device(
     app: &App,
     account: &str,
     device: &Device,
-) -> Result<DeviceBinding, ApiErrorKind> {
+) -> Result<DeviceBinding, ServiceError> {
     check_account(account).map_err(|err| at("account".into(), err))?;
     device.check().map_err(|err| at("device".into(), err))?;
     let dir = directory.app(app.id).await?;
@@ -51,7 +51,7 @@ pub async fn register_device(
     // In a task of its own: a caller that goes away must not take the others' writes with it.
     let (store, app_id, feed) = (directory.store.clone(), app.id, directory.feed.get().cloned());
     directory.tasks.spawn(async move { write_queued(&store, feed, app_id, &dir).await });
-    binding.await.unwrap_or_else(|_| Err(ApiErrorKind::Internal("registration lost".into())))
+    binding.await.unwrap_or_else(|_| Err(ServiceError::Internal("registration lost".into())))
 }
 
 /// Bounds how long one batch holds the app's write lock; each registration starts a writer,
@@ -62,7 +62,7 @@ const REGISTRATIONS_PER_TRANSACTION: usize = 500;
 pub(super) struct QueuedRegistration {
     account: String,
     device: Device,
-    reply: oneshot::Sender<Result<DeviceBinding, ApiErrorKind>>,
+    reply: oneshot::Sender<Result<DeviceBinding, ServiceError>>,
 }
 
 /// Writes every registration queued for the app once it holds the app's write lock, in one
@@ -119,10 +119,10 @@ async fn write_queued(
     };
     for (queued, binding) in queued.into_iter().zip(bindings) {
         let answer = match (&announced, binding) {
-            (Err(err), Ok(_)) => Err(ApiErrorKind::Unavailable(format!(
+            (Err(err), Ok(_)) => Err(ServiceError::Unavailable(format!(
                 "the login is stored, but the other nodes could not be told yet ({err}); retry"
             ))),
-            (_, binding) => binding.map_err(ApiErrorKind::from),
+            (_, binding) => binding.map_err(ServiceError::from),
         };
         let _ = queued.reply.send(answer);
     }
@@ -156,7 +156,7 @@ pub async fn unregister_device(
     directory: &Directory,
     app: &App,
     device_id: &str,
-) -> Result<(), ApiErrorKind> {
+) -> Result<(), ServiceError> {
     let dir = directory.app(app.id).await?;
     let _write = dir.writes.lock().await;
     let remaining = directory.store.unregister_device(app.id, device_id).await?;

@@ -17,7 +17,7 @@ use herald_index::IndexChange;
 use herald_store::{IndexSink, StoreError, StoreResult};
 
 use super::{AppDirectory, Directory};
-use crate::error::ApiErrorKind;
+use crate::ServiceError;
 
 /// What a directory write changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,11 +47,11 @@ impl Directory {
 
     /// Announces a committed change; the write's answer waits for it, so that a push accepted
     /// after the answer, on any node, sees the change.
-    pub(super) async fn announce(&self, change: DirectoryChange) -> Result<(), ApiErrorKind> {
+    pub(super) async fn announce(&self, change: DirectoryChange) -> Result<(), ServiceError> {
         let Some(feed) = self.feed.get() else { return Ok(()) };
         feed.announce(change).await.map_err(|err| {
             tracing::error!(%err, "a directory change is stored but could not be announced");
-            ApiErrorKind::Unavailable(
+            ServiceError::Unavailable(
                 "the change is stored, but the other nodes could not be told yet; retry".into(),
             )
         })

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use herald_core::{App, AppId};
 use herald_store::{BroadcastQuota, QuotaBreach};
 
-use crate::error::ApiErrorKind;
+use crate::ServiceError;
 
 /// Token buckets of the request rate, one per app, refilled continuously.
 #[derive(Default)]
@@ -25,7 +25,7 @@ struct Bucket {
 impl RequestLimiter {
     /// Takes one request from the app's budget of `requests_per_second` (bursts up to one
     /// second's worth).
-    pub fn admit(&self, app: &App) -> Result<(), ApiErrorKind> {
+    pub fn admit(&self, app: &App) -> Result<(), ServiceError> {
         let rate = f64::from(app.limits.requests_per_second.max(1));
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
@@ -38,7 +38,7 @@ impl RequestLimiter {
             return Ok(());
         }
         let wait = ((1.0 - bucket.tokens) / rate).ceil().max(1.0);
-        Err(ApiErrorKind::RateLimited {
+        Err(ServiceError::RateLimited {
             limit: "requests_per_second",
             value: u64::from(app.limits.requests_per_second),
             retry_after_secs: wait as u64,
@@ -92,7 +92,7 @@ impl BroadcastRule {
 
     /// The refusal of a broadcast the store found over a limit at `now`: which limit, its
     /// value and when a retry can pass.
-    pub fn refusal(&self, breach: QuotaBreach, now: DateTime<Utc>) -> ApiErrorKind {
+    pub fn refusal(&self, breach: QuotaBreach, now: DateTime<Utc>) -> ServiceError {
         let (limit, value, free_at) = match breach {
             QuotaBreach::PerDay { day_start } => {
                 (self.names.per_day, self.per_day, day_start + Duration::days(1))
@@ -110,7 +110,7 @@ impl BroadcastRule {
                 latest + Duration::seconds(i64::from(self.min_interval_secs)),
             ),
         };
-        ApiErrorKind::RateLimited {
+        ServiceError::RateLimited {
             limit,
             value: u64::from(value),
             retry_after_secs: secs_until(now, free_at),
@@ -154,7 +154,7 @@ mod tests {
         let err = limiter.admit(&app).unwrap_err();
         assert!(matches!(
             err,
-            ApiErrorKind::RateLimited {
+            ServiceError::RateLimited {
                 limit: "requests_per_second",
                 value: 3,
                 retry_after_secs: 1
@@ -168,14 +168,14 @@ mod tests {
         let rule = BroadcastRule::native(&app(1));
         let day_start = BroadcastQuota::day_start(now);
         let day = rule.refusal(QuotaBreach::PerDay { day_start }, now);
-        let ApiErrorKind::RateLimited { limit, retry_after_secs, .. } = day else {
+        let ServiceError::RateLimited { limit, retry_after_secs, .. } = day else {
             panic!("{day:?}")
         };
         assert_eq!(limit, "broadcast_daily_quota");
         assert_eq!(retry_after_secs, secs_until(now, day_start + Duration::days(1)));
         let latest = now - Duration::seconds(10);
         let interval = rule.refusal(QuotaBreach::MinInterval { latest }, now);
-        let ApiErrorKind::RateLimited { limit, value, retry_after_secs } = interval else {
+        let ServiceError::RateLimited { limit, value, retry_after_secs } = interval else {
             panic!("{interval:?}")
         };
         assert_eq!(limit, "broadcast_min_interval_secs");

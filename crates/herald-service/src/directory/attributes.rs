@@ -9,7 +9,7 @@ use herald_store::AttributeUpdate;
 
 use super::tags::{unknown, BatchReport};
 use super::{at, check_batch, Directory, DirectoryChange};
-use crate::error::ApiErrorKind;
+use crate::ServiceError;
 
 /// Longest attribute name, in bytes.
 const NAME_BYTES: usize = 50;
@@ -25,7 +25,7 @@ pub enum AttributeChange {
 pub async fn attribute_names(
     directory: &Directory,
     app: &App,
-) -> Result<BTreeMap<u8, String>, ApiErrorKind> {
+) -> Result<BTreeMap<u8, String>, ServiceError> {
     let dir = directory.app(app.id).await?;
     Ok(named_slots(&dir.attribute_names(), app))
 }
@@ -44,10 +44,10 @@ pub async fn set_attribute_names(
     directory: &Directory,
     app: &App,
     changes: Vec<(u8, Option<String>)>,
-) -> Result<BTreeMap<u8, String>, ApiErrorKind> {
+) -> Result<BTreeMap<u8, String>, ServiceError> {
     for (slot, name) in &changes {
         if u32::from(*slot) >= app.limits.attribute_slots {
-            return Err(ApiErrorKind::LimitExceeded(herald_core::LimitBreach {
+            return Err(ServiceError::LimitExceeded(herald_core::LimitBreach {
                 limit: "attribute_slots",
                 value: u64::from(app.limits.attribute_slots),
                 actual: u64::from(*slot) + 1,
@@ -83,18 +83,18 @@ pub async fn update_attributes(
     directory: &Directory,
     app: &App,
     updates: Vec<(String, Vec<AttributeChange>)>,
-) -> Result<BatchReport, ApiErrorKind> {
+) -> Result<BatchReport, ServiceError> {
     let accounts: Vec<String> = updates.iter().map(|(a, _)| a.clone()).collect();
     check_batch(&accounts, &app.limits)?;
     let dir = directory.app(app.id).await?;
     let names = dir.attribute_names();
-    let slot_of = |name: &str| -> Result<u8, ApiErrorKind> {
+    let slot_of = |name: &str| -> Result<u8, ServiceError> {
         names
             .iter()
             .take(usize::try_from(app.limits.attribute_slots).unwrap_or(usize::MAX))
             .position(|n| n.as_deref() == Some(name))
             .and_then(|slot| u8::try_from(slot).ok())
-            .ok_or_else(|| ApiErrorKind::InvalidRequest(format!("unknown attribute `{name}`")))
+            .ok_or_else(|| ServiceError::InvalidRequest(format!("unknown attribute `{name}`")))
     };
     let mut resolved = Vec::with_capacity(updates.len());
     for (i, (account, changes)) in updates.into_iter().enumerate() {
@@ -132,7 +132,7 @@ pub async fn get_attributes(
     directory: &Directory,
     app: &App,
     accounts: &[String],
-) -> Result<(BTreeMap<String, BTreeMap<String, String>>, Vec<String>), ApiErrorKind> {
+) -> Result<(BTreeMap<String, BTreeMap<String, String>>, Vec<String>), ServiceError> {
     check_batch(accounts, &app.limits)?;
     let dir = directory.app(app.id).await?;
     let names = dir.attribute_names();

@@ -9,7 +9,7 @@ use herald_store::{AccountFailure, BatchOutcome, TagOp, TagUpdate};
 use serde::Serialize;
 
 use super::{at, check_batch, Directory, DirectoryChange};
-use crate::error::ApiErrorKind;
+use crate::ServiceError;
 
 /// One account of a batch that was left unchanged, and why.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -63,14 +63,14 @@ pub async fn update_tags(
     app: &App,
     accounts: Vec<String>,
     op: TagOp,
-) -> Result<BatchReport, ApiErrorKind> {
+) -> Result<BatchReport, ServiceError> {
     check_batch(&accounts, &app.limits)?;
     let tags = match &op {
         TagOp::Add(tags) | TagOp::Remove(tags) | TagOp::Set(tags) => tags.as_slice(),
         TagOp::Clear => &[],
     };
     if tags.is_empty() && !matches!(op, TagOp::Clear | TagOp::Set(_)) {
-        return Err(ApiErrorKind::InvalidRequest("tags must not be empty".into()));
+        return Err(ServiceError::InvalidRequest("tags must not be empty".into()));
     }
     for (i, tag) in tags.iter().enumerate() {
         check_tag(tag, &app.limits).map_err(|err| at(format!("tags[{i}]"), err))?;
@@ -108,7 +108,7 @@ pub async fn get_tags(
     directory: &Directory,
     app: &App,
     accounts: &[String],
-) -> Result<(BTreeMap<String, Vec<String>>, Vec<String>), ApiErrorKind> {
+) -> Result<(BTreeMap<String, Vec<String>>, Vec<String>), ServiceError> {
     check_batch(accounts, &app.limits)?;
     let records = directory.store.accounts_by_name(app.id, accounts).await?;
     let found: BTreeMap<String, Vec<String>> =

@@ -17,7 +17,7 @@ use crate::dispatch::{
     frames, live_from_record, recall_frame, until_available, Dispatcher, Leases, LiveInbox,
     LivePush,
 };
-use crate::state::AppCaches;
+use crate::AppCaches;
 use crate::tasks::Tasks;
 
 /// A push announced as dispatched, with the node that waits for reports on it.

@@ -25,13 +25,13 @@ pub use tags::{get_tags, update_tags, BatchReport, FailedAccount};
 use herald_core::account::{check_account, FieldError};
 use herald_core::{LimitBreach, Limits};
 
-use crate::error::ApiErrorKind;
+use crate::ServiceError;
 
 /// Checks the size of a batch and each account name in it.
-fn check_batch(accounts: &[String], limits: &Limits) -> Result<(), ApiErrorKind> {
+fn check_batch(accounts: &[String], limits: &Limits) -> Result<(), ServiceError> {
     LimitBreach::check("accounts_per_batch", limits.accounts_per_batch, accounts.len())?;
     if accounts.is_empty() {
-        return Err(ApiErrorKind::InvalidRequest("accounts must not be empty".into()));
+        return Err(ServiceError::InvalidRequest("accounts must not be empty".into()));
     }
     for (i, account) in accounts.iter().enumerate() {
         check_account(account).map_err(|err| at(format!("accounts[{i}]"), err))?;
@@ -40,9 +40,9 @@ fn check_batch(accounts: &[String], limits: &Limits) -> Result<(), ApiErrorKind>
 }
 
 /// A field error, prefixed with where in the request it is.
-fn at(path: String, err: FieldError) -> ApiErrorKind {
+fn at(path: String, err: FieldError) -> ServiceError {
     match err {
-        FieldError::Limit(breach) => ApiErrorKind::LimitExceeded(breach),
-        other => ApiErrorKind::InvalidRequest(format!("{path}: {other}")),
+        FieldError::Limit(breach) => ServiceError::LimitExceeded(breach),
+        other => ServiceError::InvalidRequest(format!("{path}: {other}")),
     }
 }

@@ -5,7 +5,7 @@ use herald_index::IndexChange;
 use serde::Serialize;
 
 use super::{check_batch, Directory, DirectoryChange};
-use crate::error::ApiErrorKind;
+use crate::ServiceError;
 
 /// Which accounts an import created and which existed already.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -19,7 +19,7 @@ pub async fn import_accounts(
     directory: &Directory,
     app: &App,
     accounts: &[String],
-) -> Result<ImportOutcome, ApiErrorKind> {
+) -> Result<ImportOutcome, ServiceError> {
     check_batch(accounts, &app.limits)?;
     let dir = directory.app(app.id).await?;
     let _write = dir.writes.lock().await;
@@ -46,7 +46,7 @@ pub async fn delete_account(
     directory: &Directory,
     app: &App,
     account: &str,
-) -> Result<(), ApiErrorKind> {
+) -> Result<(), ServiceError> {
     let dir = directory.app(app.id).await?;
     let _write = dir.writes.lock().await;
     let id = directory.store.delete_account(app.id, account).await?;

@@ -31,7 +31,7 @@ pub use receipts::{day_of, deserialize, DeviceRef, DispatchCounts, Receipts, DEV
 pub use scheduler::Scheduler;
 
 use crate::directory::{self, Directory};
-use crate::error::ApiErrorKind;
+use crate::ServiceError;
 use crate::tasks::Tasks;
 use crate::vendors::{notify_offline, OfflinePush, Vendors};
 use crate::webhooks::Webhooks;
@@ -147,11 +147,11 @@ impl Dispatcher {
 
     /// Cancels a scheduled push, or stops a dispatching one: what it has not delivered yet
     /// leaves the inboxes.
-    pub async fn cancel(&self, app: AppId, push_id: &str) -> Result<PushRecord, ApiErrorKind> {
+    pub async fn cancel(&self, app: AppId, push_id: &str) -> Result<PushRecord, ServiceError> {
         let (before, push) =
             self.context.store.cancel_push(app, push_id).await.map_err(|err| match err {
                 StoreError::Conflict(message) => {
-                    ApiErrorKind::PushState { code: "push_not_cancellable", message }
+                    ServiceError::PushState { code: "push_not_cancellable", message }
                 }
                 other => other.into(),
             })?;
@@ -169,9 +169,9 @@ impl Dispatcher {
         &self,
         app: AppId,
         push_id: &str,
-    ) -> Result<(PushRecord, Delivery), ApiErrorKind> {
+    ) -> Result<(PushRecord, Delivery), ServiceError> {
         let state =
-            |message: String| ApiErrorKind::PushState { code: "push_not_recallable", message };
+            |message: String| ServiceError::PushState { code: "push_not_recallable", message };
         let push = self.context.store.push(app, push_id).await?;
         let sent_at = push
             .started_at

@@ -9,12 +9,12 @@ use herald_core::App;
 use herald_store::{NewPush, PushRecord, StoreError};
 use serde_json::Value;
 
-use crate::auth::token;
-use crate::compat::{Layer, LayerLimits};
+use crate::token;
+use crate::layers::{Layer, LayerLimits};
 use crate::directory;
-use crate::error::ApiErrorKind;
+use crate::ServiceError;
 use crate::limits::{BroadcastRule, RuleNames};
-use crate::state::AppState;
+use crate::Service;
 
 /// Which API a push comes through; each has its own broadcast rate limits.
 #[derive(Debug, Clone, Copy)]
@@ -62,19 +62,19 @@ pub struct PushRequest {
 /// Stores and queues a push; returns it and whether it is new (`false`: the first push of a
 /// repeated idempotency key).
 pub async fn accept(
-    state: &AppState,
+    service: &Service,
     app: &App,
     request: PushRequest,
-) -> Result<(PushRecord, bool), ApiErrorKind> {
+) -> Result<(PushRecord, bool), ServiceError> {
     let PushRequest { source, audience, content, push_at } = request;
     content.check(&app.limits)?;
     if let Some(key) = &content.idempotency_key {
         // A retry of an accepted push is answered before any rate limit: it pushes nothing.
-        if let Some(first) = state.store.push_by_idempotency_key(app.id, key).await? {
+        if let Some(first) = service.store.push_by_idempotency_key(app.id, key).await? {
             return Ok((first, false));
         }
     }
-    let plan = directory::plan_audience(&state.directory, app, &audience).await?;
+    let plan = directory::plan_audience(&service.directory, app, &audience).await?;
     let broadcast = plan.is_broadcast();
     let rule = source.rule(app);
     let notification = content.notification.as_ref().map(serde_json::to_string).transpose();
@@ -83,7 +83,7 @@ pub async fn accept(
         id: format!("p_{}", token::random_token(20)),
         audience: audience.to_string(),
         message: content.message.to_string(),
-        notification: notification.map_err(|err| ApiErrorKind::Internal(err.to_string()))?,
+        notification: notification.map_err(|err| ServiceError::Internal(err.to_string()))?,
         sender: content.sender,
         platforms: content.platforms,
         ttl_secs: content.ttl_secs,
@@ -94,13 +94,13 @@ pub async fn accept(
         vendor_push: content.vendor_push,
         quota: broadcast.then(|| rule.quota()),
     };
-    let (record, created) = match state.store.create_push(new).await {
+    let (record, created) = match service.store.create_push(new).await {
         Ok(stored) => stored,
         Err(StoreError::Quota(breach)) => return Err(rule.refusal(breach, Utc::now())),
         Err(err) => return Err(err.into()),
     };
     if created {
-        state.dispatcher.submit(&record).await;
+        service.dispatcher.submit(&record).await;
     }
     Ok((record, created))
 }

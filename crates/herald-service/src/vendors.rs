@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::directory::{self, Directory};
 use crate::dispatch::Receipts;
-use crate::error::ApiErrorKind;
+use crate::ServiceError;
 use crate::webhooks::Webhooks;
 
 /// Device tokens read from the store per page, and sent per `send_many` call.
@@ -28,9 +28,9 @@ pub struct Vendors {
     pub secrets: Arc<SecretBox>,
 }
 
-fn kind_of(vendor: &str) -> Result<TokenKind, ApiErrorKind> {
+fn kind_of(vendor: &str) -> Result<TokenKind, ServiceError> {
     TokenKind::parse(vendor)
-        .ok_or_else(|| ApiErrorKind::NotFound { what: "vendor", id: vendor.to_owned() })
+        .ok_or_else(|| ServiceError::NotFound { what: "vendor", id: vendor.to_owned() })
 }
 
 /// The sealing context binds a sealed value to its app and vendor: copied elsewhere, it does
@@ -80,10 +80,10 @@ impl Vendors {
         app: &App,
         vendor: &str,
         body: Value,
-    ) -> Result<Value, ApiErrorKind> {
+    ) -> Result<Value, ServiceError> {
         let kind = kind_of(vendor)?;
         let invalid = |err: &dyn std::fmt::Display| {
-            ApiErrorKind::InvalidRequest(format!("{vendor} credentials: {err}"))
+            ServiceError::InvalidRequest(format!("{vendor} credentials: {err}"))
         };
         let ctx = context(app.id, kind);
         let (sealed, redacted) = match kind {
@@ -115,13 +115,13 @@ impl Vendors {
         store: &DynStore,
         app: &App,
         vendor: &str,
-    ) -> Result<Value, ApiErrorKind> {
+    ) -> Result<Value, ServiceError> {
         kind_of(vendor)?;
         let stored = store.vendor_credentials(app.id, vendor).await?.ok_or_else(|| {
-            ApiErrorKind::NotFound { what: "vendor credentials", id: vendor.to_owned() }
+            ServiceError::NotFound { what: "vendor credentials", id: vendor.to_owned() }
         })?;
         serde_json::from_str(&stored.redacted)
-            .map_err(|err| ApiErrorKind::Internal(err.to_string()))
+            .map_err(|err| ServiceError::Internal(err.to_string()))
     }
 
     pub async fn delete(
@@ -129,7 +129,7 @@ impl Vendors {
         store: &DynStore,
         app: &App,
         vendor: &str,
-    ) -> Result<(), ApiErrorKind> {
+    ) -> Result<(), ServiceError> {
         let kind = kind_of(vendor)?;
         store.delete_vendor_credentials(app.id, vendor).await?;
         self.sender.remove(app.id, kind);

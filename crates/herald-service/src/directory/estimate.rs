@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Directory;
-use crate::error::ApiErrorKind;
+use crate::ServiceError;
 
 /// How many accounts an audience reaches.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -28,7 +28,7 @@ pub async fn plan_audience(
     directory: &Directory,
     app: &App,
     audience: &Value,
-) -> Result<Plan, ApiErrorKind> {
+) -> Result<Plan, ServiceError> {
     let names = directory.app(app.id).await?.attribute_names();
     let rules = AudienceRules::new(&app.limits, &names);
     Ok(rules.parse(audience).and_then(|parsed| rules.plan(&parsed))?)
@@ -39,7 +39,7 @@ pub async fn resolve_audience(
     directory: &Directory,
     app: &App,
     audience: &Value,
-) -> Result<(Plan, RoaringBitmap), ApiErrorKind> {
+) -> Result<(Plan, RoaringBitmap), ServiceError> {
     let plan = plan_audience(directory, app, audience).await?;
     let dir = directory.app(app.id).await?;
     // Names are resolved before taking the index lock: no I/O happens under it.
@@ -61,7 +61,7 @@ pub async fn estimate(
     directory: &Directory,
     app: &App,
     audience: &Value,
-) -> Result<Estimate, ApiErrorKind> {
+) -> Result<Estimate, ServiceError> {
     let (_, bitmap) = resolve_audience(directory, app, audience).await?;
     let dir = directory.app(app.id).await?;
     let index = dir.index();
