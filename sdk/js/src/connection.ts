@@ -23,15 +23,16 @@ export interface ConnectionHandlers {
   end(code: number | undefined, reason: string): void;
 }
 
-/** The server answers every ping: this many heartbeats of silence means the path is dead. */
-const SILENT_HEARTBEATS = 3;
+/** The server answers every ping: this many pings in a row without a word means the path is dead. */
+const UNANSWERED_PINGS = 3;
 
 export class Connection {
   private welcomed = false;
   private ended = false;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
-  private lastHeardMs = Date.now();
+  /** Pings sent since the server last said anything. */
+  private unansweredPings = 0;
 
   constructor(
     private readonly socket: WebSocketLike,
@@ -64,7 +65,7 @@ export class Connection {
   }
 
   private onMessage(event: MessageEventLike): void {
-    this.lastHeardMs = Date.now();
+    this.unansweredPings = 0;
     // Binary frames are not part of the protocol.
     if (typeof event.data !== "string") return;
     const frame = decodeServerFrame(event.data);
@@ -84,12 +85,15 @@ export class Connection {
     this.handlers.welcome(welcome);
   }
 
+  // Counted in pings rather than measured in time: a background tab's timers may fire minutes
+  // late, and a late timer must not be mistaken for a silent server.
   private startHeartbeat(intervalMs: number): void {
     this.heartbeatTimer = setInterval(() => {
-      if (Date.now() - this.lastHeardMs > intervalMs * SILENT_HEARTBEATS) {
+      if (this.unansweredPings >= UNANSWERED_PINGS) {
         this.abort("no answer to heartbeats");
         return;
       }
+      this.unansweredPings += 1;
       this.write({ type: "ping" });
     }, intervalMs);
   }
