@@ -23,7 +23,7 @@ export interface ConnectionHandlers {
   end(code: number | undefined, reason: string): void;
 }
 
-/** The server answers every ping: this many pings in a row without a word means the path is dead. */
+/** The server answers every ping: this many pings in a row without an answer: the path is dead. */
 const UNANSWERED_PINGS = 3;
 
 export class Connection {

@@ -14,7 +14,7 @@ import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 
 import { eventually } from "../support/events.js";
-import { type App, HeraldServer, mintToken, stopAllServers } from "../support/server.js";
+import { HeraldServer, mintToken, stopAllServers } from "../support/server.js";
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -76,7 +76,10 @@ it("the example page receives a push, reports its open, and resumes after a relo
 
   await item.click();
   await expect.poll(() => item.getAttribute("class")).toBe("opened");
-  const report = await openedReport(server, app, pushId);
+  const report = await eventually(async () => {
+    const web = await server.platformReport(app, pushId, "web");
+    return web?.opened === 1 ? web : undefined;
+  });
   expect(report).toMatchObject({ delivered: 1, opened: 1 });
 
   await page.reload();
@@ -92,16 +95,10 @@ it("the example page receives a push, reports its open, and resumes after a relo
   await page.close();
 });
 
-async function openedReport(server: HeraldServer, app: App, pushId: string) {
-  return eventually(async () => {
-    const answer = await server.signed(app, "GET", `/v1/pushes/${pushId}/report`);
-    const web = (answer.body.platforms as Record<string, Record<string, number>> | undefined)?.web;
-    return web?.opened === 1 ? web : undefined;
-  });
-}
-
 function listedPushIds(page: Page): Promise<string[]> {
-  return page.$$eval("#pushes li", (items) => items.map((li) => (li as HTMLElement).dataset.pushId ?? ""));
+  return page.$$eval("#pushes li", (items) =>
+    items.map((item) => (item as HTMLElement).dataset.pushId ?? ""),
+  );
 }
 
 const CONTENT_TYPES: Record<string, string> = {

@@ -80,7 +80,8 @@ export class HeraldServer {
     await this.signal("SIGKILL");
   }
 
-  async createApp(limits: Record<string, number> = { broadcast_min_interval_secs: 0 }): Promise<App> {
+  /** Creates an app; broadcast pushes need no pause between them in tests. */
+  async createApp(limits: Record<string, number> = { broadcast_min_interval_secs: 0 }) {
     const response = await fetch(`${this.base}/admin/apps`, {
       method: "POST",
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
@@ -88,7 +89,8 @@ export class HeraldServer {
     });
     const app = (await response.json()) as { key: string; secret: string };
     if (response.status !== 201) throw new Error(`create app: ${JSON.stringify(app)}`);
-    return { key: app.key, secret: app.secret };
+    const created: App = { key: app.key, secret: app.secret };
+    return created;
   }
 
   /** A request signed with the app's secret (README, "Sign a request"). */
@@ -111,6 +113,17 @@ export class HeraldServer {
     return answer.body.push_id as string;
   }
 
+  /** The counts of a push's report for one platform, once the report has that platform. */
+  async platformReport(
+    app: App,
+    pushId: string,
+    platform: string,
+  ): Promise<Record<string, number> | undefined> {
+    const { body } = await this.signed(app, "GET", `/v1/pushes/${pushId}/report`);
+    const platforms = body.platforms as Record<string, Record<string, number>> | undefined;
+    return platforms?.[platform];
+  }
+
   async expectOk(answer: Promise<SignedAnswer>): Promise<Record<string, unknown>> {
     const { status, body } = await answer;
     if (status !== 200) throw new Error(`${status} ${JSON.stringify(body)}`);
@@ -129,7 +142,12 @@ export interface SignedAnswer {
   body: Record<string, unknown>;
 }
 
-function signatureHeaders(app: App, method: string, path: string, body: string): Record<string, string> {
+function signatureHeaders(
+  app: App,
+  method: string,
+  path: string,
+  body: string,
+): Record<string, string> {
   const [bare = path, query = ""] = path.split("?");
   const timestamp = String(Math.floor(Date.now() / 1000));
   const nonce = randomBytes(12).toString("hex");
