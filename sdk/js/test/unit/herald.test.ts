@@ -341,3 +341,79 @@ describe("heartbeats", () => {
     herald.close();
   });
 });
+
+describe("failures", () => {
+  it("of the app's push listener neither stop other listeners nor the ack", async () => {
+    const herald = client();
+    const seen: number[] = [];
+    herald.on("push", () => {
+      throw new Error("app bug");
+    });
+    herald.on("push", (push) => seen.push(push.seq));
+    await settle();
+    const socket = FakeWebSocket.last();
+    socket.accept();
+    socket.push(1);
+    // The listener's error is rethrown outside the client, as an uncaught error would be.
+    await expect(vi.advanceTimersByTimeAsync(50)).rejects.toThrow("app bug");
+    expect(seen).toEqual([1]);
+    expect(socket.framesOfType("ack")).toEqual([{ type: "ack", up_to: 1 }]);
+    herald.close();
+  });
+
+  it("of getToken are retried with backoff", async () => {
+    const getToken = vi
+      .fn<() => Promise<string>>()
+      .mockRejectedValueOnce(new Error("back end down"))
+      .mockResolvedValue("t-2");
+    const herald = client({ token: undefined, getToken });
+    const reasons: string[] = [];
+    herald.on("disconnected", (event) => reasons.push(event.reason));
+    await settle();
+    expect(FakeWebSocket.made).toHaveLength(0);
+    expect(reasons).toEqual(["no token: back end down"]);
+    await vi.advanceTimersByTimeAsync(100);
+    FakeWebSocket.last().open();
+    expect(FakeWebSocket.last().frames()[0]).toMatchObject({ token: "t-2" });
+    herald.close();
+  });
+
+  it("of the login wait long before the next attempt (4006)", async () => {
+    const herald = client({ reconnect: { initialDelayMs: 100, maxDelayMs: 60_000 } });
+    const delays: Array<number | undefined> = [];
+    herald.on("disconnected", (event) => delays.push(event.retryInMs));
+    await settle();
+    FakeWebSocket.last().open();
+    FakeWebSocket.last().serverClose(4006, "login refused");
+    expect(delays[0]).toBeGreaterThanOrEqual(30_000);
+    herald.close();
+  });
+
+  it("end a client that does not reconnect", async () => {
+    const herald = client({ reconnect: false });
+    await settle();
+    FakeWebSocket.last().accept();
+    FakeWebSocket.last().serverClose(1001);
+    expect(herald.state).toBe("closed");
+  });
+
+  it("of storage do not stop delivery", async () => {
+    const broken = {
+      getItem(): string | null {
+        throw new Error("blocked");
+      },
+      setItem(): void {
+        throw new Error("quota");
+      },
+    };
+    const herald = client({ storage: broken });
+    const { pushes } = collect(herald);
+    await settle();
+    FakeWebSocket.last().accept();
+    FakeWebSocket.last().push(1);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(pushes).toHaveLength(1);
+    expect(FakeWebSocket.last().framesOfType("ack")).toEqual([{ type: "ack", up_to: 1 }]);
+    herald.close();
+  });
+});
