@@ -44,6 +44,10 @@ npm run --silent typecheck
 
 step "build"
 npm run --silent build
+# The published entry point must load in plain Node, outside the test runner's transforms.
+node --input-type=module -e '
+  import { Herald } from "herald-client";
+  if (typeof Herald !== "function") throw new Error("herald-client exports no Herald");'
 
 step "unit tests"
 run_tests unit
