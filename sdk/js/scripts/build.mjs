@@ -1,0 +1,32 @@
+// Builds dist/esm (ES modules and .d.ts for bundlers and Node) and dist/herald.min.js (one file
+// for a <script> tag, exposing the global `HeraldClient`).
+import { execFileSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const require = createRequire(import.meta.url);
+
+rmSync(join(root, "dist"), { recursive: true, force: true });
+
+const tsc = require.resolve("typescript/bin/tsc");
+execFileSync(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], {
+  stdio: "inherit",
+});
+
+await build({
+  entryPoints: [join(root, "src/index.ts")],
+  outfile: join(root, "dist/herald.min.js"),
+  bundle: true,
+  format: "iife",
+  globalName: "HeraldClient",
+  target: ["es2020"],
+  minify: true,
+  sourcemap: true,
+  legalComments: "none",
+  logLevel: "warning",
+});
+console.log("built dist/esm and dist/herald.min.js");
