@@ -1,0 +1,13 @@
+//! Web Push (RFC 8030) to browsers: payloads encrypted for each subscription (RFC 8291,
+//! `aes128gcm`) and the app identified by VAPID (RFC 8292).
+
+pub(crate) mod credentials;
+pub mod ece;
+pub(crate) mod subscription;
+pub(crate) mod vapid;
+
+pub use credentials::{RedactedWebPushCredentials, WebPushCredentials};
+pub use subscription::{
+    SubscriptionError, SubscriptionJson, SubscriptionKeys, WebPushSubscription,
+    MAX_SUBSCRIPTION_BYTES,
+};
