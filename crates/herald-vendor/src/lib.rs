@@ -28,5 +28,5 @@ pub use sender::{Vendor, VendorSender};
 pub use settings::{SettingsError, VendorSettings};
 pub use stats::ChannelStats;
 pub use webpush::{
-    RedactedWebPushCredentials, SubscriptionError, WebPushCredentials, WebPushSubscription,
+    RedactedWebPushCredentials, SubscriptionError, Urgency, WebPushCredentials, WebPushSubscription,
 };

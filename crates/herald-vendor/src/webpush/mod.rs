@@ -3,10 +3,17 @@
 
 pub(crate) mod credentials;
 pub mod ece;
+pub(crate) mod error;
+pub(crate) mod message;
+pub(crate) mod router;
+pub(crate) mod settings;
 pub(crate) mod subscription;
 pub(crate) mod vapid;
 
 pub use credentials::{RedactedWebPushCredentials, WebPushCredentials};
+pub use error::WebPushError;
+pub use message::{topic, Urgency, MAX_TOPIC_CHARS};
+pub use settings::WebPushSettings;
 pub use subscription::{
     SubscriptionError, SubscriptionJson, SubscriptionKeys, WebPushSubscription,
     MAX_SUBSCRIPTION_BYTES,
