@@ -115,6 +115,22 @@ impl WebPushSubscription {
     pub fn keys(&self) -> &UaKeys {
         &self.keys
     }
+
+    /// The subscription in one canonical JSON form (`endpoint`, then `keys` in unpadded
+    /// base64url, nothing else): what to store as the device's token, so that the same
+    /// subscription posted twice, with other spacing, field order or `expirationTime`, is one
+    /// token.
+    pub fn to_token(&self) -> String {
+        let json = SubscriptionJson {
+            endpoint: self.endpoint().to_string(),
+            keys: SubscriptionKeys {
+                p256dh: URL_SAFE_NO_PAD.encode(self.keys.public_key),
+                auth: URL_SAFE_NO_PAD.encode(self.keys.auth_secret),
+            },
+        };
+        // A struct of strings always serialises.
+        serde_json::to_string(&json).unwrap_or_default()
+    }
 }
 
 /// Splits an https endpoint into its authority and its path and query.
@@ -180,6 +196,15 @@ mod tests {
         let padded =
             parse("https://push.example:8443/p/1", P256DH, "BTBZMqHH6r4Tts7J_aSIgg==").unwrap();
         assert_eq!(padded.origin(), "https://push.example:8443");
+        // One token however the page spelled it.
+        let token = padded.to_token();
+        assert_eq!(
+            token,
+            format!(
+                r#"{{"endpoint":"https://push.example:8443/p/1","keys":{{"p256dh":"{P256DH}","auth":"{AUTH}"}}}}"#
+            )
+        );
+        assert_eq!(WebPushSubscription::parse(&token).unwrap(), padded);
     }
 
     #[test]
