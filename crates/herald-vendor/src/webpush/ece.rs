@@ -8,7 +8,11 @@
 //! | AES-128-GCM( plaintext | 0x02 ) with its 16-byte tag
 //! ```
 //!
-//! The sender's key pair is new for every message (ephemeral ECDH), the salt random. Push
+//! The sender's key pair is new for every message (ephemeral ECDH), the salt random. Sends use
+//! ring's P-256 for the key agreement, about ten times faster than the pure-Rust `p256` here;
+//! ring takes only keys it generated itself, so the known-answer path ([`encrypt_with`]) and
+//! the user agent's side ([`decrypt`]) use `p256`, and the round-trip tests check one against
+//! the other. Push
 //! services need not accept bodies over 4096 bytes, so a plaintext over
 //! [`MAX_PLAINTEXT_BYTES`] is refused rather than split into records a browser may not read.
 
@@ -17,7 +21,8 @@ use aes_gcm::{Aes128Gcm, Key, Nonce};
 use hkdf::Hkdf;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::{PublicKey, SecretKey};
-use rand::RngCore;
+use ring::agreement::{agree_ephemeral, EphemeralPrivateKey, UnparsedPublicKey, ECDH_P256};
+use ring::rand::{SecureRandom, SystemRandom};
 use sha2::Sha256;
 
 /// Largest body a push service must accept (RFC 8030, section 7.2).
@@ -51,6 +56,8 @@ pub enum EceError {
     Malformed(&'static str),
     #[error("the record does not decrypt with this key and secret")]
     Undecryptable,
+    #[error("no randomness for a sender key or salt")]
+    Random,
 }
 
 /// What a user agent gave the application server to encrypt for it (`keys.p256dh`,
@@ -69,10 +76,20 @@ impl std::fmt::Debug for UaKeys {
 
 /// Encrypts `plaintext` for the user agent holding `ua`, with a fresh sender key and salt.
 pub fn encrypt(plaintext: &[u8], ua: &UaKeys) -> Result<Vec<u8>, EceError> {
-    let sender = SecretKey::random(&mut rand::rngs::OsRng);
+    check_size(plaintext)?;
+    let rng = SystemRandom::new();
+    let sender = EphemeralPrivateKey::generate(&ECDH_P256, &rng).map_err(|_| EceError::Random)?;
+    let sender_public: [u8; PUBLIC_KEY_BYTES] = sender
+        .compute_public_key()
+        .map_err(|_| EceError::Random)?
+        .as_ref()
+        .try_into()
+        .map_err(|_| EceError::Random)?;
     let mut salt = [0; SALT_BYTES];
-    rand::rngs::OsRng.fill_bytes(&mut salt);
-    encrypt_with(plaintext, ua, &sender, &salt)
+    rng.fill(&mut salt).map_err(|_| EceError::Random)?;
+    let ua_public = UnparsedPublicKey::new(&ECDH_P256, &ua.public_key);
+    agree_ephemeral(sender, &ua_public, |shared| seal(plaintext, ua, &sender_public, shared, &salt))
+        .map_err(|_| EceError::BadPublicKey)?
 }
 
 /// Encrypts with a given sender key and salt. Only for known-answer tests: reusing a sender
@@ -83,20 +100,31 @@ pub fn encrypt_with(
     sender: &SecretKey,
     salt: &[u8; SALT_BYTES],
 ) -> Result<Vec<u8>, EceError> {
-    if plaintext.len() > MAX_PLAINTEXT_BYTES {
-        return Err(EceError::PayloadTooLarge { size: plaintext.len() });
-    }
+    check_size(plaintext)?;
     let ua_public =
         PublicKey::from_sec1_bytes(&ua.public_key).map_err(|_| EceError::BadPublicKey)?;
     let sender_public = encoded_point(&sender.public_key());
     let shared = p256::ecdh::diffie_hellman(sender.to_nonzero_scalar(), ua_public.as_affine());
-    let (key, nonce) = content_key(
-        shared.raw_secret_bytes(),
-        &ua.auth_secret,
-        &ua.public_key,
-        &sender_public,
-        salt,
-    );
+    seal(plaintext, ua, &sender_public, shared.raw_secret_bytes(), salt)
+}
+
+fn check_size(plaintext: &[u8]) -> Result<(), EceError> {
+    if plaintext.len() > MAX_PLAINTEXT_BYTES {
+        return Err(EceError::PayloadTooLarge { size: plaintext.len() });
+    }
+    Ok(())
+}
+
+/// The record and its header, once the key agreement is done.
+fn seal(
+    plaintext: &[u8],
+    ua: &UaKeys,
+    sender_public: &[u8; PUBLIC_KEY_BYTES],
+    ecdh_secret: &[u8],
+    salt: &[u8; SALT_BYTES],
+) -> Result<Vec<u8>, EceError> {
+    let (key, nonce) =
+        content_key(ecdh_secret, &ua.auth_secret, &ua.public_key, sender_public, salt);
     let mut record = Vec::with_capacity(plaintext.len() + 1);
     record.extend_from_slice(plaintext);
     record.push(LAST_RECORD_DELIMITER);
@@ -108,7 +136,7 @@ pub fn encrypt_with(
     body.extend_from_slice(salt);
     body.extend_from_slice(&RECORD_SIZE.to_be_bytes());
     body.push(PUBLIC_KEY_BYTES as u8);
-    body.extend_from_slice(&sender_public);
+    body.extend_from_slice(sender_public);
     body.extend_from_slice(&sealed);
     Ok(body)
 }
@@ -199,6 +227,7 @@ fn expand(prk: &Hkdf<Sha256>, info: &[u8], out: &mut [u8]) {
 mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
+    use rand::RngCore;
 
     use super::*;
 

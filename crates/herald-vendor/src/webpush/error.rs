@@ -76,6 +76,9 @@ impl VendorFailure for WebPushError {
             WebPushError::Encryption(EceError::PayloadTooLarge { .. }) => {
                 Step::Done(Outcome::failed("PayloadTooLarge", false))
             }
+            WebPushError::Encryption(EceError::Random) => {
+                Step::Done(Outcome::failed("EncryptionFailed", true))
+            }
             WebPushError::Encryption(_) | WebPushError::BadSubscription(_) => {
                 Step::Done(Outcome::BadDeviceToken { reason: "BadSubscription".into() })
             }
