@@ -105,9 +105,9 @@ struct Channels {
     webpush: Option<Arc<WebPushRouter>>,
 }
 
-/// The real [`Vendor`]: HTTP/2 channels to APNs, FCM and push services, one per app and vendor, each with its
-/// own connections, token cache, in-flight limit and circuit breaker, so that one app's outage
-/// or rate limit does not slow the others.
+/// The real [`Vendor`]: HTTP/2 channels to APNs, FCM and Web Push services, one per app and
+/// vendor, each with its own connections, token cache, in-flight limit and circuit breaker, so
+/// that one app's outage or rate limit does not slow the others.
 pub struct VendorSender {
     settings: Arc<VendorSettings>,
     transport: TransportFactory,

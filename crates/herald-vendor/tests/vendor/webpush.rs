@@ -270,6 +270,39 @@ async fn bad_subscriptions_and_missing_credentials_send_nothing() {
 }
 
 #[tokio::test]
+async fn each_push_service_has_its_own_breaker_and_their_number_is_bounded() {
+    let h = harness(|s| {
+        s.breaker.failures = 2;
+        s.retry.max_retries = 0;
+        s.webpush.max_push_services = 2;
+    })
+    .await;
+    let down = WebPushTestServer::start_with_clock(h.clock.clone()).await.unwrap();
+    down.set_default(Reply::InternalError);
+    let (up, broken) = (h.subscribe(), down.subscribe(&h.credentials.public_key));
+    for _ in 0..2 {
+        assert!(!h.send(&push("p"), &broken).await.is_sent());
+    }
+    // The breaker of the failing service is open: no request, retryable.
+    assert_eq!(
+        h.send(&push("p"), &broken).await,
+        Outcome::Failed { reason: "CircuitOpen".into(), retryable: true }
+    );
+    assert_eq!(down.request_count(), 2);
+    // The other push service is not paused.
+    assert!(h.send(&push("p"), &up).await.is_sent());
+
+    // A third origin is past `max_push_services`.
+    let third = WebPushTestServer::start_with_clock(h.clock.clone()).await.unwrap();
+    let stranger = third.subscribe(&h.credentials.public_key);
+    assert_eq!(
+        h.send(&push("p"), &stranger).await,
+        Outcome::Failed { reason: "TooManyPushServices".into(), retryable: false }
+    );
+    assert_eq!(third.request_count(), 0);
+}
+
+#[tokio::test]
 async fn many_subscriptions_keep_their_order() {
     let h = harness(|s| s.max_in_flight = 4).await;
     let browsers: Vec<TestSubscriber> = (0..20).map(|_| h.subscribe()).collect();
