@@ -328,3 +328,22 @@ fn vapid_credentials_are_sealed_like_the_others() {
     assert_eq!(shown.public_key, credentials.application_server_key().unwrap());
     assert!(!serde_json::to_string(&shown).unwrap().contains(&credentials.private_key));
 }
+
+#[test]
+fn webpush_settings_are_checked() {
+    let invalid = |tweak: fn(&mut VendorSettings)| {
+        let mut settings = VendorSettings::default();
+        tweak(&mut settings);
+        settings.validate().unwrap_err().to_string()
+    };
+    VendorSettings::default().validate().unwrap();
+    assert!(invalid(|s| s.webpush.vapid_lifetime_secs = 25 * 3600).contains("vapid_lifetime_secs"));
+    assert!(invalid(|s| s.webpush.vapid_refresh_margin_secs = 12 * 3600)
+        .contains("vapid_refresh_margin_secs"));
+    assert!(invalid(|s| s.webpush.max_push_services = 0).contains("max_push_services"));
+    // Fields left out of `[vendor.webpush]` keep their defaults.
+    let settings: VendorSettings =
+        serde_json::from_value(json!({"webpush": {"vapid_lifetime_secs": 3600}})).unwrap();
+    assert_eq!(settings.webpush.vapid_lifetime_secs, 3600);
+    assert_eq!(settings.webpush.max_push_services, 16);
+}
