@@ -1,5 +1,5 @@
 //! JSON Web Tokens signed with the two algorithms the vendors ask for: ES256 for APNs provider
-//! tokens and RS256 for Google service-account assertions, plus the PEM key parsing behind them.
+//! tokens and VAPID, RS256 for Google service-account assertions, plus the PEM key parsing behind them.
 //!
 //! The tokens are built by hand (`base64url(header).base64url(claims).base64url(signature)`)
 //! because both formats are fixed and small; ring does the cryptography.
@@ -80,6 +80,20 @@ impl Es256Key {
             &rng,
         )
         .map_err(|e| KeyError::Rejected(format!("not a P-256 ECDSA key: {e}")))?;
+        Ok(Self { pair, rng })
+    }
+
+    /// A P-256 key from its raw parts: the 32-byte private scalar and the uncompressed public
+    /// point, the form VAPID keys are exchanged in.
+    pub fn from_raw_p256(private_scalar: &[u8], public_point: &[u8]) -> Result<Self, KeyError> {
+        let rng = SystemRandom::new();
+        let pair = EcdsaKeyPair::from_private_key_and_public_key(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            private_scalar,
+            public_point,
+            &rng,
+        )
+        .map_err(|e| KeyError::Rejected(format!("not a P-256 key pair: {e}")))?;
         Ok(Self { pair, rng })
     }
 

@@ -15,6 +15,7 @@ pub mod stats;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod transport;
+pub mod webpush;
 
 pub use apns::{ApnsCredentials, ApnsEnvironment, RedactedApnsCredentials};
 pub use clock::{Clock, SystemClock};
@@ -26,3 +27,6 @@ pub use secret::{SecretBox, SecretError};
 pub use sender::{Vendor, VendorSender};
 pub use settings::{SettingsError, VendorSettings};
 pub use stats::ChannelStats;
+pub use webpush::{
+    RedactedWebPushCredentials, SubscriptionError, Urgency, WebPushCredentials, WebPushSubscription,
+};

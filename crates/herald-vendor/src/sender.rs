@@ -1,5 +1,5 @@
 //! The `Vendor` trait the dispatcher and the admin routes call, and `VendorSender`, its
-//! implementation over APNs and FCM with one channel per app and vendor.
+//! implementation over APNs, FCM and Web Push with one channel per app and vendor.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -20,6 +20,8 @@ use crate::push::{PreparedPush, VendorPush};
 use crate::settings::{SettingsError, VendorSettings};
 use crate::stats::ChannelStats;
 use crate::transport::TransportFactory;
+use crate::webpush::router::WebPushRouter;
+use crate::webpush::WebPushCredentials;
 
 /// Sending notifications through the vendors for many apps. Object-safe: the server holds an
 /// `Arc<dyn Vendor>`, tests a fake (`test_support::RecordingVendor`).
@@ -36,17 +38,31 @@ pub trait Vendor: Send + Sync + 'static {
     /// `NoCredentials` until new ones are set.
     fn remove(&self, app: AppId, kind: TokenKind);
 
+    /// Installs or replaces an app's VAPID credentials after validating them.
+    fn set_webpush(
+        &self,
+        app: AppId,
+        credentials: &WebPushCredentials,
+    ) -> Result<(), CredentialsError>;
+
+    /// Forgets an app's VAPID credentials; its Web Push sends fail with `NoCredentials`.
+    fn remove_webpush(&self, app: AppId);
+
     /// Forgets all of an app's credentials (the app was deleted).
     fn remove_app(&self, app: AppId) {
         self.remove(app, TokenKind::Apns);
         self.remove(app, TokenKind::Fcm);
+        self.remove_webpush(app);
     }
 
     /// Whether the app has credentials for `kind`; the dispatcher skips devices of vendors
     /// that are not configured instead of counting failures for them.
     fn has_channel(&self, app: AppId, kind: TokenKind) -> bool;
 
-    /// Encodes a push for both vendors once, before sending it to many devices.
+    /// Whether the app has VAPID credentials.
+    fn has_webpush(&self, app: AppId) -> bool;
+
+    /// Encodes a push for every vendor once, before sending it to many devices.
     fn prepare(&self, push: &VendorPush) -> PreparedPush;
 
     /// Sends `push` to one device token of `app`.
@@ -65,19 +81,33 @@ pub trait Vendor: Send + Sync + 'static {
         tokens: &[VendorToken],
     ) -> Vec<Outcome>;
 
+    /// Sends `push` to many browser subscriptions of `app` (each the `PushSubscription` JSON
+    /// the page posted) concurrently, within the app's Web Push in-flight limit. Returns one
+    /// outcome per subscription, in input order.
+    async fn send_webpush_many(
+        &self,
+        app: AppId,
+        push: &PreparedPush,
+        subscriptions: &[String],
+    ) -> Vec<Outcome>;
+
     /// Counters of an app's channel; `None` when it has no credentials for `kind`.
     fn stats(&self, app: AppId, kind: TokenKind) -> Option<ChannelStats>;
+
+    /// Counters of an app's Web Push channel; `None` without VAPID credentials.
+    fn webpush_stats(&self, app: AppId) -> Option<ChannelStats>;
 }
 
 #[derive(Default, Clone)]
 struct Channels {
     apns: Option<Arc<ApnsRouter>>,
     fcm: Option<Arc<FcmRouter>>,
+    webpush: Option<Arc<WebPushRouter>>,
 }
 
-/// The real [`Vendor`]: HTTP/2 channels to APNs and FCM, one per app and vendor, each with its
-/// own connections, token cache, in-flight limit and circuit breaker, so that one app's outage
-/// or rate limit does not slow the others.
+/// The real [`Vendor`]: HTTP/2 channels to APNs, FCM and Web Push services, one per app and
+/// vendor, each with its own connections, token cache, in-flight limit and circuit breaker, so
+/// that one app's outage or rate limit does not slow the others.
 pub struct VendorSender {
     settings: Arc<VendorSettings>,
     transport: TransportFactory,
@@ -125,7 +155,7 @@ impl VendorSender {
         let mut apps = self.apps.write().unwrap_or_else(|e| e.into_inner());
         let channels = apps.entry(app).or_default();
         change(channels);
-        if channels.apns.is_none() && channels.fcm.is_none() {
+        if channels.apns.is_none() && channels.fcm.is_none() && channels.webpush.is_none() {
             apps.remove(&app);
         }
     }
@@ -153,6 +183,29 @@ impl Vendor for VendorSender {
         )?;
         self.update(app, |c| c.fcm = Some(Arc::new(router)));
         Ok(())
+    }
+
+    fn set_webpush(
+        &self,
+        app: AppId,
+        credentials: &WebPushCredentials,
+    ) -> Result<(), CredentialsError> {
+        let router = WebPushRouter::new(
+            credentials,
+            self.settings.clone(),
+            &self.transport,
+            self.clock.clone(),
+        )?;
+        self.update(app, |c| c.webpush = Some(Arc::new(router)));
+        Ok(())
+    }
+
+    fn remove_webpush(&self, app: AppId) {
+        self.update(app, |c| c.webpush = None);
+    }
+
+    fn has_webpush(&self, app: AppId) -> bool {
+        self.channels(app).webpush.is_some()
     }
 
     fn remove(&self, app: AppId, kind: TokenKind) {
@@ -197,6 +250,33 @@ impl Vendor for VendorSender {
             .into_iter()
             .map(|o| o.unwrap_or_else(|| Outcome::failed("NotSent", true)))
             .collect()
+    }
+
+    async fn send_webpush_many(
+        &self,
+        app: AppId,
+        push: &PreparedPush,
+        subscriptions: &[String],
+    ) -> Vec<Outcome> {
+        let Some(router) = self.channels(app).webpush else {
+            return vec![Outcome::failed("NoCredentials", false); subscriptions.len()];
+        };
+        let router = &*router;
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; subscriptions.len()];
+        let mut sends = futures_util::stream::iter(0..subscriptions.len())
+            .map(|i| async move { (i, router.send(&push.webpush, &subscriptions[i]).await) })
+            .buffer_unordered(self.settings.max_in_flight);
+        while let Some((i, outcome)) = sends.next().await {
+            outcomes[i] = Some(outcome);
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Outcome::failed("NotSent", true)))
+            .collect()
+    }
+
+    fn webpush_stats(&self, app: AppId) -> Option<ChannelStats> {
+        self.channels(app).webpush.map(|r| r.stats())
     }
 
     fn stats(&self, app: AppId, kind: TokenKind) -> Option<ChannelStats> {

@@ -7,6 +7,7 @@ use crate::apns::ApnsSettings;
 use crate::fcm::FcmSettings;
 use crate::retry::{BreakerSettings, RetrySettings};
 use crate::secret::{SecretBox, SecretError};
+use crate::webpush::WebPushSettings;
 
 /// Everything the vendor channels can be told at start-up.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +15,7 @@ use crate::secret::{SecretBox, SecretError};
 pub struct VendorSettings {
     pub apns: ApnsSettings,
     pub fcm: FcmSettings,
+    pub webpush: WebPushSettings,
     /// Extra trusted root certificates (PEM text, one or more) for vendor endpoints: a local
     /// test server, or a TLS-inspecting proxy. The public roots stay trusted.
     pub extra_root_pem: Option<String>,
@@ -40,6 +42,7 @@ impl Default for VendorSettings {
         Self {
             apns: ApnsSettings::default(),
             fcm: FcmSettings::default(),
+            webpush: WebPushSettings::default(),
             extra_root_pem: None,
             max_in_flight: 256,
             connections: 1,
@@ -59,6 +62,7 @@ impl std::fmt::Debug for VendorSettings {
         f.debug_struct("VendorSettings")
             .field("apns", &self.apns)
             .field("fcm", &self.fcm)
+            .field("webpush", &self.webpush)
             .field("extra_root_pem", &self.extra_root_pem.as_ref().map(|_| "<pem>"))
             .field("max_in_flight", &self.max_in_flight)
             .field("connections", &self.connections)
@@ -96,6 +100,19 @@ impl VendorSettings {
         }
         if !(1..=3600).contains(&self.fcm.token_lifetime_secs) {
             return Err(invalid("fcm.token_lifetime_secs", "must be 1 to 3600"));
+        }
+        let web = &self.webpush;
+        if !(60..=24 * 3600).contains(&web.vapid_lifetime_secs) {
+            return Err(invalid("webpush.vapid_lifetime_secs", "must be 60 to 86400 (RFC 8292)"));
+        }
+        if web.vapid_refresh_margin_secs >= web.vapid_lifetime_secs {
+            return Err(invalid(
+                "webpush.vapid_refresh_margin_secs",
+                "must be less than vapid_lifetime_secs",
+            ));
+        }
+        if web.max_push_services == 0 {
+            return Err(invalid("webpush.max_push_services", "must be positive"));
         }
         for (name, url) in [
             ("apns.production_url", Some(&self.apns.production_url)),

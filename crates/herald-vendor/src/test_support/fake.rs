@@ -16,6 +16,7 @@ use crate::outcome::Outcome;
 use crate::push::{PreparedPush, VendorPush};
 use crate::sender::Vendor;
 use crate::stats::ChannelStats;
+use crate::webpush::WebPushCredentials;
 
 /// One send the fake saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct RecordedSend {
 #[derive(Debug, Default)]
 pub struct RecordingVendor {
     channels: Mutex<HashSet<(AppId, TokenKind)>>,
+    webpush: Mutex<HashSet<AppId>>,
+    webpush_sends: Mutex<Vec<(AppId, String, String)>>,
     outcomes: Mutex<HashMap<String, Outcome>>,
     sends: Mutex<Vec<RecordedSend>>,
 }
@@ -53,6 +56,11 @@ impl RecordingVendor {
         lock(&self.outcomes).insert(token.into(), outcome);
     }
 
+    /// Every Web Push send so far, in order: app, push id, subscription JSON.
+    pub fn webpush_sends(&self) -> Vec<(AppId, String, String)> {
+        lock(&self.webpush_sends).clone()
+    }
+
     /// Every send so far, in order.
     pub fn sends(&self) -> Vec<RecordedSend> {
         lock(&self.sends).clone()
@@ -71,6 +79,54 @@ impl Vendor for RecordingVendor {
         credentials.validate()?;
         self.enable(app, TokenKind::Fcm);
         Ok(())
+    }
+
+    fn set_webpush(
+        &self,
+        app: AppId,
+        credentials: &WebPushCredentials,
+    ) -> Result<(), CredentialsError> {
+        credentials.validate()?;
+        lock(&self.webpush).insert(app);
+        Ok(())
+    }
+
+    fn remove_webpush(&self, app: AppId) {
+        lock(&self.webpush).remove(&app);
+    }
+
+    fn has_webpush(&self, app: AppId) -> bool {
+        lock(&self.webpush).contains(&app)
+    }
+
+    async fn send_webpush_many(
+        &self,
+        app: AppId,
+        push: &PreparedPush,
+        subscriptions: &[String],
+    ) -> Vec<Outcome> {
+        let enabled = self.has_webpush(app);
+        subscriptions
+            .iter()
+            .map(|subscription| {
+                lock(&self.webpush_sends).push((
+                    app,
+                    push.push_id().to_owned(),
+                    subscription.clone(),
+                ));
+                if !enabled {
+                    return Outcome::failed("NoCredentials", false);
+                }
+                lock(&self.outcomes)
+                    .get(subscription)
+                    .cloned()
+                    .unwrap_or(Outcome::Sent { id: None })
+            })
+            .collect()
+    }
+
+    fn webpush_stats(&self, _app: AppId) -> Option<ChannelStats> {
+        None
     }
 
     fn remove(&self, app: AppId, kind: TokenKind) {

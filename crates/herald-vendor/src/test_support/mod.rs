@@ -1,5 +1,5 @@
-//! Test doubles for the vendor channels: local HTTP/2 (TLS) servers that behave like APNs and
-//! like FCM with its OAuth token endpoint, generated keys and credentials, a manual clock, and
+//! Test doubles for the vendor channels: local HTTP/2 (TLS) servers that behave like APNs,
+//! like FCM with its OAuth token endpoint, and like a Web Push service, generated keys and credentials, a manual clock, and
 //! a recording fake of [`crate::Vendor`] for the server's dispatcher tests.
 //!
 //! The servers listen on 127.0.0.1 only and verify every JWT with the public keys they were
@@ -13,6 +13,7 @@ mod jwt;
 mod keys;
 mod server;
 mod tls;
+mod webpush_server;
 
 pub use apns_server::{ApnsRequest, ApnsTestServer};
 pub use clock::ManualClock;
@@ -21,15 +22,16 @@ pub use fcm_server::{FcmRequest, FcmTestServer};
 pub use jwt::DecodedJwt;
 pub use keys::{TestApnsKey, TestServiceAccount};
 pub use tls::ca_pem;
+pub use webpush_server::{TestSubscriber, WebPushRequest, WebPushTestServer};
 
 /// How a test server answers one request, in the vendor's own wire format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
-    /// 200 with a message id.
+    /// 200 with a message id (Web Push: 201 with a `Location`).
     Ok,
-    /// APNs 410 `Unregistered`; FCM 404 `UNREGISTERED`.
+    /// APNs 410 `Unregistered`; FCM 404 `UNREGISTERED`; Web Push 410 Gone.
     Unregistered,
-    /// APNs 400 `BadDeviceToken`; FCM 400 `INVALID_ARGUMENT` about the token.
+    /// APNs 400 `BadDeviceToken`; FCM 400 `INVALID_ARGUMENT` about the token; Web Push 404.
     BadDeviceToken,
     /// 429 (APNs `TooManyRequests`, FCM `QUOTA_EXCEEDED`), with `Retry-After` seconds if given.
     TooManyRequests { retry_after: Option<u64> },
@@ -37,7 +39,7 @@ pub enum Reply {
     InternalError,
     /// 503 (APNs `ServiceUnavailable`, FCM `UNAVAILABLE`), with `Retry-After` seconds if given.
     Unavailable { retry_after: Option<u64> },
-    /// APNs 403 `ExpiredProviderToken`; FCM 401 `UNAUTHENTICATED`.
+    /// APNs 403 `ExpiredProviderToken`; FCM 401 `UNAUTHENTICATED`; Web Push 401.
     AuthExpired,
     /// Never answers: an endpoint that accepted the connection and then stalled.
     Hang,

@@ -1,4 +1,5 @@
-//! Integration tests of the vendor channels against the local APNs and FCM test servers.
+//! Integration tests of the vendor channels against the local APNs, FCM and Web Push test
+//! servers.
 //! One binary, so the test RSA keys are generated once.
 
 mod apns;
@@ -6,3 +7,4 @@ mod common;
 mod credentials;
 mod fcm;
 mod sender;
+mod webpush;
