@@ -75,3 +75,78 @@ async fn cli_manages_apps_and_signs_calls() {
     let (ok, _, err) = cli(&["app", "get", "999999", "--json"], &admin);
     assert!(!ok && err.contains("not_found"), "{err}");
 }
+
+/// Runs the binary with `args` and no `HERALD_*` variables of the caller's.
+fn herald(args: &[&str]) -> (bool, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("HERALD_")) {
+        command.env_remove(name);
+    }
+    let out = command.args(args).output().expect("the herald binary runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success(), text + &String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn checkconfig_lists_every_problem_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("herald.toml");
+    std::fs::write(&file, "max_body_bytes = 0\nsignature_window_secs = 0\nstore = \"mysql://x\"\n")
+        .unwrap();
+    let (ok, out) = herald(&["checkconfig", "--config", file.to_str().unwrap()]);
+    assert!(!ok, "{out}");
+    assert_eq!(out.lines().count(), 3, "one line per problem: {out}");
+    for name in ["max_body_bytes", "signature_window_secs", "store"] {
+        assert!(out.contains(name), "{name}: {out}");
+    }
+
+    std::fs::write(&file, "max_body_bytes = 1000\n").unwrap();
+    let (ok, out) = herald(&["checkconfig", "--config", file.to_str().unwrap()]);
+    assert!(ok && out.starts_with("ok:"), "{out}");
+}
+
+#[test]
+fn doctor_checks_a_fresh_data_dir_and_fails_on_an_unusable_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ok, out) = herald(&["doctor", "--data", data.to_str().unwrap(), "--connections", "100"]);
+    assert!(ok, "{out}");
+    for name in ["data dir", "listen", "clock", "store", "open files", "vendor key"] {
+        let line = out.lines().find(|l| l[5..].starts_with(name));
+        assert!(line.is_some_and(|l| !l.starts_with("fail")), "{name}: {out}");
+    }
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let (ok, out) = herald(&["doctor", "--data", file.to_str().unwrap()]);
+    assert!(!ok, "{out}");
+    assert!(out.lines().any(|l| l.starts_with("fail data dir")), "{out}");
+}
+
+#[test]
+fn doctor_reaches_the_machines_postgres_and_nats() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("herald.toml");
+    let settings = "store = \"postgres://postgres@127.0.0.1:5432/test\"\n\
+                    admin_token = \"0123456789abcdef0123\"\n\
+                    [vendor]\ncredentials_key = \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"\n\
+                    [cluster]\nnats = \"nats://127.0.0.1:4222\"\n";
+    std::fs::write(&file, settings).unwrap();
+    let data = dir.path().join("data");
+    let (ok, out) =
+        herald(&["doctor", "--config", file.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(out.lines().any(|l| l.starts_with("ok   nats") && l.contains("JetStream on")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("ok   store") && l.contains("postgres://")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("ok   clock") && l.contains("PostgreSQL")), "{out}");
+}
+
+#[test]
+fn completions_and_manual_page_are_generated() {
+    let (ok, bash) = herald(&["completions", "bash"]);
+    assert!(ok && bash.contains("_herald()") && bash.contains("doctor"), "{bash}");
+    let (ok, zsh) = herald(&["completions", "zsh"]);
+    assert!(ok && zsh.contains("#compdef herald"), "{zsh}");
+    let (ok, page) = herald(&["manpage"]);
+    assert!(ok && page.contains(".TH herald 1") && page.contains("checkconfig"), "{page}");
+}
