@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{cli, Herald, ADMIN_TOKEN};
+use common::{cli, next_push, Herald, ADMIN_TOKEN};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -149,4 +149,61 @@ fn completions_and_manual_page_are_generated() {
     assert!(ok && zsh.contains("#compdef herald"), "{zsh}");
     let (ok, page) = herald(&["manpage"]);
     assert!(ok && page.contains(".TH herald 1") && page.contains("checkconfig"), "{page}");
+}
+
+/// Every metric the Grafana dashboard (docs/grafana/herald.json) queries.
+fn dashboard_metrics() -> std::collections::BTreeSet<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/grafana/herald.json");
+    let text = std::fs::read_to_string(path).expect("the dashboard file");
+    let dashboard: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let mut names = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().expect("a PromQL expression");
+            for (at, _) in expr.match_indices("herald_") {
+                let name: String = expr[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                names.insert(name.trim_end_matches("_bucket").to_owned());
+            }
+        }
+    }
+    names
+}
+
+#[tokio::test]
+async fn the_dashboard_queries_metrics_the_server_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app("dashboard").await;
+    let mut phone = herald.device(&app, "ann", "ann-phone", "ios").await;
+    let body = serde_json::json!({"audience": {"all": true}, "message": {"hello": 1}});
+    let (status, out) = herald.signed(&app, Method::POST, "/v1/pushes", Some(body)).await;
+    assert_eq!(status, 201, "{out}");
+    let push = next_push(&mut phone).await;
+    phone.opened(push.push_id.clone()).unwrap();
+    phone.close().await;
+
+    let wanted = dashboard_metrics();
+    assert!(wanted.len() >= 20, "{wanted:?}");
+    // Series with labels appear with their first event: vendor notifications need a vendor
+    // send (tests/vendors.rs checks them), the cluster's are exported at 0 from the start.
+    let labelled_later = ["herald_vendor_notifications_total"];
+    let mut missing = Vec::new();
+    for _ in 0..50 {
+        let (_, metrics) = herald.raw(herald.request(Method::GET, "/metrics")).await;
+        let metrics = metrics.as_str().unwrap().to_owned();
+        missing = wanted
+            .iter()
+            .filter(|name| !labelled_later.contains(&name.as_str()))
+            .filter(|name| !metrics.lines().any(|l| l.starts_with(name.as_str())))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(missing.is_empty(), "the dashboard queries metrics /metrics lacks: {missing:?}");
 }
