@@ -151,31 +151,33 @@ fn completions_and_manual_page_are_generated() {
     assert!(ok && page.contains(".TH herald 1") && page.contains("checkconfig"), "{page}");
 }
 
-/// Every metric the Grafana dashboard (docs/grafana/herald.json) queries.
-fn dashboard_metrics() -> std::collections::BTreeSet<String> {
+/// Every PromQL expression of the Grafana dashboard (docs/grafana/herald.json).
+fn dashboard_exprs() -> Vec<String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/grafana/herald.json");
     let text = std::fs::read_to_string(path).expect("the dashboard file");
     let dashboard: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let targets = panels.iter().flat_map(|p| p["targets"].as_array().into_iter().flatten());
+    targets.map(|t| t["expr"].as_str().expect("a PromQL expression").to_owned()).collect()
+}
+
+/// Every metric the dashboard queries.
+fn dashboard_metrics() -> std::collections::BTreeSet<String> {
     let mut names = std::collections::BTreeSet::new();
-    for panel in dashboard["panels"].as_array().expect("panels") {
-        for target in panel["targets"].as_array().into_iter().flatten() {
-            let expr = target["expr"].as_str().expect("a PromQL expression");
-            for (at, _) in expr.match_indices("herald_") {
-                let name: String = expr[at..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                    .collect();
-                names.insert(name.trim_end_matches("_bucket").to_owned());
-            }
+    for expr in dashboard_exprs() {
+        for (at, _) in expr.match_indices("herald_") {
+            let name: String =
+                expr[at..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+            names.insert(name.trim_end_matches("_bucket").to_owned());
         }
     }
     names
 }
 
-#[tokio::test]
-async fn the_dashboard_queries_metrics_the_server_exports() {
-    let dir = tempfile::tempdir().unwrap();
-    let herald = Herald::start(dir.path());
+/// A server with one push sent, received, opened and a client gone: the events every
+/// dashboard row counts (but vendor sends).
+async fn busy_server(dir: &std::path::Path) -> Herald {
+    let herald = Herald::start(dir);
     let app = herald.create_app("dashboard").await;
     let mut phone = herald.device(&app, "ann", "ann-phone", "ios").await;
     let body = serde_json::json!({"audience": {"all": true}, "message": {"hello": 1}});
@@ -184,6 +186,88 @@ async fn the_dashboard_queries_metrics_the_server_exports() {
     let push = next_push(&mut phone).await;
     phone.opened(push.push_id.clone()).unwrap();
     phone.close().await;
+    herald
+}
+
+/// Every query of the dashboard, as Prometheus runs it: a real Prometheus (Debian's package;
+/// `HERALD_TEST_PROMETHEUS` names another binary) scrapes a running server, and each panel's
+/// PromQL must parse and, but for vendor sends, return series.
+#[tokio::test]
+async fn the_dashboard_queries_run_on_prometheus_against_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = busy_server(&dir.path().join("herald")).await;
+    let prometheus = Prometheus::start(dir.path(), herald.base.trim_start_matches("http://"));
+    let http = reqwest::Client::new();
+    for _ in 0..150 {
+        let ready = http.get(format!("{}/-/ready", prometheus.base)).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let query = |expr: String| {
+        let url = format!("{}/api/v1/query", prometheus.base);
+        let request = http.get(url).query(&[("query", expr)]);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    // Two scrapes at least, so that rate() has a series.
+    for _ in 0..100 {
+        let up = query("count_over_time(up[1m])".into()).await;
+        if up["data"]["result"][0]["value"][1].as_str().is_some_and(|n| n != "1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    for expr in dashboard_exprs() {
+        let expr = expr.replace("$instance", ".*").replace("$__rate_interval", "1m");
+        let answer = query(expr.clone()).await;
+        assert_eq!(answer["status"], "success", "{expr}: {answer}");
+        if !expr.contains("herald_vendor_notifications_total") {
+            let result = answer["data"]["result"].as_array().unwrap();
+            assert!(!result.is_empty(), "{expr} has no series");
+        }
+    }
+}
+
+/// A Prometheus server of the test's own, stopped when dropped.
+struct Prometheus {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Prometheus {
+    fn start(dir: &std::path::Path, target: &str) -> Self {
+        let config = dir.join("prometheus.yml");
+        let scrape = format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: herald\n    \
+             static_configs:\n      - targets: ['{target}']\n"
+        );
+        std::fs::write(&config, scrape).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let binary = std::env::var("HERALD_TEST_PROMETHEUS").unwrap_or("prometheus".into());
+        let child = std::process::Command::new(&binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("{binary} (apt-get install prometheus): {err}"));
+        Self { child, base: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_queries_metrics_the_server_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = busy_server(dir.path()).await;
 
     let wanted = dashboard_metrics();
     assert!(wanted.len() >= 20, "{wanted:?}");
