@@ -1,4 +1,5 @@
 //! Operations endpoints, the API reference, and the CLI against a running server.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
