@@ -4,6 +4,7 @@
 mod app_cmd;
 mod client;
 mod directory_cmd;
+mod import_cmd;
 mod listen_cmd;
 mod output;
 mod push_cmd;
