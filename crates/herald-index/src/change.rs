@@ -23,6 +23,9 @@ pub enum IndexChange<'a> {
     TagsReplaced { account: u32, tags: Vec<&'a str> },
     /// The account's value of one attribute slot is `value` now (`None`: it has none).
     AttributeSet { account: u32, slot: u8, value: Option<&'a str> },
+    /// The account's value of the slot went from `before` to `after`, both known (the store
+    /// read the old one): only the old value's set is touched, not every value's.
+    AttributeChanged { account: u32, slot: u8, before: Option<&'a str>, after: Option<&'a str> },
     /// Every account lost its value of the slot: the app renamed or unnamed the attribute.
     AttributeSlotCleared { slot: u8 },
     /// The account's devices, as (platform, package) pairs, are exactly these now: a device was
@@ -43,6 +46,9 @@ impl AppIndex {
             IndexChange::TagsReplaced { account, tags } => self.set_tags(account, &tags),
             IndexChange::AttributeSet { account, slot, value } => {
                 self.set_attribute(account, slot, value);
+            }
+            IndexChange::AttributeChanged { account, slot, before, after } => {
+                self.change_attribute(account, slot, before, after);
             }
             IndexChange::AttributeSlotCleared { slot } => self.clear_attribute_slot(slot),
             IndexChange::DevicesReplaced { account, devices } => {

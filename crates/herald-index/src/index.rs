@@ -107,6 +107,33 @@ impl AppIndex {
         }
     }
 
+    /// [`AppIndex::set_attribute`] when the old value is known: the account leaves that value's
+    /// set only, however many values the slot has.
+    pub fn change_attribute(
+        &mut self,
+        id: u32,
+        slot: u8,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) {
+        if before == after {
+            return;
+        }
+        if after.is_some() {
+            self.note(id);
+        }
+        let values = self.attributes.entry(slot).or_default();
+        if let Some(before) = before {
+            values.remove(before, id);
+        }
+        if let Some(after) = after {
+            values.insert(after, id);
+        }
+        if values.is_empty() {
+            self.attributes.remove(&slot);
+        }
+    }
+
     /// Forgets a slot's values for every account: the app removed or renamed the attribute.
     pub fn clear_attribute_slot(&mut self, slot: u8) {
         self.attributes.remove(&slot);
@@ -225,6 +252,22 @@ mod tests {
         index.remove_account(2);
         index.remove_account(1);
         assert_eq!(index, AppIndex::default());
+    }
+
+    #[test]
+    fn a_known_old_value_is_replaced_without_visiting_the_others() {
+        let mut index = AppIndex::default();
+        index.change_attribute(7, 2, None, Some("gold"));
+        index.change_attribute(8, 2, None, Some("gold"));
+        index.change_attribute(7, 2, Some("gold"), Some("silver"));
+        let values = &index.attributes[&2];
+        assert_eq!(values.get("gold").map(RoaringBitmap::len), Some(1));
+        assert_eq!(values.get("silver").map(RoaringBitmap::len), Some(1));
+        index.change_attribute(8, 2, Some("gold"), Some("gold"));
+        assert_eq!(index.attributes[&2].get("gold").map(RoaringBitmap::len), Some(1));
+        index.change_attribute(7, 2, Some("silver"), None);
+        index.change_attribute(8, 2, Some("gold"), None);
+        assert!(index.attributes.is_empty());
     }
 
     #[test]

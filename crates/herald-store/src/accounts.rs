@@ -1,5 +1,7 @@
 //! Types of the account, tag, attribute and device part of the [`Store`](crate::Store).
 
+use std::collections::HashMap;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -105,6 +107,69 @@ fn sorted_difference<'a>(a: &'a [String], b: &[String]) -> Vec<&'a str> {
 pub struct AttributeUpdate {
     pub account: String,
     pub changes: Vec<(u8, Option<String>)>,
+}
+
+/// One attribute slot of one account, before and after an update: an index removes the
+/// account from the old value's set without looking through every value of the slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotChange {
+    pub slot: u8,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// What an attribute batch writes: per account, the values of the slots it changes (an
+/// account named twice ends with its later values), and per update what changed.
+pub(crate) struct AttributePlan {
+    pub(crate) outcome: BatchOutcome<Vec<SlotChange>>,
+    /// Final values by account, for the slots changed.
+    pub(crate) writes:
+        std::collections::BTreeMap<AccountId, std::collections::BTreeMap<u8, Option<String>>>,
+}
+
+pub(crate) fn plan_attribute_update(
+    updates: Vec<AttributeUpdate>,
+    found: Vec<AccountRecord>,
+) -> AttributePlan {
+    let mut current: HashMap<String, (AccountId, Vec<Option<String>>)> =
+        found.into_iter().map(|r| (r.account, (r.id, r.attributes))).collect();
+    let mut plan = AttributePlan { outcome: BatchOutcome::default(), writes: Default::default() };
+    for update in updates {
+        let Some((id, values)) = current.get_mut(&update.account) else {
+            plan.outcome.failed.push((update.account, AccountFailure::UnknownAccount));
+            continue;
+        };
+        let mut changes = Vec::with_capacity(update.changes.len());
+        for (slot, after) in update.changes {
+            let Some(value) = values.get_mut(usize::from(slot)) else { continue };
+            let before = std::mem::replace(value, after.clone());
+            plan.writes.entry(*id).or_default().insert(slot, after.clone());
+            changes.push(SlotChange { slot, before, after });
+        }
+        plan.outcome.applied.push((*id, update.account, changes));
+    }
+    plan
+}
+
+/// Final attribute values grouped by the columns they set: `(columns, [(account, values)])`.
+pub(crate) type SlotGroups =
+    std::collections::BTreeMap<Vec<&'static str>, Vec<(AccountId, Vec<Option<String>>)>>;
+
+pub(crate) fn group_by_slots(
+    writes: std::collections::BTreeMap<AccountId, std::collections::BTreeMap<u8, Option<String>>>,
+) -> crate::StoreResult<SlotGroups> {
+    let mut groups = SlotGroups::new();
+    for (id, changes) in writes {
+        let columns = changes
+            .keys()
+            .map(|slot| crate::rows::ATTR_COLUMN.get(usize::from(*slot)).copied())
+            .collect::<Option<Vec<&'static str>>>()
+            .ok_or_else(|| {
+                crate::StoreError::Conflict("an attribute slot does not exist".into())
+            })?;
+        groups.entry(columns).or_default().push((id, changes.into_values().collect()));
+    }
+    Ok(groups)
 }
 
 /// Why one account of a batch was not changed.

@@ -9,7 +9,7 @@ use herald_core::{App, LimitBreach, Limits};
 use crate::{
     AccountFailure, AppUpdate, AttributeUpdate, BroadcastQuota, Cursor, DayCount, DeviceSet,
     Dispatch, IndexSink, MinuteCount, NewApp, NewPush, PlatformReport, PushFilter, QuotaBreach,
-    ReceiptsFlush, Store, StoreError, TagChange, TagOp, TagUpdate, WebhookAttempt,
+    ReceiptsFlush, SlotChange, Store, StoreError, TagChange, TagOp, TagUpdate, WebhookAttempt,
 };
 
 /// Generates one `#[tokio::test]` per contract check for the store built by `$make`.
@@ -254,9 +254,33 @@ pub(crate) async fn attribute_names_and_values(store: &dyn Store) {
     let record = store.account(app.id, "u1").await.unwrap();
     assert_eq!(record.attributes[0].as_deref(), Some("Shenzhen"));
 
-    let remove = vec![AttributeUpdate { account: "u1".into(), changes: vec![(3, None)] }];
-    store.update_attributes(app.id, remove).await.unwrap();
-    assert_eq!(store.account(app.id, "u1").await.unwrap().attributes[3], None);
+    // Each change says the value it replaced; an account named twice ends with its later
+    // values, each change reading the one before it.
+    let changes = vec![
+        AttributeUpdate { account: "u1".into(), changes: vec![(3, None)] },
+        AttributeUpdate { account: "u1".into(), changes: vec![(0, Some("Beijing".into()))] },
+        AttributeUpdate { account: "u1".into(), changes: vec![(0, Some("Wuhan".into()))] },
+    ];
+    let out = store.update_attributes(app.id, changes).await.unwrap();
+    let change = |slot, before: Option<&str>, after: Option<&str>| SlotChange {
+        slot,
+        before: before.map(Into::into),
+        after: after.map(Into::into),
+    };
+    let seen: Vec<Vec<SlotChange>> = out.applied.into_iter().map(|(_, _, c)| c).collect();
+    assert_eq!(
+        seen,
+        vec![
+            vec![change(3, Some("gold"), None)],
+            vec![change(0, Some("Shenzhen"), Some("Beijing"))],
+            vec![change(0, Some("Beijing"), Some("Wuhan"))],
+        ]
+    );
+    let record = store.account(app.id, "u1").await.unwrap();
+    assert_eq!(
+        (record.attributes[0].as_deref(), record.attributes[3].as_deref()),
+        (Some("Wuhan"), None)
+    );
 
     // Removing a name clears that attribute for everyone.
     store.set_attribute_names(app.id, &[(0, None)]).await.unwrap();

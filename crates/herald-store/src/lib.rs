@@ -27,7 +27,7 @@ use herald_core::{App, AppId, Limits};
 
 pub use accounts::{
     AccountFailure, AccountRecord, AccountSummary, AttributeUpdate, BatchOutcome, BoundDevice,
-    DeviceBinding, DeviceCounts, DeviceSet, IndexSink, TagChange, TagOp, TagUpdate,
+    DeviceBinding, DeviceCounts, DeviceSet, IndexSink, SlotChange, TagChange, TagOp, TagUpdate,
     ATTRIBUTE_SLOTS,
 };
 pub use error::{StoreError, StoreResult};
@@ -136,7 +136,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         app: AppId,
         updates: Vec<AttributeUpdate>,
-    ) -> StoreResult<BatchOutcome<Vec<(u8, Option<String>)>>>;
+    ) -> StoreResult<BatchOutcome<Vec<SlotChange>>>;
 
     /// Registers or updates a device and binds it to `account` (created if needed); a device
     /// bound elsewhere moves (the last bind wins).

@@ -259,6 +259,13 @@ pub(crate) fn int(n: u64) -> i64 {
 }
 
 /// What the tags of an account become under `op`: sorted and distinct.
+/// The accounts table's attribute columns, in slot order (both stores).
+pub(crate) const ATTR_COLUMNS: &str =
+    "attr0, attr1, attr2, attr3, attr4, attr5, attr6, attr7, attr8, attr9";
+/// Column of each attribute slot.
+pub(crate) const ATTR_COLUMN: [&str; crate::ATTRIBUTE_SLOTS] =
+    ["attr0", "attr1", "attr2", "attr3", "attr4", "attr5", "attr6", "attr7", "attr8", "attr9"];
+
 pub(crate) fn apply_tag_op(op: &crate::TagOp, account: &str, current: &[String]) -> Vec<String> {
     use crate::TagOp;
     let mut tags: Vec<String> = match op {

@@ -54,6 +54,12 @@ impl Model {
             IndexChange::AttributeSet { account, slot, value: None } => {
                 self.attributes.remove(&(*account, *slot));
             }
+            IndexChange::AttributeChanged { account, slot, after: Some(value), .. } => {
+                self.attributes.insert((*account, *slot), (*value).to_owned());
+            }
+            IndexChange::AttributeChanged { account, slot, after: None, .. } => {
+                self.attributes.remove(&(*account, *slot));
+            }
             IndexChange::AttributeSlotCleared { slot } => {
                 self.attributes.retain(|(_, s), _| s != slot);
             }
@@ -196,18 +202,34 @@ proptest! {
     #[test]
     fn any_sequence_of_changes_matches_a_rebuild(steps in proptest::collection::vec(step(), 0..60)) {
         let lists = device_lists();
+        // What the store would read back as each account's value: an odd account's change
+        // comes with it, as a store's attribute batch reports it.
+        let mut current: std::collections::HashMap<(u32, u8), &'static str> = Default::default();
         let changes: Vec<IndexChange<'_>> = steps
             .into_iter()
             .map(|step| match step {
                 Step::Added(account) => IndexChange::AccountAdded { account },
-                Step::Removed(account) => IndexChange::AccountRemoved { account },
+                Step::Removed(account) => {
+                    current.retain(|(a, _), _| *a != account);
+                    IndexChange::AccountRemoved { account }
+                }
                 Step::TagsAdded(account, tags) => IndexChange::TagsAdded { account, tags },
                 Step::TagsRemoved(account, tags) => IndexChange::TagsRemoved { account, tags },
                 Step::TagsReplaced(account, tags) => IndexChange::TagsReplaced { account, tags },
                 Step::Attribute(account, slot, value) => {
-                    IndexChange::AttributeSet { account, slot, value }
+                    let before = match value {
+                        Some(value) => current.insert((account, slot), value),
+                        None => current.remove(&(account, slot)),
+                    };
+                    match account % 2 {
+                        1 => IndexChange::AttributeChanged { account, slot, before, after: value },
+                        _ => IndexChange::AttributeSet { account, slot, value },
+                    }
                 }
-                Step::SlotCleared(slot) => IndexChange::AttributeSlotCleared { slot },
+                Step::SlotCleared(slot) => {
+                    current.retain(|(_, s), _| *s != slot);
+                    IndexChange::AttributeSlotCleared { slot }
+                }
                 Step::Devices(account, list) => {
                     IndexChange::DevicesReplaced { account, devices: &lists[list % lists.len()] }
                 }

@@ -114,10 +114,11 @@ pub async fn update_attributes(
     let _write = dir.writes.lock().await;
     let outcome = directory.store.update_attributes(app.id, resolved).await?;
     dir.apply(outcome.applied.iter().flat_map(|(account, _, changes)| {
-        changes.iter().map(|(slot, value)| IndexChange::AttributeSet {
+        changes.iter().map(|change| IndexChange::AttributeChanged {
             account: *account,
-            slot: *slot,
-            value: value.as_deref(),
+            slot: change.slot,
+            before: change.before.as_deref(),
+            after: change.after.as_deref(),
         })
     }));
     let changed: Vec<_> = outcome.applied.iter().map(|(id, _, _)| *id).collect();

@@ -12,13 +12,9 @@ use super::devices;
 use super::scan::PackedPages;
 use crate::rows::decode_tags;
 use crate::time::{from_millis, to_millis};
-use crate::{AccountRecord, AccountSummary, IndexSink, StoreError, StoreResult, ATTRIBUTE_SLOTS};
+use crate::{AccountRecord, AccountSummary, IndexSink, StoreError, StoreResult};
 
-pub(super) const ATTR_COLUMNS: &str =
-    "attr0, attr1, attr2, attr3, attr4, attr5, attr6, attr7, attr8, attr9";
-/// Column of each attribute slot.
-pub(super) const ATTR_COLUMN: [&str; ATTRIBUTE_SLOTS] =
-    ["attr0", "attr1", "attr2", "attr3", "attr4", "attr5", "attr6", "attr7", "attr8", "attr9"];
+pub(super) use crate::rows::{ATTR_COLUMN, ATTR_COLUMNS};
 
 fn id_of(row: &PgRow) -> StoreResult<AccountId> {
     account_id(row.try_get("id")?)

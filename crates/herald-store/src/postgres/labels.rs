@@ -1,18 +1,16 @@
 //! Tags and attribute values of accounts, and the app's attribute names.
 
-use std::collections::HashMap;
-
 use herald_core::account::AccountId;
 use herald_core::AppId;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 use super::accounts::{self, ATTR_COLUMN, ATTR_COLUMNS};
-use crate::accounts::plan_tag_update;
+use crate::accounts::{group_by_slots, plan_attribute_update, plan_tag_update};
 use crate::rows::{decode_tags, encode_tags};
 use crate::time::from_millis;
 use crate::{
-    AccountFailure, AccountRecord, AttributeUpdate, BatchOutcome, StoreError, StoreResult,
-    TagChange, TagUpdate, ATTRIBUTE_SLOTS,
+    AccountRecord, AttributeUpdate, BatchOutcome, SlotChange, StoreError, StoreResult, TagChange,
+    TagUpdate, ATTRIBUTE_SLOTS,
 };
 
 /// The named accounts' rows, locked until the transaction ends so that two batches changing
@@ -40,7 +38,10 @@ async fn lock_by_name(
                 id: accounts::account_id(row.try_get("id")?)?,
                 account: row.try_get("account")?,
                 tags: decode_tags(row.try_get("tags")?),
-                attributes: Vec::new(),
+                attributes: ATTR_COLUMN
+                    .iter()
+                    .map(|c| Ok(row.try_get(*c)?))
+                    .collect::<StoreResult<_>>()?,
                 devices: Vec::new(),
                 created_at: from_millis(row.try_get("created_at")?)?,
             })
@@ -152,35 +153,44 @@ pub(super) async fn update_attributes(
     pool: &PgPool,
     app: AppId,
     updates: Vec<AttributeUpdate>,
-) -> StoreResult<BatchOutcome<Vec<(u8, Option<String>)>>> {
+) -> StoreResult<BatchOutcome<Vec<SlotChange>>> {
     let names: Vec<String> = updates.iter().map(|u| u.account.clone()).collect();
     let mut tx = pool.begin().await?;
-    let ids: HashMap<String, AccountId> =
-        lock_by_name(&mut tx, app, &names).await?.into_iter().map(|r| (r.account, r.id)).collect();
-    let mut outcome = BatchOutcome::default();
-    for update in updates {
-        let Some(id) = ids.get(&update.account).copied() else {
-            outcome.failed.push((update.account, AccountFailure::UnknownAccount));
-            continue;
-        };
-        if !update.changes.is_empty() {
-            let mut query = QueryBuilder::<Postgres>::new("UPDATE accounts SET ");
-            let mut sets = query.separated(", ");
-            for (slot, value) in &update.changes {
-                let column = ATTR_COLUMN.get(usize::from(*slot)).ok_or_else(|| {
-                    StoreError::Conflict(format!("attribute slot {slot} does not exist"))
-                })?;
-                sets.push(format!("{column} = ")).push_bind_unseparated(value.clone());
-            }
-            query
-                .push(" WHERE app_id = ")
-                .push_bind(app)
-                .push(" AND id = ")
-                .push_bind(i64::from(id));
-            query.build().execute(&mut *tx).await?;
-        }
-        outcome.applied.push((id, update.account, update.changes));
+    let found = lock_by_name(&mut tx, app, &names).await?;
+    let plan = plan_attribute_update(updates, found);
+    // One statement per group of accounts that set the same slots, not one per account.
+    for (columns, rows) in group_by_slots(plan.writes)? {
+        set_attribute_columns(&mut tx, app, &columns, &rows).await?;
     }
     tx.commit().await?;
-    Ok(outcome)
+    Ok(plan.outcome)
+}
+
+/// `UPDATE accounts SET <columns> = <values>` for each `(account id, values)`, from arrays.
+async fn set_attribute_columns(
+    tx: &mut PgConnection,
+    app: AppId,
+    columns: &[&str],
+    rows: &[(AccountId, Vec<Option<String>>)],
+) -> StoreResult<()> {
+    let ids: Vec<i64> = rows.iter().map(|(id, _)| i64::from(*id)).collect();
+    let sets: Vec<String> =
+        columns.iter().enumerate().map(|(i, column)| format!("{column} = new.v{i}")).collect();
+    let arrays: Vec<String> = (0..columns.len()).map(|i| format!("${}::TEXT[]", i + 3)).collect();
+    let names: Vec<String> = (0..columns.len()).map(|i| format!("v{i}")).collect();
+    let sql = format!(
+        "UPDATE accounts SET {} FROM UNNEST($2::BIGINT[], {}) AS new (id, {}) \
+         WHERE accounts.app_id = $1 AND accounts.id = new.id",
+        sets.join(", "),
+        arrays.join(", "),
+        names.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(app).bind(ids);
+    for column in 0..columns.len() {
+        let values: Vec<Option<String>> =
+            rows.iter().map(|(_, v)| v.get(column).cloned().flatten()).collect();
+        query = query.bind(values);
+    }
+    query.execute(&mut *tx).await?;
+    Ok(())
 }

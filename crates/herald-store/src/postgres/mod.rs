@@ -442,7 +442,7 @@ impl Store for PgStore {
         &self,
         app: AppId,
         updates: Vec<AttributeUpdate>,
-    ) -> StoreResult<BatchOutcome<Vec<(u8, Option<String>)>>> {
+    ) -> StoreResult<BatchOutcome<Vec<crate::SlotChange>>> {
         labels::update_attributes(&self.pool, app, updates).await
     }
 

@@ -12,16 +12,12 @@ use super::devices;
 use super::scan::PackedScan;
 use crate::rows::decode_tags;
 use crate::time::{from_millis, to_millis};
-use crate::{AccountRecord, AccountSummary, IndexSink, StoreError, StoreResult, ATTRIBUTE_SLOTS};
+use crate::{AccountRecord, AccountSummary, IndexSink, StoreError, StoreResult};
 
 /// Bound parameters per statement stay well under SQLite's limit.
 pub(super) const CHUNK: usize = 500;
 
-pub(super) const ATTR_COLUMNS: &str =
-    "attr0, attr1, attr2, attr3, attr4, attr5, attr6, attr7, attr8, attr9";
-/// Column of each attribute slot.
-pub(super) const ATTR_COLUMN: [&str; ATTRIBUTE_SLOTS] =
-    ["attr0", "attr1", "attr2", "attr3", "attr4", "attr5", "attr6", "attr7", "attr8", "attr9"];
+pub(super) use crate::rows::{ATTR_COLUMN, ATTR_COLUMNS};
 
 pub(super) fn attrs_of(row: &SqliteRow) -> StoreResult<Vec<Option<String>>> {
     ATTR_COLUMN.iter().map(|column| Ok(row.try_get(*column)?)).collect()

@@ -5,10 +5,10 @@ use herald_core::AppId;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::accounts::{self, ATTR_COLUMN};
-use crate::accounts::plan_tag_update;
+use crate::accounts::{group_by_slots, plan_attribute_update, plan_tag_update};
 use crate::rows::encode_tags;
 use crate::{
-    AccountFailure, AttributeUpdate, BatchOutcome, StoreError, StoreResult, TagChange, TagUpdate,
+    AttributeUpdate, BatchOutcome, SlotChange, StoreError, StoreResult, TagChange, TagUpdate,
     ATTRIBUTE_SLOTS,
 };
 
@@ -108,39 +108,49 @@ pub(super) async fn update_attributes(
     pool: &SqlitePool,
     app: AppId,
     updates: Vec<AttributeUpdate>,
-) -> StoreResult<BatchOutcome<Vec<(u8, Option<String>)>>> {
+) -> StoreResult<BatchOutcome<Vec<SlotChange>>> {
     let names: Vec<String> = updates.iter().map(|u| u.account.clone()).collect();
     let mut tx = pool.begin().await?;
-    let ids: std::collections::HashMap<String, AccountId> =
-        accounts::rows_by_name(&mut tx, app, &names)
-            .await?
-            .into_iter()
-            .map(|r| (r.account, r.id))
-            .collect();
-    let mut outcome = BatchOutcome::default();
-    for update in updates {
-        let Some(id) = ids.get(&update.account).copied() else {
-            outcome.failed.push((update.account, AccountFailure::UnknownAccount));
-            continue;
-        };
-        let mut query = QueryBuilder::<Sqlite>::new("UPDATE accounts SET ");
-        let mut sets = query.separated(", ");
-        for (slot, value) in &update.changes {
-            let column = ATTR_COLUMN.get(usize::from(*slot)).ok_or_else(|| {
-                StoreError::Conflict(format!("attribute slot {slot} does not exist"))
-            })?;
-            sets.push(format!("{column} = ")).push_bind_unseparated(value.clone());
+    let found = accounts::rows_by_name(&mut tx, app, &names).await?;
+    let plan = plan_attribute_update(updates, found);
+    // Accounts that change the same slots are written by one statement per chunk: one
+    // statement per account was most of a bulk import's time.
+    for (columns, rows) in &group_by_slots(plan.writes)? {
+        for chunk in rows.chunks(accounts::CHUNK) {
+            set_attribute_columns(&mut tx, app, columns, chunk).await?;
         }
-        if update.changes.is_empty() {
-            outcome.applied.push((id, update.account, update.changes));
-            continue;
-        }
-        query.push(" WHERE app_id = ").push_bind(app).push(" AND id = ").push_bind(i64::from(id));
-        query.build().execute(&mut *tx).await?;
-        outcome.applied.push((id, update.account, update.changes));
     }
     tx.commit().await?;
-    Ok(outcome)
+    Ok(plan.outcome)
+}
+
+/// `UPDATE accounts SET <columns> = <values>` for each `(account id, values)` of the chunk.
+async fn set_attribute_columns(
+    tx: &mut sqlx::SqliteConnection,
+    app: AppId,
+    columns: &[&str],
+    rows: &[(AccountId, Vec<Option<String>>)],
+) -> StoreResult<()> {
+    let names: Vec<String> = (0..columns.len()).map(|i| format!("v{i}")).collect();
+    let mut query =
+        QueryBuilder::<Sqlite>::new(format!("WITH new (id, {}) AS (", names.join(", ")));
+    query.push_values(rows, |mut row, (id, values)| {
+        row.push_bind(i64::from(*id));
+        for value in values {
+            row.push_bind(value.clone());
+        }
+    });
+    let sets: Vec<String> =
+        columns.iter().zip(&names).map(|(column, name)| format!("{column} = new.{name}")).collect();
+    query
+        .push(format!(
+            ") UPDATE accounts SET {} FROM new WHERE accounts.app_id = ",
+            sets.join(", ")
+        ))
+        .push_bind(app)
+        .push(" AND accounts.id = new.id");
+    query.build().execute(&mut *tx).await?;
+    Ok(())
 }
 
 #[cfg(test)]

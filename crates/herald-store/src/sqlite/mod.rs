@@ -241,7 +241,7 @@ impl Store for SqliteStore {
         &self,
         app: AppId,
         updates: Vec<AttributeUpdate>,
-    ) -> StoreResult<BatchOutcome<Vec<(u8, Option<String>)>>> {
+    ) -> StoreResult<BatchOutcome<Vec<crate::SlotChange>>> {
         labels::update_attributes(&self.writer, app, updates).await
     }
 
