@@ -44,6 +44,8 @@ pub enum ApiErrorKind {
     LimitExceeded(#[from] LimitBreach),
     #[error(transparent)]
     InvalidAudience(#[from] AudienceError),
+    #[error("{0}")]
+    InvalidSubscription(String),
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
     #[error("no route {0}")]
@@ -76,7 +78,8 @@ impl ApiErrorKind {
             Self::InvalidJson(_)
             | Self::InvalidRequest(_)
             | Self::InvalidLimit(_)
-            | Self::InvalidAudience(_) => StatusCode::BAD_REQUEST,
+            | Self::InvalidAudience(_)
+            | Self::InvalidSubscription(_) => StatusCode::BAD_REQUEST,
             Self::LimitExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound { .. } | Self::NoRoute(_) => StatusCode::NOT_FOUND,
@@ -103,6 +106,7 @@ impl ApiErrorKind {
             Self::InvalidLimit(_) => "invalid_limit",
             Self::LimitExceeded(_) => "limit_exceeded",
             Self::InvalidAudience(_) => "invalid_audience",
+            Self::InvalidSubscription(_) => "invalid_subscription",
             Self::NotFound { .. } => "not_found",
             Self::NoRoute(_) => "no_route",
             Self::Conflict(_) => "conflict",
@@ -171,6 +175,9 @@ impl From<ServiceError> for ApiErrorKind {
             ServiceError::InvalidLimit(invalid) => Self::InvalidLimit(invalid),
             ServiceError::LimitExceeded(breach) => Self::LimitExceeded(breach),
             ServiceError::InvalidAudience(err) => Self::InvalidAudience(err),
+            err @ ServiceError::InvalidSubscription(_) => {
+                Self::InvalidSubscription(err.to_string())
+            }
             ServiceError::NotFound { what, id } => Self::NotFound { what, id },
             ServiceError::Conflict(message) => Self::Conflict(message),
             ServiceError::PushState { code, message } => Self::PushState { code, message },

@@ -1,18 +1,20 @@
 //! Vendor channels in the server: each app's APNs / FCM / Web Push credentials (sealed in the
-//! store, installed in the sender at start-up and on every change), and the offline notification
-//! of a dispatched push to the devices it did not reach online.
+//! store, installed in the sender at start-up and on every change), the check of browser
+//! subscriptions devices register, and the offline notification of a dispatched push to the
+//! devices it did not reach online.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use herald_core::account::{TokenKind, VendorToken};
+use herald_core::account::{Device, TokenKind, VendorToken};
 use herald_core::push::PushStatus;
 use herald_core::{App, AppId};
 use herald_index::RoaringBitmap;
 use herald_store::{DeviceToken, DynStore};
 use herald_vendor::{
     ApnsCredentials, CredentialsError, FcmCredentials, Outcome, SecretBox, Vendor, VendorPush,
-    WebPushCredentials,
+    WebPushCredentials, WebPushSubscription,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -181,6 +183,20 @@ impl Vendors {
     }
 }
 
+/// A device as it is stored: a Web Push token is checked and put in its canonical form, so that
+/// a subscription that cannot be sent to is refused at registration, not at every push, and the
+/// same subscription spelled twice is one token. Other devices pass unchanged.
+pub fn canonical_device(device: &Device) -> Result<Cow<'_, Device>, ServiceError> {
+    let Some(token) = device.vendor_token.as_ref().filter(|t| t.kind == TokenKind::WebPush) else {
+        return Ok(Cow::Borrowed(device));
+    };
+    let subscription = WebPushSubscription::parse(&token.token)?;
+    let mut device = device.clone();
+    device.vendor_token =
+        Some(VendorToken { kind: TokenKind::WebPush, token: subscription.to_token() });
+    Ok(Cow::Owned(device))
+}
+
 /// What the offline notification of one push needs.
 pub struct OfflinePush {
     pub app: AppId,
@@ -279,5 +295,54 @@ async fn prune(
         Err(err) => {
             tracing::error!(app_id = app, device_id = %device.device_id, %err, "cannot remove a vendor token")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use herald_vendor::SubscriptionError;
+
+    use super::*;
+
+    const P256DH: &str =
+        "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+
+    fn browser(kind: TokenKind, token: String) -> Device {
+        Device {
+            device_id: "tab".into(),
+            platform: "web".into(),
+            package: "shop.example".into(),
+            vendor_token: Some(VendorToken { kind, token }),
+            app_version: None,
+            locale: None,
+            time_zone: None,
+        }
+    }
+
+    #[test]
+    fn webpush_tokens_are_checked_and_kept_in_one_form() {
+        let posted = json!({"expirationTime": null, "endpoint": "https://push.example/p/1",
+            "keys": {"auth": "BTBZMqHH6r4Tts7J_aSIgg==", "p256dh": P256DH}});
+        let device = browser(TokenKind::WebPush, posted.to_string());
+        let stored = canonical_device(&device).unwrap();
+        let token = &stored.vendor_token.as_ref().unwrap().token;
+        assert_eq!(
+            token,
+            &format!(
+                r#"{{"endpoint":"https://push.example/p/1","keys":{{"p256dh":"{P256DH}","auth":"BTBZMqHH6r4Tts7J_aSIgg"}}}}"#
+            )
+        );
+
+        let bad = browser(TokenKind::WebPush, posted.to_string().replace("https", "http"));
+        let err = canonical_device(&bad).unwrap_err();
+        assert!(
+            matches!(err, ServiceError::InvalidSubscription(SubscriptionError::NotHttps(_))),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("vendor_token: not a Web Push subscription"), "{err}");
+
+        // Other vendors' tokens are the vendors' business.
+        let phone = browser(TokenKind::Apns, "not checked here".into());
+        assert!(matches!(canonical_device(&phone), Ok(Cow::Borrowed(_))));
     }
 }

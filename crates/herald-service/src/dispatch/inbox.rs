@@ -61,6 +61,15 @@ impl StoreInbox {
     }
 }
 
+/// The wire's vendor kind as the directory stores it.
+fn token_kind(kind: VendorKind) -> TokenKind {
+    match kind {
+        VendorKind::Apns => TokenKind::Apns,
+        VendorKind::Fcm => TokenKind::Fcm,
+        VendorKind::WebPush => TokenKind::WebPush,
+    }
+}
+
 fn unavailable(err: impl std::fmt::Display) -> InboxError {
     InboxError::Unavailable(err.to_string())
 }
@@ -73,13 +82,10 @@ impl Inbox for StoreInbox {
             device_id: info.device_id.clone(),
             platform: info.platform.clone(),
             package: info.package.clone(),
-            vendor_token: info.vendor_token.as_ref().map(|t| VendorToken {
-                kind: match t.kind {
-                    VendorKind::Apns => TokenKind::Apns,
-                    VendorKind::Fcm => TokenKind::Fcm,
-                },
-                token: t.token.clone(),
-            }),
+            vendor_token: info
+                .vendor_token
+                .as_ref()
+                .map(|t| VendorToken { kind: token_kind(t.kind), token: t.token.clone() }),
             app_version: info.app_version.clone(),
             locale: info.locale.clone(),
             time_zone: info.time_zone.clone(),

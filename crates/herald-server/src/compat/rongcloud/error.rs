@@ -91,6 +91,7 @@ impl RongError {
                 ApiErrorKind::InvalidJson(_)
                 | ApiErrorKind::InvalidRequest(_)
                 | ApiErrorKind::InvalidLimit(_)
+                | ApiErrorKind::InvalidSubscription(_)
                 | ApiErrorKind::NotFound { .. }
                 | ApiErrorKind::NoRoute(_)
                 | ApiErrorKind::Conflict(_)

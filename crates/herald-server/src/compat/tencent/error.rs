@@ -126,6 +126,7 @@ fn api_code(kind: &ApiErrorKind) -> u32 {
         | ApiErrorKind::BadNonce
         | ApiErrorKind::ReplayedNonce { .. }
         | ApiErrorKind::InvalidRequest(_)
+        | ApiErrorKind::InvalidSubscription(_)
         | ApiErrorKind::InvalidLimit(_) => 70402,
         ApiErrorKind::InvalidJson(_) => 90001,
         ApiErrorKind::BodyTooLarge { .. } => 90056,
