@@ -28,11 +28,11 @@ use crate::dispatch::{
 };
 use crate::routes;
 use crate::state::{AppState, Shared};
-use herald_service::{AppCaches, Service};
 use crate::tasks::Tasks;
 use crate::telemetry;
 use crate::vendors::Vendors;
 use crate::webhooks::Webhooks;
+use herald_service::{AppCaches, Service};
 use herald_vendor::{SecretBox, VendorSender};
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -211,6 +211,7 @@ async fn build_state(
         live: live.clone(),
         receipts: receipts.clone(),
         apps: app_caches.by_id.clone(),
+        vendor: vendors.sender.clone(),
     };
     let gateway = Gateway::new(settings.gateway.clone(), Arc::new(authenticator), Arc::new(inbox));
     let registry = gateway.registry().clone();

@@ -10,6 +10,7 @@ use herald_core::{App, AppId};
 use herald_gateway::protocol::{Push, VendorKind};
 use herald_gateway::{DeviceInfo, Identity, Inbox, InboxError, Login};
 use herald_store::{DynStore, StoreError};
+use herald_vendor::Vendor;
 
 use super::live::{LiveInbox, LivePush, PendingQuery, PushContent};
 use super::receipts::{DeviceRef, Receipts};
@@ -24,6 +25,8 @@ pub struct StoreInbox {
     pub live: Arc<LiveInbox>,
     pub receipts: Receipts,
     pub apps: Arc<AppCache>,
+    /// Tells logins the app's VAPID key for the welcome.
+    pub vendor: Arc<dyn Vendor>,
 }
 
 /// How long a login may use an app read before: limit changes reach sessions within it.
@@ -103,7 +106,11 @@ impl Inbox for StoreInbox {
         };
         let cursor =
             self.receipts.login(app.id, &info.device_id, device).await.map_err(unavailable)?;
-        Ok(Login { account_id: binding.account_id, cursor: cursor.acked })
+        Ok(Login {
+            account_id: binding.account_id,
+            cursor: cursor.acked,
+            webpush_key: self.vendor.webpush_key(app.id),
+        })
     }
 
     async fn pending(
