@@ -11,6 +11,7 @@ use herald_core::audience::AudienceError;
 use herald_core::limits::InvalidLimit;
 use herald_core::push::PushError;
 use herald_core::LimitBreach;
+use herald_gateway::AuthError;
 use herald_service::ServiceError;
 use herald_store::StoreError;
 use serde_json::{json, Map, Value};
@@ -24,6 +25,10 @@ pub enum ApiErrorKind {
     MissingHeader(&'static str),
     #[error("unknown app key")]
     UnknownApp,
+    /// A device's client token that is missing, malformed, forged, expired or of an unknown
+    /// app; which of these is not told, as the WebSocket's hello does not tell it.
+    #[error("client token missing, bad or expired (send `Authorization: Bearer <client token>`)")]
+    BadClientToken,
     #[error("signature does not match (check the canonical string and the app secret)")]
     BadSignature,
     #[error("timestamp {given} is more than {window} s away from server time {now}")]
@@ -71,6 +76,7 @@ impl ApiErrorKind {
             Self::AdminRequired
             | Self::MissingHeader(_)
             | Self::UnknownApp
+            | Self::BadClientToken
             | Self::BadSignature
             | Self::StaleTimestamp { .. }
             | Self::BadNonce
@@ -96,6 +102,7 @@ impl ApiErrorKind {
             Self::AdminRequired => "admin_required",
             Self::MissingHeader(_) => "missing_signature",
             Self::UnknownApp => "unknown_app",
+            Self::BadClientToken => "bad_client_token",
             Self::BadSignature => "bad_signature",
             Self::StaleTimestamp { .. } => "stale_timestamp",
             Self::BadNonce => "bad_nonce",
@@ -186,6 +193,18 @@ impl From<ServiceError> for ApiErrorKind {
             }
             ServiceError::Unavailable(message) => Self::Unavailable(message),
             ServiceError::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+impl From<AuthError> for ApiErrorKind {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Unavailable(detail) => {
+                tracing::warn!(%detail, "client token check unavailable");
+                Self::Unavailable("authentication is unavailable, retry later".into())
+            }
+            AuthError::Invalid | AuthError::Expired | AuthError::UnknownApp => Self::BadClientToken,
         }
     }
 }

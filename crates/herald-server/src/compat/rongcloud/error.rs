@@ -84,6 +84,7 @@ impl RongError {
                 ApiErrorKind::AdminRequired
                 | ApiErrorKind::MissingHeader(_)
                 | ApiErrorKind::UnknownApp
+                | ApiErrorKind::BadClientToken
                 | ApiErrorKind::BadSignature
                 | ApiErrorKind::StaleTimestamp { .. }
                 | ApiErrorKind::BadNonce
