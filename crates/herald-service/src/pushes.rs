@@ -9,12 +9,12 @@ use herald_core::App;
 use herald_store::{NewPush, PushRecord, StoreError};
 use serde_json::Value;
 
-use crate::token;
-use crate::layers::{Layer, LayerLimits};
 use crate::directory;
-use crate::ServiceError;
+use crate::layers::{Layer, LayerLimits};
 use crate::limits::{BroadcastRule, RuleNames};
+use crate::token;
 use crate::Service;
+use crate::ServiceError;
 
 /// Which API a push comes through; each has its own broadcast rate limits.
 #[derive(Debug, Clone, Copy)]
