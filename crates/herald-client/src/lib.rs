@@ -41,7 +41,8 @@ use worker::{Command, Worker};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A connection was established (the first one, or after a reconnect).
-    Connected { session_id: String, resume_from: u64 },
+    /// `webpush_key` is the app's VAPID public key (base64url) when it can send Web Push.
+    Connected { session_id: String, resume_from: u64, webpush_key: Option<String> },
     /// A push, never one with a seq already passed on by this client.
     Push(Push),
     /// A push was withdrawn.

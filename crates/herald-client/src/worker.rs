@@ -259,6 +259,7 @@ impl Worker {
         let connected = Event::Connected {
             session_id: welcome.session_id.clone(),
             resume_from: welcome.resume_from,
+            webpush_key: welcome.webpush_key.clone(),
         };
         if self.events.send(connected).await.is_err() {
             return close(ws).await;

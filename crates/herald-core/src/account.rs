@@ -12,7 +12,8 @@ pub type AccountId = u32;
 pub const MAX_ID_BYTES: usize = 128;
 /// Longest platform, package, token and device detail (version, locale, zone), in bytes.
 pub const MAX_FIELD_BYTES: usize = 256;
-/// Longest vendor token, in bytes (APNs tokens are 64 hex characters, FCM tokens ~160).
+/// Longest vendor token, in bytes (APNs tokens are 64 hex characters, FCM tokens ~160, Web Push
+/// subscriptions ~600).
 pub const MAX_TOKEN_BYTES: usize = 4_096;
 
 /// A vendor channel a device can be reached through when it is offline.
@@ -21,13 +22,20 @@ pub const MAX_TOKEN_BYTES: usize = 4_096;
 pub enum TokenKind {
     Apns,
     Fcm,
+    /// A browser's push subscription (RFC 8030): the token is its `PushSubscription` JSON.
+    #[serde(rename = "webpush")]
+    WebPush,
 }
 
 impl TokenKind {
+    /// Every kind, for code that visits each vendor channel.
+    pub const ALL: [TokenKind; 3] = [TokenKind::Apns, TokenKind::Fcm, TokenKind::WebPush];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TokenKind::Apns => "apns",
             TokenKind::Fcm => "fcm",
+            TokenKind::WebPush => "webpush",
         }
     }
 
@@ -35,6 +43,7 @@ impl TokenKind {
         match raw {
             "apns" => Some(TokenKind::Apns),
             "fcm" => Some(TokenKind::Fcm),
+            "webpush" => Some(TokenKind::WebPush),
             _ => None,
         }
     }
@@ -163,6 +172,15 @@ mod tests {
         let err = check_tag("abcd", &limits).unwrap_err();
         assert_eq!(err, FieldError::Limit(LimitBreach { limit: "tag_bytes", value: 3, actual: 4 }));
         assert!(matches!(check_tag("a\nb", &limits), Err(FieldError::ControlCharacter { .. })));
+    }
+
+    #[test]
+    fn token_kinds_read_back_from_their_names() {
+        for kind in TokenKind::ALL {
+            assert_eq!(TokenKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        assert_eq!(TokenKind::parse("web_push"), None);
     }
 
     #[test]

@@ -37,12 +37,15 @@ impl From<&Hello> for DeviceInfo {
 }
 
 /// The result of a login.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login {
     /// The account's dense id within the app: its bit in audience bitmaps.
     pub account_id: u32,
     /// The device's stored cursor: the highest `seq` it acked cumulatively (0 if never).
     pub cursor: u64,
+    /// The app's VAPID public key when it can send Web Push; the welcome passes it on, so a
+    /// page can subscribe without asking its back end.
+    pub webpush_key: Option<String>,
 }
 
 /// One device's acks, as [`Inbox::ack_batch`] receives them.

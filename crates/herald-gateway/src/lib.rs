@@ -113,6 +113,12 @@ impl Gateway {
         &self.inner.settings
     }
 
+    /// Checks a client token as a hello's is checked; for device requests made without a
+    /// connection (a browser's service worker reporting a notification shown or opened).
+    pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        self.inner.auth.verify(token).await
+    }
+
     /// Closes every connection with 1001 and refuses new ones (with 503).
     pub fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);

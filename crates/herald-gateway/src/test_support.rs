@@ -31,6 +31,7 @@ struct State {
     seqs: HashMap<AppId, u64>,
     pending_calls: Vec<(String, u64)>,
     refuse: Option<String>,
+    webpush_keys: HashMap<AppId, String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -132,6 +133,11 @@ impl MemoryInbox {
         self.state().pending_calls.clone()
     }
 
+    /// Later logins of `app` give `key` as the app's VAPID key, for the welcome.
+    pub fn set_webpush_key(&self, app: AppId, key: &str) {
+        self.state().webpush_keys.insert(app, key.to_owned());
+    }
+
     /// Makes every later login fail with [`InboxError::Refused`] (or succeed again with `None`).
     pub fn refuse_logins(&self, message: Option<&str>) {
         self.state().refuse = message.map(str::to_owned);
@@ -146,9 +152,10 @@ impl Inbox for MemoryInbox {
         }
         let account_id = self.account_id(identity.app, &identity.account);
         let mut state = self.state();
+        let webpush_key = state.webpush_keys.get(&identity.app).cloned();
         let record = state.devices.entry((identity.app, device.device_id.clone())).or_default();
         record.account_id = account_id;
-        Ok(Login { account_id, cursor: record.cursor })
+        Ok(Login { account_id, cursor: record.cursor, webpush_key })
     }
 
     async fn pending(

@@ -126,6 +126,16 @@ fn audience(ids: &[u32]) -> RoaringBitmap {
 }
 
 #[tokio::test]
+async fn the_welcome_carries_the_apps_webpush_key_when_it_has_one() {
+    let (_gateway, inbox, url) = start(GatewaySettings::default()).await;
+    let (_ws, welcome) = connect(&url, "ann", "tab-1", 0).await;
+    assert_eq!(welcome.webpush_key, None);
+    inbox.set_webpush_key(APP, "BNcRd");
+    let (_ws, welcome) = connect(&url, "ann", "tab-2", 0).await;
+    assert_eq!(welcome.webpush_key.as_deref(), Some("BNcRd"));
+}
+
+#[tokio::test]
 async fn bad_tokens_close_with_4001() {
     let (_gateway, _inbox, url) = start(GatewaySettings::default()).await;
     let expired = herald_gateway::token::mint(KEY, SECRET, "alice", 1);

@@ -173,6 +173,10 @@ pub enum VendorKind {
     Apns,
     /// Firebase Cloud Messaging.
     Fcm,
+    /// Web Push (RFC 8030) to a browser; the token is the `PushSubscription` JSON the browser
+    /// gave the page (`subscription.toJSON()` as a string).
+    #[serde(rename = "webpush")]
+    WebPush,
 }
 
 /// Receipt of pushes. `up_to` acks every push with `seq <= up_to` sent to this device;

@@ -29,7 +29,8 @@ pub const MAX_ACK_SEQS: usize = 1_000;
 /// Longest device id, platform, package, locale, time zone or app version accepted in a hello.
 pub const MAX_FIELD_LEN: usize = 128;
 
-/// Longest vendor (APNs / FCM) token accepted in a hello; FCM tokens are about 160 bytes.
+/// Longest vendor (APNs / FCM / Web Push) token accepted in a hello; FCM tokens are about 160
+/// bytes, Web Push subscriptions about 600.
 pub const MAX_VENDOR_TOKEN_LEN: usize = 4_096;
 
 /// Why a text frame could not be understood. Each maps to the [`ErrorCode`] sent back.

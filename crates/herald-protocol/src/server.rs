@@ -9,7 +9,8 @@ use super::ProtocolError;
 ///
 /// # Format
 /// ```text
-/// {"type":"welcome","session_id":"9f3c…","server_time":"2025-01-01T00:00:00Z","heartbeat_secs":30,"resume_from":41}
+/// {"type":"welcome","session_id":"9f3c…","server_time":"2025-01-01T00:00:00Z","heartbeat_secs":30,"resume_from":41,
+///  "webpush_key":"BNc…"}
 /// {"type":"push","push_id":"p-17","seq":42,"sender":"admin","message":{…},"notification":{…},
 ///  "sent_at":"2025-01-01T00:00:00.120Z","expires_at":"2025-01-08T00:00:00Z"}
 /// {"type":"recall","push_id":"p-17","seq":42}
@@ -79,6 +80,10 @@ pub struct Welcome {
     pub heartbeat_secs: u64,
     /// Pushes with `seq` above this follow: `max(hello.last_seq, the device's stored cursor)`.
     pub resume_from: u64,
+    /// The app's VAPID public key (base64url), present when the app can send Web Push: what a
+    /// page passes to `pushManager.subscribe` as `applicationServerKey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webpush_key: Option<String>,
 }
 
 /// One push as a device receives it.

@@ -70,6 +70,14 @@ fn server_frames_round_trip() {
             server_time: at,
             heartbeat_secs: 30,
             resume_from: 7,
+            webpush_key: None,
+        }),
+        ServerFrame::Welcome(Welcome {
+            session_id: "s2".into(),
+            server_time: at,
+            heartbeat_secs: 30,
+            resume_from: 0,
+            webpush_key: Some("BNcRd".into()),
         }),
         ServerFrame::Push(Push {
             push_id: "p1".into(),
@@ -98,6 +106,23 @@ fn server_frames_round_trip() {
         assert_eq!(ServerFrame::decode(encoded.as_str()), Ok(frame), "{}", encoded.as_str());
     }
     assert_eq!(ServerFrame::Pong {}.encode().as_str(), r#"{"type":"pong"}"#);
+}
+
+#[test]
+fn webpush_is_a_vendor_kind_and_its_key_comes_in_the_welcome() {
+    let subscription = r#"{\"endpoint\":\"https://push.example/p/1\",\"keys\":{}}"#;
+    let text = format!(
+        r#"{{"type":"hello","v":1,"token":"t","device_id":"d","platform":"web","package":"p","vendor_token":{{"kind":"webpush","token":"{subscription}"}}}}"#
+    );
+    let Ok(ClientFrame::Hello(hello)) = ClientFrame::decode(&text) else { panic!("{text}") };
+    let token = hello.vendor_token.expect("a vendor token");
+    assert_eq!(token.kind, VendorKind::WebPush);
+    assert!(token.token.starts_with(r#"{"endpoint":"#));
+    // An older welcome, without the key, still reads.
+    let old = r#"{"type":"welcome","session_id":"s","server_time":"2025-01-02T03:04:05Z","heartbeat_secs":30,"resume_from":0}"#;
+    let Ok(ServerFrame::Welcome(welcome)) = ServerFrame::decode(old) else { panic!("{old}") };
+    assert_eq!(welcome.webpush_key, None);
+    assert!(!ServerFrame::Welcome(welcome).encode().contains("webpush_key"));
 }
 
 #[test]

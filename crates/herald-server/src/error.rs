@@ -11,6 +11,7 @@ use herald_core::audience::AudienceError;
 use herald_core::limits::InvalidLimit;
 use herald_core::push::PushError;
 use herald_core::LimitBreach;
+use herald_gateway::AuthError;
 use herald_service::ServiceError;
 use herald_store::StoreError;
 use serde_json::{json, Map, Value};
@@ -24,6 +25,10 @@ pub enum ApiErrorKind {
     MissingHeader(&'static str),
     #[error("unknown app key")]
     UnknownApp,
+    /// A device's client token that is missing, malformed, forged, expired or of an unknown
+    /// app; which of these is not told, as the WebSocket's hello does not tell it.
+    #[error("client token missing, bad or expired (send `Authorization: Bearer <client token>`)")]
+    BadClientToken,
     #[error("signature does not match (check the canonical string and the app secret)")]
     BadSignature,
     #[error("timestamp {given} is more than {window} s away from server time {now}")]
@@ -44,6 +49,8 @@ pub enum ApiErrorKind {
     LimitExceeded(#[from] LimitBreach),
     #[error(transparent)]
     InvalidAudience(#[from] AudienceError),
+    #[error("{0}")]
+    InvalidSubscription(String),
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
     #[error("no route {0}")]
@@ -69,6 +76,7 @@ impl ApiErrorKind {
             Self::AdminRequired
             | Self::MissingHeader(_)
             | Self::UnknownApp
+            | Self::BadClientToken
             | Self::BadSignature
             | Self::StaleTimestamp { .. }
             | Self::BadNonce
@@ -76,7 +84,8 @@ impl ApiErrorKind {
             Self::InvalidJson(_)
             | Self::InvalidRequest(_)
             | Self::InvalidLimit(_)
-            | Self::InvalidAudience(_) => StatusCode::BAD_REQUEST,
+            | Self::InvalidAudience(_)
+            | Self::InvalidSubscription(_) => StatusCode::BAD_REQUEST,
             Self::LimitExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound { .. } | Self::NoRoute(_) => StatusCode::NOT_FOUND,
@@ -93,6 +102,7 @@ impl ApiErrorKind {
             Self::AdminRequired => "admin_required",
             Self::MissingHeader(_) => "missing_signature",
             Self::UnknownApp => "unknown_app",
+            Self::BadClientToken => "bad_client_token",
             Self::BadSignature => "bad_signature",
             Self::StaleTimestamp { .. } => "stale_timestamp",
             Self::BadNonce => "bad_nonce",
@@ -103,6 +113,7 @@ impl ApiErrorKind {
             Self::InvalidLimit(_) => "invalid_limit",
             Self::LimitExceeded(_) => "limit_exceeded",
             Self::InvalidAudience(_) => "invalid_audience",
+            Self::InvalidSubscription(_) => "invalid_subscription",
             Self::NotFound { .. } => "not_found",
             Self::NoRoute(_) => "no_route",
             Self::Conflict(_) => "conflict",
@@ -171,6 +182,9 @@ impl From<ServiceError> for ApiErrorKind {
             ServiceError::InvalidLimit(invalid) => Self::InvalidLimit(invalid),
             ServiceError::LimitExceeded(breach) => Self::LimitExceeded(breach),
             ServiceError::InvalidAudience(err) => Self::InvalidAudience(err),
+            err @ ServiceError::InvalidSubscription(_) => {
+                Self::InvalidSubscription(err.to_string())
+            }
             ServiceError::NotFound { what, id } => Self::NotFound { what, id },
             ServiceError::Conflict(message) => Self::Conflict(message),
             ServiceError::PushState { code, message } => Self::PushState { code, message },
@@ -179,6 +193,18 @@ impl From<ServiceError> for ApiErrorKind {
             }
             ServiceError::Unavailable(message) => Self::Unavailable(message),
             ServiceError::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+impl From<AuthError> for ApiErrorKind {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Unavailable(detail) => {
+                tracing::warn!(%detail, "client token check unavailable");
+                Self::Unavailable("authentication is unavailable, retry later".into())
+            }
+            AuthError::Invalid | AuthError::Expired | AuthError::UnknownApp => Self::BadClientToken,
         }
     }
 }

@@ -211,6 +211,7 @@ async fn build_state(
         live: live.clone(),
         receipts: receipts.clone(),
         apps: app_caches.by_id.clone(),
+        vendor: vendors.sender.clone(),
     };
     let gateway = Gateway::new(settings.gateway.clone(), Arc::new(authenticator), Arc::new(inbox));
     let registry = gateway.registry().clone();

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{next_push, Herald, Start};
+use common::{next_push, until, Herald, Start};
 use herald_vendor::test_support::{
     ca_pem, ApnsTestServer, FcmTestServer, Reply, TestApnsKey, TestServiceAccount,
 };
@@ -17,16 +17,6 @@ use serde_json::{json, Value};
 const LIVE_TOKEN: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
 const DEAD_TOKEN: &str = "deaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddeaddead";
 const ONLINE_TOKEN: &str = "0000000000000000000000000000000000000000000000000000000000000001";
-
-async fn until(what: &str, ready: impl Fn() -> bool) {
-    for _ in 0..400 {
-        if ready() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} did not happen");
-}
 
 #[tokio::test]
 async fn offline_devices_get_vendor_notifications_and_dead_tokens_are_pruned() {

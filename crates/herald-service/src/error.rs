@@ -7,6 +7,7 @@ use herald_core::limits::InvalidLimit;
 use herald_core::push::PushError;
 use herald_core::LimitBreach;
 use herald_store::StoreError;
+use herald_vendor::SubscriptionError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -18,6 +19,9 @@ pub enum ServiceError {
     LimitExceeded(#[from] LimitBreach),
     #[error(transparent)]
     InvalidAudience(#[from] AudienceError),
+    /// A `webpush` vendor token that is not a browser's push subscription.
+    #[error("vendor_token: not a Web Push subscription: {0}")]
+    InvalidSubscription(#[from] SubscriptionError),
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]

@@ -5,6 +5,7 @@
 //! which each of them maps to its own answers.
 
 pub mod cluster;
+pub mod device_reports;
 pub mod directory;
 pub mod dispatch;
 mod error;

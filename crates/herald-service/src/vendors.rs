@@ -1,16 +1,23 @@
-//! Vendor channels in the server: each app's APNs / FCM credentials (sealed in the store,
-//! installed in the sender at start-up and on every change), and the offline notification of a
-//! dispatched push to the devices it did not reach online.
+//! Vendor channels in the server: each app's APNs / FCM / Web Push credentials (sealed in the
+//! store, installed in the sender at start-up and on every change), the check of browser
+//! subscriptions devices register, and the offline notification of a dispatched push to the
+//! devices it did not reach online.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use herald_core::account::{TokenKind, VendorToken};
+use herald_core::account::{Device, TokenKind, VendorToken};
 use herald_core::push::PushStatus;
 use herald_core::{App, AppId};
 use herald_index::RoaringBitmap;
 use herald_store::{DeviceToken, DynStore};
-use herald_vendor::{ApnsCredentials, FcmCredentials, Outcome, SecretBox, Vendor, VendorPush};
+use herald_vendor::{
+    ApnsCredentials, CredentialsError, FcmCredentials, Outcome, SecretBox, Vendor, VendorPush,
+    WebPushCredentials, WebPushSubscription,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::directory::{self, Directory};
@@ -39,12 +46,49 @@ fn context(app: AppId, kind: TokenKind) -> String {
     format!("app/{app}/{}", kind.as_str())
 }
 
+/// What the service does alike with each vendor's credentials: install them in the sender and
+/// show them without their secret.
+trait Credentials: Serialize + DeserializeOwned {
+    fn install(&self, sender: &dyn Vendor, app: AppId) -> Result<(), CredentialsError>;
+    fn shown(&self) -> Result<Value, CredentialsError>;
+}
+
+impl Credentials for ApnsCredentials {
+    fn install(&self, sender: &dyn Vendor, app: AppId) -> Result<(), CredentialsError> {
+        sender.set_apns(app, self)
+    }
+
+    fn shown(&self) -> Result<Value, CredentialsError> {
+        Ok(json!(self.redacted()?))
+    }
+}
+
+impl Credentials for FcmCredentials {
+    fn install(&self, sender: &dyn Vendor, app: AppId) -> Result<(), CredentialsError> {
+        sender.set_fcm(app, self)
+    }
+
+    fn shown(&self) -> Result<Value, CredentialsError> {
+        Ok(json!(self.redacted()?))
+    }
+}
+
+impl Credentials for WebPushCredentials {
+    fn install(&self, sender: &dyn Vendor, app: AppId) -> Result<(), CredentialsError> {
+        sender.set_webpush(app, self)
+    }
+
+    fn shown(&self) -> Result<Value, CredentialsError> {
+        Ok(json!(self.redacted()?))
+    }
+}
+
 impl Vendors {
     /// Installs every stored credential in the sender. A credential that does not open (a wrong
     /// key) is logged and skipped, so one bad row does not keep the server down.
     pub async fn load(&self, store: &DynStore) -> Result<(), herald_store::StoreError> {
         for app in store.apps().await? {
-            for kind in [TokenKind::Apns, TokenKind::Fcm] {
+            for kind in TokenKind::ALL {
                 let Some(sealed) = store.vendor_credentials(app.id, kind.as_str()).await? else {
                     continue;
                 };
@@ -58,19 +102,22 @@ impl Vendors {
     }
 
     fn install(&self, app: AppId, kind: TokenKind, sealed: &str) -> Result<(), String> {
-        let ctx = context(app, kind);
         match kind {
-            TokenKind::Apns => {
-                let credentials: ApnsCredentials =
-                    self.secrets.open_json(&ctx, sealed).map_err(|e| e.to_string())?;
-                self.sender.set_apns(app, &credentials).map_err(|e| e.to_string())
-            }
-            TokenKind::Fcm => {
-                let credentials: FcmCredentials =
-                    self.secrets.open_json(&ctx, sealed).map_err(|e| e.to_string())?;
-                self.sender.set_fcm(app, &credentials).map_err(|e| e.to_string())
-            }
+            TokenKind::Apns => self.open_and_install::<ApnsCredentials>(app, kind, sealed),
+            TokenKind::Fcm => self.open_and_install::<FcmCredentials>(app, kind, sealed),
+            TokenKind::WebPush => self.open_and_install::<WebPushCredentials>(app, kind, sealed),
         }
+    }
+
+    fn open_and_install<C: Credentials>(
+        &self,
+        app: AppId,
+        kind: TokenKind,
+        sealed: &str,
+    ) -> Result<(), String> {
+        let credentials: C =
+            self.secrets.open_json(&context(app, kind), sealed).map_err(|e| e.to_string())?;
+        credentials.install(&*self.sender, app).map_err(|e| e.to_string())
     }
 
     /// Validates, installs and stores an app's credentials; returns them redacted.
@@ -82,31 +129,30 @@ impl Vendors {
         body: Value,
     ) -> Result<Value, ServiceError> {
         let kind = kind_of(vendor)?;
-        let invalid = |err: &dyn std::fmt::Display| {
-            ServiceError::InvalidRequest(format!("{vendor} credentials: {err}"))
-        };
-        let ctx = context(app.id, kind);
         let (sealed, redacted) = match kind {
-            TokenKind::Apns => {
-                let credentials: ApnsCredentials =
-                    serde_json::from_value(body).map_err(|e| invalid(&e))?;
-                self.sender.set_apns(app.id, &credentials).map_err(|e| invalid(&e))?;
-                let redacted = credentials.redacted().map_err(|e| invalid(&e))?;
-                (self.secrets.seal_json(&ctx, &credentials), json!(redacted))
-            }
-            TokenKind::Fcm => {
-                let credentials: FcmCredentials =
-                    serde_json::from_value(body).map_err(|e| invalid(&e))?;
-                self.sender.set_fcm(app.id, &credentials).map_err(|e| invalid(&e))?;
-                let redacted = credentials.redacted().map_err(|e| invalid(&e))?;
-                (self.secrets.seal_json(&ctx, &credentials), json!(redacted))
-            }
-        };
+            TokenKind::Apns => self.install_new::<ApnsCredentials>(app.id, kind, body),
+            TokenKind::Fcm => self.install_new::<FcmCredentials>(app.id, kind, body),
+            TokenKind::WebPush => self.install_new::<WebPushCredentials>(app.id, kind, body),
+        }
+        .map_err(|err| ServiceError::InvalidRequest(format!("{vendor} credentials: {err}")))?;
         store
             .set_vendor_credentials(app.id, vendor, sealed.as_bytes(), &redacted.to_string())
             .await?;
         tracing::info!(app_id = app.id, vendor, "vendor credentials set");
         Ok(redacted)
+    }
+
+    /// Reads credentials from a request body and installs them; gives them sealed and shown.
+    fn install_new<C: Credentials>(
+        &self,
+        app: AppId,
+        kind: TokenKind,
+        body: Value,
+    ) -> Result<(String, Value), String> {
+        let credentials: C = serde_json::from_value(body).map_err(|e| e.to_string())?;
+        credentials.install(&*self.sender, app).map_err(|e| e.to_string())?;
+        let shown = credentials.shown().map_err(|e| e.to_string())?;
+        Ok((self.secrets.seal_json(&context(app, kind), &credentials), shown))
     }
 
     /// The stored credentials, redacted.
@@ -135,6 +181,20 @@ impl Vendors {
         self.sender.remove(app.id, kind);
         Ok(())
     }
+}
+
+/// A device as it is stored: a Web Push token is checked and put in its canonical form, so that
+/// a subscription that cannot be sent to is refused at registration, not at every push, and the
+/// same subscription spelled twice is one token. Other devices pass unchanged.
+pub fn canonical_device(device: &Device) -> Result<Cow<'_, Device>, ServiceError> {
+    let Some(token) = device.vendor_token.as_ref().filter(|t| t.kind == TokenKind::WebPush) else {
+        return Ok(Cow::Borrowed(device));
+    };
+    let subscription = WebPushSubscription::parse(&token.token)?;
+    let mut device = device.clone();
+    device.vendor_token =
+        Some(VendorToken { kind: TokenKind::WebPush, token: subscription.to_token() });
+    Ok(Cow::Owned(device))
 }
 
 /// What the offline notification of one push needs.
@@ -246,5 +306,54 @@ async fn prune(
         Err(err) => {
             tracing::error!(app_id = app, device_id = %device.device_id, %err, "cannot remove a vendor token")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use herald_vendor::SubscriptionError;
+
+    use super::*;
+
+    const P256DH: &str =
+        "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+
+    fn browser(kind: TokenKind, token: String) -> Device {
+        Device {
+            device_id: "tab".into(),
+            platform: "web".into(),
+            package: "shop.example".into(),
+            vendor_token: Some(VendorToken { kind, token }),
+            app_version: None,
+            locale: None,
+            time_zone: None,
+        }
+    }
+
+    #[test]
+    fn webpush_tokens_are_checked_and_kept_in_one_form() {
+        let posted = json!({"expirationTime": null, "endpoint": "https://push.example/p/1",
+            "keys": {"auth": "BTBZMqHH6r4Tts7J_aSIgg==", "p256dh": P256DH}});
+        let device = browser(TokenKind::WebPush, posted.to_string());
+        let stored = canonical_device(&device).unwrap();
+        let token = &stored.vendor_token.as_ref().unwrap().token;
+        assert_eq!(
+            token,
+            &format!(
+                r#"{{"endpoint":"https://push.example/p/1","keys":{{"p256dh":"{P256DH}","auth":"BTBZMqHH6r4Tts7J_aSIgg"}}}}"#
+            )
+        );
+
+        let bad = browser(TokenKind::WebPush, posted.to_string().replace("https", "http"));
+        let err = canonical_device(&bad).unwrap_err();
+        assert!(
+            matches!(err, ServiceError::InvalidSubscription(SubscriptionError::NotHttps(_))),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("vendor_token: not a Web Push subscription"), "{err}");
+
+        // Other vendors' tokens are the vendors' business.
+        let phone = browser(TokenKind::Apns, "not checked here".into());
+        assert!(matches!(canonical_device(&phone), Ok(Cow::Borrowed(_))));
     }
 }

@@ -210,6 +210,9 @@ async fn bench(args: Args, apns: ApnsTestServer, fcm: FcmTestServer, webpush: We
             let token = match kind {
                 TokenKind::Apns => format!("{i:064x}"),
                 TokenKind::Fcm => format!("fcm-registration-token-{i:0>140}"),
+                TokenKind::WebPush => {
+                    webpush.subscribe(&vapid_keys[i % args.apps]).subscription_json()
+                }
             };
             per_app[i % args.apps].push(VendorToken { kind, token });
         }

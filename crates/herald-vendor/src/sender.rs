@@ -46,13 +46,15 @@ pub trait Vendor: Send + Sync + 'static {
     ) -> Result<(), CredentialsError>;
 
     /// Forgets an app's VAPID credentials; its Web Push sends fail with `NoCredentials`.
-    fn remove_webpush(&self, app: AppId);
+    fn remove_webpush(&self, app: AppId) {
+        self.remove(app, TokenKind::WebPush);
+    }
 
     /// Forgets all of an app's credentials (the app was deleted).
     fn remove_app(&self, app: AppId) {
-        self.remove(app, TokenKind::Apns);
-        self.remove(app, TokenKind::Fcm);
-        self.remove_webpush(app);
+        for kind in TokenKind::ALL {
+            self.remove(app, kind);
+        }
     }
 
     /// Whether the app has credentials for `kind`; the dispatcher skips devices of vendors
@@ -60,7 +62,13 @@ pub trait Vendor: Send + Sync + 'static {
     fn has_channel(&self, app: AppId, kind: TokenKind) -> bool;
 
     /// Whether the app has VAPID credentials.
-    fn has_webpush(&self, app: AppId) -> bool;
+    fn has_webpush(&self, app: AppId) -> bool {
+        self.has_channel(app, TokenKind::WebPush)
+    }
+
+    /// The public key of the app's VAPID credentials (base64url, no padding): what its pages
+    /// pass to `pushManager.subscribe` as `applicationServerKey`. `None` without credentials.
+    fn webpush_key(&self, app: AppId) -> Option<String>;
 
     /// Encodes a push for every vendor once, before sending it to many devices.
     fn prepare(&self, push: &VendorPush) -> PreparedPush;
@@ -71,9 +79,9 @@ pub trait Vendor: Send + Sync + 'static {
         outcomes.pop().unwrap_or_else(|| Outcome::failed("NotSent", true))
     }
 
-    /// Sends `push` to many device tokens of `app` (APNs and FCM mixed) concurrently, within
-    /// the app's in-flight limit per vendor. Returns one outcome per token, in input order.
-    /// Memory stays bounded by the limit, not by the number of tokens.
+    /// Sends `push` to many device tokens of `app` (APNs, FCM and Web Push mixed)
+    /// concurrently, within the app's in-flight limit per vendor. Returns one outcome per
+    /// token, in input order. Memory stays bounded by the limit, not by the number of tokens.
     async fn send_many(
         &self,
         app: AppId,
@@ -82,20 +90,27 @@ pub trait Vendor: Send + Sync + 'static {
     ) -> Vec<Outcome>;
 
     /// Sends `push` to many browser subscriptions of `app` (each the `PushSubscription` JSON
-    /// the page posted) concurrently, within the app's Web Push in-flight limit. Returns one
-    /// outcome per subscription, in input order.
+    /// the page posted): [`Vendor::send_many`] with Web Push tokens.
     async fn send_webpush_many(
         &self,
         app: AppId,
         push: &PreparedPush,
         subscriptions: &[String],
-    ) -> Vec<Outcome>;
+    ) -> Vec<Outcome> {
+        let tokens: Vec<VendorToken> = subscriptions
+            .iter()
+            .map(|s| VendorToken { kind: TokenKind::WebPush, token: s.clone() })
+            .collect();
+        self.send_many(app, push, &tokens).await
+    }
 
     /// Counters of an app's channel; `None` when it has no credentials for `kind`.
     fn stats(&self, app: AppId, kind: TokenKind) -> Option<ChannelStats>;
 
     /// Counters of an app's Web Push channel; `None` without VAPID credentials.
-    fn webpush_stats(&self, app: AppId) -> Option<ChannelStats>;
+    fn webpush_stats(&self, app: AppId) -> Option<ChannelStats> {
+        self.stats(app, TokenKind::WebPush)
+    }
 }
 
 #[derive(Default, Clone)]
@@ -200,18 +215,15 @@ impl Vendor for VendorSender {
         Ok(())
     }
 
-    fn remove_webpush(&self, app: AppId) {
-        self.update(app, |c| c.webpush = None);
-    }
-
-    fn has_webpush(&self, app: AppId) -> bool {
-        self.channels(app).webpush.is_some()
+    fn webpush_key(&self, app: AppId) -> Option<String> {
+        self.channels(app).webpush.map(|r| r.application_server_key().to_owned())
     }
 
     fn remove(&self, app: AppId, kind: TokenKind) {
         self.update(app, |c| match kind {
             TokenKind::Apns => c.apns = None,
             TokenKind::Fcm => c.fcm = None,
+            TokenKind::WebPush => c.webpush = None,
         });
     }
 
@@ -220,6 +232,7 @@ impl Vendor for VendorSender {
         match kind {
             TokenKind::Apns => channels.apns.is_some(),
             TokenKind::Fcm => channels.fcm.is_some(),
+            TokenKind::WebPush => channels.webpush.is_some(),
         }
     }
 
@@ -233,15 +246,14 @@ impl Vendor for VendorSender {
         push: &PreparedPush,
         tokens: &[VendorToken],
     ) -> Vec<Outcome> {
-        let channels = self.channels(app);
-        let (apns, fcm) = (channels.apns.as_deref(), channels.fcm.as_deref());
-        // Both vendors' limits can be full at once; beyond that, futures would only wait.
+        let channels = &self.channels(app);
+        // Two vendors' limits can be full at once; beyond that, futures would only wait.
         let width = self.settings.max_in_flight.saturating_mul(2);
         let mut outcomes: Vec<Option<Outcome>> = vec![None; tokens.len()];
         // Indices rather than `(i, &token)` items: a closure over a borrowed item is not
         // general enough for the `Send` future `async_trait` requires.
         let mut sends = futures_util::stream::iter(0..tokens.len())
-            .map(|i| async move { (i, route(apns, fcm, push, &tokens[i]).await) })
+            .map(|i| async move { (i, route(channels, push, &tokens[i]).await) })
             .buffer_unordered(width);
         while let Some((i, outcome)) = sends.next().await {
             outcomes[i] = Some(outcome);
@@ -252,51 +264,30 @@ impl Vendor for VendorSender {
             .collect()
     }
 
-    async fn send_webpush_many(
-        &self,
-        app: AppId,
-        push: &PreparedPush,
-        subscriptions: &[String],
-    ) -> Vec<Outcome> {
-        let Some(router) = self.channels(app).webpush else {
-            return vec![Outcome::failed("NoCredentials", false); subscriptions.len()];
-        };
-        let router = &*router;
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; subscriptions.len()];
-        let mut sends = futures_util::stream::iter(0..subscriptions.len())
-            .map(|i| async move { (i, router.send(&push.webpush, &subscriptions[i]).await) })
-            .buffer_unordered(self.settings.max_in_flight);
-        while let Some((i, outcome)) = sends.next().await {
-            outcomes[i] = Some(outcome);
-        }
-        outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| Outcome::failed("NotSent", true)))
-            .collect()
-    }
-
-    fn webpush_stats(&self, app: AppId) -> Option<ChannelStats> {
-        self.channels(app).webpush.map(|r| r.stats())
-    }
-
     fn stats(&self, app: AppId, kind: TokenKind) -> Option<ChannelStats> {
         let channels = self.channels(app);
         match kind {
             TokenKind::Apns => channels.apns.map(|r| r.stats()),
             TokenKind::Fcm => channels.fcm.map(|r| r.stats()),
+            TokenKind::WebPush => channels.webpush.map(|r| r.stats()),
         }
     }
 }
 
-async fn route(
-    apns: Option<&ApnsRouter>,
-    fcm: Option<&FcmRouter>,
-    push: &PreparedPush,
-    token: &VendorToken,
-) -> Outcome {
-    match (token.kind, apns, fcm) {
-        (TokenKind::Apns, Some(apns), _) => apns.send(&push.apns, &token.token).await,
-        (TokenKind::Fcm, _, Some(fcm)) => fcm.send(&push.fcm, &token.token).await,
-        (TokenKind::Apns | TokenKind::Fcm, _, _) => Outcome::failed("NoCredentials", false),
+/// Sends to one token through the channel of its kind.
+async fn route(channels: &Channels, push: &PreparedPush, token: &VendorToken) -> Outcome {
+    match token.kind {
+        TokenKind::Apns => match &channels.apns {
+            Some(apns) => apns.send(&push.apns, &token.token).await,
+            None => Outcome::failed("NoCredentials", false),
+        },
+        TokenKind::Fcm => match &channels.fcm {
+            Some(fcm) => fcm.send(&push.fcm, &token.token).await,
+            None => Outcome::failed("NoCredentials", false),
+        },
+        TokenKind::WebPush => match &channels.webpush {
+            Some(webpush) => webpush.send(&push.webpush, &token.token).await,
+            None => Outcome::failed("NoCredentials", false),
+        },
     }
 }

@@ -1,5 +1,6 @@
-// Builds dist/esm (ES modules and .d.ts for bundlers and Node) and dist/herald.min.js (one file
-// for a <script> tag, exposing the global `HeraldClient`).
+// Builds dist/esm (ES modules and .d.ts for bundlers and Node), dist/herald.min.js (one file
+// for a <script> tag, exposing the global `HeraldClient`) and dist/herald-sw.js (the service
+// worker that shows Web Push notifications).
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -29,4 +30,16 @@ await build({
   legalComments: "none",
   logLevel: "warning",
 });
-console.log("built dist/esm and dist/herald.min.js");
+// The service worker: one file the app serves itself, e.g. as /herald-sw.js.
+await build({
+  entryPoints: [join(root, "src/sw.ts")],
+  outfile: join(root, "dist/herald-sw.js"),
+  bundle: true,
+  format: "iife",
+  target: ["es2020"],
+  minify: true,
+  sourcemap: true,
+  legalComments: "none",
+  logLevel: "warning",
+});
+console.log("built dist/esm, dist/herald.min.js and dist/herald-sw.js");

@@ -10,6 +10,7 @@ import { Connection } from "./connection.js";
 import { Emitter } from "./emitter.js";
 import {
   type ClientFrame,
+  CloseCode,
   type ErrorFrame,
   type HelloFrame,
   PROTOCOL_VERSION,
@@ -29,6 +30,18 @@ import {
 } from "./storage.js";
 import { type GetToken, TokenSource } from "./token.js";
 import type { ConnectionState, HeraldEvents, Push, Stats } from "./types.js";
+import {
+  type CacheStorageLike,
+  clearWorkerConfig,
+  globalCaches,
+  httpBase,
+  loadSubscription,
+  type PushRegistrationLike,
+  saveSubscription,
+  saveWorkerConfig,
+  subscribe,
+  unsubscribe,
+} from "./webpush.js";
 
 export interface HeraldOptions {
   /** `wss://host/v1/connect`, or the server's base URL (`https://host`). */
@@ -43,7 +56,10 @@ export interface HeraldOptions {
   platform?: string;
   /** Package name of the app. Default: the page's host name, else `web`. */
   package?: string;
-  /** Only `apns` and `fcm` exist in protocol version 1. */
+  /**
+   * The device's vendor token (`apns`, `fcm`, or `webpush` with a subscription's JSON). In a
+   * browser, `subscribeWebPush` sets it instead.
+   */
   vendorToken?: VendorToken;
   appVersion?: string;
   /** Default: the browser's language, when there is one. */
@@ -60,6 +76,8 @@ export interface HeraldOptions {
   connectTimeoutMs?: number;
   /** Batching of acks. Default 50 ms or 50 pushes, whichever comes first. */
   ack?: Partial<AckTiming>;
+  /** Where the service worker finds the token to report with. Default the global `caches`. */
+  caches?: CacheStorageLike;
 }
 
 /** Frames kept while disconnected (opens) and sent after the next welcome; the oldest go first. */
@@ -84,6 +102,15 @@ export class Herald extends Emitter<HeraldEvents> {
   private backlog: ClientFrame[] = [];
   private readonly counters: Stats = { connects: 0, pushes: 0, duplicatesDropped: 0 };
   private readonly detachPageEvents: () => void;
+  /** Sent in every hello: a hello without it would remove the device's stored token. */
+  private vendorToken: VendorToken | undefined;
+  /** The app's VAPID key from the last welcome; undefined when it has no Web Push. */
+  private webpushKey: string | undefined;
+  /** The token of the last hello: the service worker reports with it. */
+  private helloToken: string | undefined;
+  /** Set while the connection is closed on purpose, to say hello again at once. */
+  private helloAgain = false;
+  private registration: PushRegistrationLike | undefined;
 
   /** Starts connecting right after the current task, so listeners added now see every event. */
   constructor(options: HeraldOptions) {
@@ -99,6 +126,10 @@ export class Herald extends Emitter<HeraldEvents> {
     this.storage = options.storage ?? defaultStorage();
     this.device = options.device ?? storedDeviceId(this.storage);
     this.highestSeen = loadLastSeq(this.storage, this.device);
+    const subscription = loadSubscription(this.storage, this.device);
+    this.vendorToken =
+      options.vendorToken ??
+      (subscription === undefined ? undefined : { kind: "webpush", token: subscription });
     this.acks = new AckBatcher(
       this.highestSeen,
       (seq) => saveLastSeq(this.storage, this.device, seq),
@@ -129,6 +160,42 @@ export class Herald extends Emitter<HeraldEvents> {
   /** Reports that the user opened (clicked) the push; counted in the push's report. */
   opened(pushId: string): void {
     this.sendOrKeep({ type: "opened", push_id: pushId });
+  }
+
+  /**
+   * Subscribes the browser to Web Push with the app's key from the welcome (waiting for one if
+   * not connected yet) and makes the subscription the device's vendor token: the connection
+   * says hello again with it, and every later hello carries it. The browser asks the user for
+   * permission the first time. The registration's worker should be herald-sw.js (or import it).
+   * Rejects when the app has no Web Push credentials or the user refused.
+   */
+  async subscribeWebPush(registration: PushRegistrationLike): Promise<VendorToken> {
+    const key = await this.webPushKey();
+    let token: string;
+    try {
+      token = await subscribe(registration, key);
+    } catch (error) {
+      // Permission revoked since the last subscription: stop offering the dead one.
+      if (this.vendorToken?.kind === "webpush") await this.forgetSubscription();
+      throw error;
+    }
+    this.registration = registration;
+    saveSubscription(this.storage, this.device, token);
+    const vendorToken: VendorToken = { kind: "webpush", token };
+    this.setVendorToken(vendorToken);
+    await this.saveWorkerConfig();
+    return vendorToken;
+  }
+
+  /**
+   * Ends the Web Push subscription (of `registration`, else the one `subscribeWebPush` was
+   * given) and removes it from the device: the connection says hello again without it.
+   */
+  async unsubscribeWebPush(registration?: PushRegistrationLike): Promise<void> {
+    const target = registration ?? this.registration;
+    if (target) await unsubscribe(target);
+    this.registration = undefined;
+    await this.forgetSubscription();
   }
 
   /** Acks what was received, closes the connection (1000) and stops reconnecting. */
@@ -176,6 +243,7 @@ export class Herald extends Emitter<HeraldEvents> {
 
   private async hello(): Promise<HelloFrame> {
     const token = await this.tokens.token(Date.now());
+    this.helloToken = token;
     const { options } = this;
     return withoutUndefined({
       type: "hello",
@@ -184,7 +252,7 @@ export class Herald extends Emitter<HeraldEvents> {
       device_id: this.device,
       platform: options.platform ?? "web",
       package: options.package ?? defaultPackage(),
-      vendor_token: options.vendorToken,
+      vendor_token: this.vendorToken,
       last_seq: this.acks.lastAcked,
       app_version: options.appVersion,
       locale: options.locale ?? defaultLocale(),
@@ -195,13 +263,20 @@ export class Herald extends Emitter<HeraldEvents> {
   private onWelcome(welcome: WelcomeFrame): void {
     this.backoff?.reset();
     this.counters.connects += 1;
+    this.webpushKey = welcome.webpush_key;
     this.setState("connected");
-    this.emit("connected", {
-      sessionId: welcome.session_id,
-      resumeFrom: welcome.resume_from,
-      heartbeatSecs: welcome.heartbeat_secs,
-      serverTime: welcome.server_time,
-    });
+    this.emit(
+      "connected",
+      withoutUndefined({
+        sessionId: welcome.session_id,
+        resumeFrom: welcome.resume_from,
+        heartbeatSecs: welcome.heartbeat_secs,
+        serverTime: welcome.server_time,
+        webpushKey: welcome.webpush_key,
+      }),
+    );
+    // A renewed token reaches the worker too.
+    if (this.vendorToken?.kind === "webpush") void this.saveWorkerConfig();
     this.acks.connected((upTo) => this.connection?.send({ type: "ack", up_to: upTo }) ?? false);
     this.sendBacklog();
   }
@@ -236,7 +311,67 @@ export class Herald extends Emitter<HeraldEvents> {
     this.connection = undefined;
     this.acks.disconnected();
     if (this.currentState === "closed") return;
+    if (this.helloAgain) {
+      this.helloAgain = false;
+      this.emit("disconnected", { code: CloseCode.Normal, reason, retryInMs: 0 });
+      this.setState("disconnected");
+      void this.connect();
+      return;
+    }
     this.onEnd(code, reason);
+  }
+
+  /** The key to subscribe with: the current welcome's, else the next one's. */
+  private async webPushKey(): Promise<string> {
+    if (this.currentState !== "connected") {
+      if (this.isClosed()) throw new Error("herald: the client is closed");
+      await new Promise<void>((resolve, reject) => {
+        const stop = (): void => {
+          offConnected();
+          offState();
+        };
+        const offConnected = this.on("connected", () => {
+          stop();
+          resolve();
+        });
+        const offState = this.on("state", (state) => {
+          if (state !== "closed") return;
+          stop();
+          reject(new Error("herald: the client closed before it connected"));
+        });
+      });
+    }
+    if (this.webpushKey === undefined) {
+      throw new Error("herald: the app has no Web Push credentials (no webpush_key in the welcome)");
+    }
+    return this.webpushKey;
+  }
+
+  /** Changes what the hello says; a connection made with the old one says hello again. */
+  private setVendorToken(token: VendorToken | undefined): void {
+    if (token?.kind === this.vendorToken?.kind && token?.token === this.vendorToken?.token) return;
+    this.vendorToken = token;
+    // A connection waiting to be retried will say the new hello anyway.
+    if (!this.connection) return;
+    this.helloAgain = true;
+    this.acks.flush();
+    this.connection.close();
+  }
+
+  private async forgetSubscription(): Promise<void> {
+    saveSubscription(this.storage, this.device, undefined);
+    if (this.vendorToken?.kind === "webpush") this.setVendorToken(undefined);
+    await clearWorkerConfig(this.options.caches ?? globalCaches());
+  }
+
+  private async saveWorkerConfig(): Promise<void> {
+    if (this.helloToken === undefined) return;
+    const config = { url: httpBase(this.url), token: this.helloToken, device: this.device };
+    try {
+      await saveWorkerConfig(this.options.caches ?? globalCaches(), config);
+    } catch {
+      // Storage refused (private mode, quota): notifications still show, opens go uncounted.
+    }
   }
 
   /** Decides, from how the connection ended, whether and when to try again. */

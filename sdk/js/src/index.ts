@@ -21,3 +21,9 @@ export type { AckTiming } from "./acks.js";
 export { type CursorStorage, MemoryStorage } from "./storage.js";
 export type { GetToken } from "./token.js";
 export type { WebSocketConstructor, WebSocketLike } from "./socket.js";
+export type {
+  CacheStorageLike,
+  PushManagerLike,
+  PushRegistrationLike,
+  PushSubscriptionLike,
+} from "./webpush.js";

@@ -8,7 +8,8 @@ export const PROTOCOL_VERSION = 1;
 /** Any JSON value: the app's custom message is one. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-export type VendorKind = "apns" | "fcm";
+/** `webpush`: the token is a browser's `PushSubscription` JSON, as a string. */
+export type VendorKind = "apns" | "fcm" | "webpush";
 
 export interface VendorToken {
   kind: VendorKind;
@@ -42,6 +43,8 @@ export interface WelcomeFrame {
   server_time: string;
   heartbeat_secs: number;
   resume_from: number;
+  /** The app's VAPID public key (base64url), when it can send Web Push. */
+  webpush_key?: string;
 }
 
 export interface PushFrame {

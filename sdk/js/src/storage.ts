@@ -66,7 +66,7 @@ function randomId(): string {
 }
 
 // A full or blocked storage must not stop delivery: the server's own cursor still resumes.
-function safeGet(storage: CursorStorage, key: string): string | null {
+export function safeGet(storage: CursorStorage, key: string): string | null {
   try {
     return storage.getItem(key);
   } catch {
@@ -74,7 +74,7 @@ function safeGet(storage: CursorStorage, key: string): string | null {
   }
 }
 
-function safeSet(storage: CursorStorage, key: string, value: string): void {
+export function safeSet(storage: CursorStorage, key: string, value: string): void {
   try {
     storage.setItem(key, value);
   } catch {

@@ -39,6 +39,8 @@ export interface Connected {
   resumeFrom: number;
   heartbeatSecs: number;
   serverTime: string;
+  /** The app's VAPID public key, when it can send Web Push (see `subscribeWebPush`). */
+  webpushKey?: string;
 }
 
 export interface Disconnected {

@@ -40,6 +40,8 @@ pub(super) struct IdentifiedSession {
     last_sent: u64,
     /// Fires when the client has been silent for the idle timeout.
     idle: Pin<Box<Sleep>>,
+    /// For the welcome, then dropped: idle connections should not hold it.
+    webpush_key: Option<Box<str>>,
 }
 
 impl IdentifiedSession {
@@ -50,6 +52,7 @@ impl IdentifiedSession {
         device: DeviceInfo,
         registration: Registration,
         resume_from: u64,
+        webpush_key: Option<String>,
     ) -> Self {
         let idle =
             Box::pin(tokio::time::sleep_until(deadline(conn.gateway.settings().idle_timeout)));
@@ -62,6 +65,7 @@ impl IdentifiedSession {
             resume_from,
             last_sent: resume_from,
             idle,
+            webpush_key: webpush_key.map(String::into_boxed_str),
         }
     }
 
@@ -130,6 +134,7 @@ impl IdentifiedSession {
             server_time: Utc::now(),
             heartbeat_secs: settings.heartbeat.as_secs_f64().ceil().max(1.0) as u64,
             resume_from: self.resume_from,
+            webpush_key: self.webpush_key.take().map(String::from),
         });
         let text = welcome.encode().into();
         self.conn.socket.feed(Message::Text(text)).await.map_err(|_| End::Lost)

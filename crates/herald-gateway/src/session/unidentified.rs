@@ -148,6 +148,7 @@ impl UnidentifiedSession {
             device,
             registration,
             resume_from,
+            login.webpush_key,
         ))
     }
 }

@@ -1,8 +1,9 @@
-//! `herald vendor ...`: the app's APNs and FCM credentials.
+//! `herald vendor ...`: the app's APNs, FCM and Web Push (VAPID) credentials.
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
+use herald_vendor::WebPushCredentials;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -37,10 +38,47 @@ pub enum VendorCommand {
         #[arg(long)]
         project_id: Option<String>,
     },
-    /// Show credentials (apns or fcm), secrets redacted.
+    /// Set the app's Web Push (VAPID) credentials: a new key pair, or one made elsewhere (as
+    /// `web-push generate-vapid-keys` prints it). Shows the public key the app's pages subscribe
+    /// with. A new key pair orphans every browser subscription made with the old one.
+    SetWebpush {
+        /// Make a new key pair.
+        #[arg(long, conflicts_with_all = ["private_key", "public_key"])]
+        generate: bool,
+        /// base64url of the 32-byte private key.
+        #[arg(long, required_unless_present = "generate", requires = "public_key")]
+        private_key: Option<String>,
+        /// base64url of the 65-byte public key.
+        #[arg(long, required_unless_present = "generate", requires = "private_key")]
+        public_key: Option<String>,
+        /// How push services reach the operator: mailto:<address> or an https:// URL.
+        #[arg(long)]
+        subject: String,
+    },
+    /// Show credentials (apns, fcm or webpush), secrets redacted.
     Get { vendor: String },
-    /// Remove credentials (apns or fcm).
+    /// Remove credentials (apns, fcm or webpush).
     Delete { vendor: String },
+}
+
+/// The VAPID credentials to send: made here, so the private key is never printed.
+fn webpush_credentials(
+    generate: bool,
+    private_key: Option<String>,
+    public_key: Option<String>,
+    subject: String,
+) -> Result<WebPushCredentials, ClientError> {
+    match (generate, private_key, public_key) {
+        (true, _, _) => {
+            WebPushCredentials::generate(subject).map_err(|err| ClientError::Usage(err.to_string()))
+        }
+        (false, Some(private_key), Some(public_key)) => {
+            Ok(WebPushCredentials { private_key, public_key, subject })
+        }
+        _ => Err(ClientError::Usage(
+            "give --generate, or both --private-key and --public-key".into(),
+        )),
+    }
 }
 
 fn read(path: &PathBuf) -> Result<String, ClientError> {
@@ -61,6 +99,10 @@ impl VendorCommand {
             VendorCommand::SetFcm { service_account, project_id } => {
                 let body = json!({ "service_account_json": read(&service_account)?, "project_id": project_id });
                 client.signed(Method::PUT, "/v1/vendors/fcm", Some(&body)).await?
+            }
+            VendorCommand::SetWebpush { generate, private_key, public_key, subject } => {
+                let credentials = webpush_credentials(generate, private_key, public_key, subject)?;
+                client.signed(Method::PUT, "/v1/vendors/webpush", Some(&json!(credentials))).await?
             }
             VendorCommand::Get { vendor } => {
                 client.signed(Method::GET, &format!("/v1/vendors/{vendor}"), None).await?

@@ -9,8 +9,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
-    accounts, admin_apps, admin_compat, app, attributes, audience, devices, ops, pushes, reports,
-    tags, vendors, webhooks,
+    accounts, admin_apps, admin_compat, app, attributes, audience, client, devices, ops, pushes,
+    reports, tags, vendors, webhooks,
 };
 
 /// The error envelope of every failed call.
@@ -78,8 +78,10 @@ pub struct ErrorDetail {
         vendors::set_vendor_route,
         vendors::get_vendor_route,
         vendors::delete_vendor_route,
+        client::opened_route,
+        client::delivered_route,
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, client::DeviceReportBody)),
     modifiers(&Security),
     tags((name = "admin", description = "Operator API; bearer admin token"),
          (name = "app", description = "Signed app API"),
@@ -91,7 +93,8 @@ pub struct ErrorDetail {
          (name = "pushes", description = "Pushes and client tokens"),
          (name = "reports", description = "What happened to pushes"),
          (name = "webhooks", description = "Events posted to the app's back end"),
-         (name = "vendors", description = "APNs and FCM credentials"))
+         (name = "vendors", description = "APNs, FCM and Web Push (VAPID) credentials"),
+         (name = "client", description = "Device reports without a WebSocket; bearer client token"))
 )]
 pub struct ApiDoc;
 
@@ -102,6 +105,10 @@ impl Modify for Security {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "client_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
         // The signature needs four headers; OpenAPI can name only one, the rest are in the intro.

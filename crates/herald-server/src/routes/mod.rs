@@ -6,6 +6,7 @@ mod admin_compat;
 mod app;
 mod attributes;
 mod audience;
+mod client;
 mod devices;
 pub(crate) mod docs;
 mod ops;
@@ -111,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(signed)
         .merge(connect)
+        .merge(client::router())
         .merge(crate::compat::tencent::router())
         .merge(crate::compat::rongcloud::router())
         .merge(ops)

@@ -1,4 +1,4 @@
-//! Signed `/v1` routes over the app's vendor credentials (APNs, FCM).
+//! Signed `/v1` routes over the app's vendor credentials (APNs, FCM, Web Push).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,11 +12,12 @@ use crate::routes::docs::ErrorBody;
 use crate::state::AppState;
 
 /// Handle the `PUT /v1/vendors/{vendor}` route: set or replace the app's `apns` credentials
-/// (`key_p8`, `key_id`, `team_id`, `topic`, `environment`) or `fcm` credentials
-/// (`service_account_json`, `project_id`). Answers them with secrets redacted.
+/// (`key_p8`, `key_id`, `team_id`, `topic`, `environment`), `fcm` credentials
+/// (`service_account_json`, `project_id`) or `webpush` VAPID credentials (`private_key`,
+/// `public_key`, `subject`). Answers them with secrets redacted.
 #[utoipa::path(put, path = "/v1/vendors/{vendor}", tag = "vendors", security(("signature" = [])),
-    params(("vendor" = String, Path, description = "apns or fcm")),
-    request_body(content = Object, description = "ApnsCredentials or FcmCredentials"),
+    params(("vendor" = String, Path, description = "apns, fcm or webpush")),
+    request_body(content = Object, description = "ApnsCredentials, FcmCredentials or WebPushCredentials"),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_vendor_route(
     State(state): State<AppState>,

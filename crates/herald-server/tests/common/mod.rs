@@ -332,6 +332,18 @@ pub async fn next_push(client: &mut Client) -> Push {
         .expect("client running")
 }
 
+/// Waits until `ready` holds, failing the test after 20 s: vendor sends and webhooks happen
+/// in the background.
+pub async fn until(what: &str, ready: impl Fn() -> bool) {
+    for _ in 0..400 {
+        if ready() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen");
+}
+
 /// The error code of an error body.
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_default()

@@ -24,12 +24,15 @@ pub async fn register_device(
     let dir = directory.app(app.id).await?;
     // Most registrations are reconnects of an unchanged install: no write, no lock, and for one
     // that logged in lately not even a read. A deleted account's devices are gone from the
-    // store, and its id is never given again: it must still be in the index.
+    // store, and its id is never given again: it must still be in the index. (What was
+    // remembered was checked when it was stored, so a token equal to it needs no check again.)
     if let Some(known) = dir.logins.unchanged(account, device) {
         if dir.index().eligible().contains(known.account_id) {
             return Ok(known);
         }
     }
+    let canonical = crate::vendors::canonical_device(device)?;
+    let device: &Device = &canonical;
     if let Some(bound) = directory.store.bound_device(app.id, &device.device_id).await? {
         if bound.account == account && bound.device == *device {
             let binding = DeviceBinding {

@@ -10,6 +10,7 @@ use herald_core::{App, AppId};
 use herald_gateway::protocol::{Push, VendorKind};
 use herald_gateway::{DeviceInfo, Identity, Inbox, InboxError, Login};
 use herald_store::{DynStore, StoreError};
+use herald_vendor::Vendor;
 
 use super::live::{LiveInbox, LivePush, PendingQuery, PushContent};
 use super::receipts::{DeviceRef, Receipts};
@@ -24,6 +25,8 @@ pub struct StoreInbox {
     pub live: Arc<LiveInbox>,
     pub receipts: Receipts,
     pub apps: Arc<AppCache>,
+    /// Tells logins the app's VAPID key for the welcome.
+    pub vendor: Arc<dyn Vendor>,
 }
 
 /// How long a login may use an app read before: limit changes reach sessions within it.
@@ -61,6 +64,15 @@ impl StoreInbox {
     }
 }
 
+/// The wire's vendor kind as the directory stores it.
+fn token_kind(kind: VendorKind) -> TokenKind {
+    match kind {
+        VendorKind::Apns => TokenKind::Apns,
+        VendorKind::Fcm => TokenKind::Fcm,
+        VendorKind::WebPush => TokenKind::WebPush,
+    }
+}
+
 fn unavailable(err: impl std::fmt::Display) -> InboxError {
     InboxError::Unavailable(err.to_string())
 }
@@ -73,13 +85,10 @@ impl Inbox for StoreInbox {
             device_id: info.device_id.clone(),
             platform: info.platform.clone(),
             package: info.package.clone(),
-            vendor_token: info.vendor_token.as_ref().map(|t| VendorToken {
-                kind: match t.kind {
-                    VendorKind::Apns => TokenKind::Apns,
-                    VendorKind::Fcm => TokenKind::Fcm,
-                },
-                token: t.token.clone(),
-            }),
+            vendor_token: info
+                .vendor_token
+                .as_ref()
+                .map(|t| VendorToken { kind: token_kind(t.kind), token: t.token.clone() }),
             app_version: info.app_version.clone(),
             locale: info.locale.clone(),
             time_zone: info.time_zone.clone(),
@@ -97,7 +106,11 @@ impl Inbox for StoreInbox {
         };
         let cursor =
             self.receipts.login(app.id, &info.device_id, device).await.map_err(unavailable)?;
-        Ok(Login { account_id: binding.account_id, cursor: cursor.acked })
+        Ok(Login {
+            account_id: binding.account_id,
+            cursor: cursor.acked,
+            webpush_key: self.vendor.webpush_key(app.id),
+        })
     }
 
     async fn pending(

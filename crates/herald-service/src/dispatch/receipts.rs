@@ -51,10 +51,13 @@ pub enum Receipt {
         before: Cursor,
         after: Cursor,
     },
-    Opened {
+    /// A device showed (`opened: false`) or opened a push: its `opened` frame, or a service
+    /// worker's report over HTTP.
+    Reached {
         app: AppId,
         device: DeviceRef,
         push_id: String,
+        opened: bool,
     },
     Dispatched(DispatchCounts),
     /// Vendor outcomes of a push on a platform: sent, and failures by reason.
@@ -258,8 +261,14 @@ impl Receipts {
         let key = (app, device_id.to_owned());
         let device = self.lock().by_device.get(&key).and_then(|state| state.device.clone());
         if let Some(device) = device {
-            self.send(Receipt::Opened { app, device, push_id: push_id.to_owned() });
+            self.reached(app, device, push_id, true);
         }
+    }
+
+    /// A device showed (`opened: false`) or opened a push, whether it has a session or not:
+    /// counted once per device, an open as a delivery too.
+    pub fn reached(&self, app: AppId, device: DeviceRef, push_id: &str, opened: bool) {
+        self.send(Receipt::Reached { app, device, push_id: push_id.to_owned(), opened });
     }
 
     pub fn dispatched(&self, counts: DispatchCounts) {
@@ -363,8 +372,8 @@ impl Worker {
             Receipt::Ack { app, device, before, after } => {
                 self.on_ack(app, &device, &before, &after).await
             }
-            Receipt::Opened { app, device, push_id } => {
-                self.on_opened(app, &device, &push_id).await
+            Receipt::Reached { app, device, push_id, opened } => {
+                self.on_reached(app, &device, &push_id, opened).await
             }
             Receipt::Dispatched(counts) => self.on_dispatched(counts).await,
             Receipt::Vendor { app, push_id, platform, sent, failed } => {
@@ -394,12 +403,12 @@ impl Worker {
         }
     }
 
-    async fn on_opened(&mut self, app: AppId, device: &DeviceRef, push_id: &str) {
+    async fn on_reached(&mut self, app: AppId, device: &DeviceRef, push_id: &str, opened: bool) {
         let known =
             self.live.get(app, push_id).is_some() || self.store.push(app, push_id).await.is_ok();
         if known {
             // An open implies the push arrived, even if its ack was lost.
-            self.delivered(app, push_id, device, true).await;
+            self.delivered(app, push_id, device, opened).await;
         }
     }
 

@@ -31,8 +31,7 @@ pub struct RecordedSend {
 #[derive(Debug, Default)]
 pub struct RecordingVendor {
     channels: Mutex<HashSet<(AppId, TokenKind)>>,
-    webpush: Mutex<HashSet<AppId>>,
-    webpush_sends: Mutex<Vec<(AppId, String, String)>>,
+    webpush_keys: Mutex<HashMap<AppId, String>>,
     outcomes: Mutex<HashMap<String, Outcome>>,
     sends: Mutex<Vec<RecordedSend>>,
 }
@@ -58,7 +57,11 @@ impl RecordingVendor {
 
     /// Every Web Push send so far, in order: app, push id, subscription JSON.
     pub fn webpush_sends(&self) -> Vec<(AppId, String, String)> {
-        lock(&self.webpush_sends).clone()
+        lock(&self.sends)
+            .iter()
+            .filter(|s| s.token.kind == TokenKind::WebPush)
+            .map(|s| (s.app, s.push_id.clone(), s.token.token.clone()))
+            .collect()
     }
 
     /// Every send so far, in order.
@@ -86,47 +89,16 @@ impl Vendor for RecordingVendor {
         app: AppId,
         credentials: &WebPushCredentials,
     ) -> Result<(), CredentialsError> {
-        credentials.validate()?;
-        lock(&self.webpush).insert(app);
+        let key = credentials.application_server_key()?;
+        lock(&self.webpush_keys).insert(app, key);
+        self.enable(app, TokenKind::WebPush);
         Ok(())
     }
 
-    fn remove_webpush(&self, app: AppId) {
-        lock(&self.webpush).remove(&app);
-    }
-
-    fn has_webpush(&self, app: AppId) -> bool {
-        lock(&self.webpush).contains(&app)
-    }
-
-    async fn send_webpush_many(
-        &self,
-        app: AppId,
-        push: &PreparedPush,
-        subscriptions: &[String],
-    ) -> Vec<Outcome> {
-        let enabled = self.has_webpush(app);
-        subscriptions
-            .iter()
-            .map(|subscription| {
-                lock(&self.webpush_sends).push((
-                    app,
-                    push.push_id().to_owned(),
-                    subscription.clone(),
-                ));
-                if !enabled {
-                    return Outcome::failed("NoCredentials", false);
-                }
-                lock(&self.outcomes)
-                    .get(subscription)
-                    .cloned()
-                    .unwrap_or(Outcome::Sent { id: None })
-            })
-            .collect()
-    }
-
-    fn webpush_stats(&self, _app: AppId) -> Option<ChannelStats> {
-        None
+    fn webpush_key(&self, app: AppId) -> Option<String> {
+        self.has_channel(app, TokenKind::WebPush)
+            .then(|| lock(&self.webpush_keys).get(&app).cloned())
+            .flatten()
     }
 
     fn remove(&self, app: AppId, kind: TokenKind) {

@@ -21,6 +21,7 @@ use super::vapid::VapidTokens;
 use super::WebPushCredentials;
 use crate::clock::Clock;
 use crate::credentials::CredentialsError;
+use crate::jwt::b64;
 use crate::outcome::Outcome;
 use crate::retry::{parse_retry_after, with_retries, Breaker, Step, VendorFailure};
 use crate::settings::VendorSettings;
@@ -46,6 +47,8 @@ pub(crate) struct WebPushRouter {
     transport: TransportFactory,
     services: RwLock<HashMap<String, Arc<PushService>>>,
     vapid: VapidTokens,
+    /// The VAPID public key as pages pass it to `pushManager.subscribe`.
+    application_server_key: String,
     limit: Semaphore,
     settings: Arc<VendorSettings>,
     clock: Arc<dyn Clock>,
@@ -64,6 +67,7 @@ impl WebPushRouter {
         Ok(Self {
             transport: transport.clone(),
             services: RwLock::new(HashMap::new()),
+            application_server_key: b64(key.public_key()),
             vapid: VapidTokens::new(
                 key,
                 credentials.subject.clone(),
@@ -76,6 +80,11 @@ impl WebPushRouter {
             clock,
             counters: Counters::default(),
         })
+    }
+
+    /// The VAPID public key, base64url without padding.
+    pub(crate) fn application_server_key(&self) -> &str {
+        &self.application_server_key
     }
 
     /// Sends the push to one subscription (its JSON, the device's vendor token), retrying as

@@ -347,3 +347,27 @@ fn webpush_settings_are_checked() {
     assert_eq!(settings.webpush.vapid_lifetime_secs, 3600);
     assert_eq!(settings.webpush.max_push_services, 16);
 }
+
+#[tokio::test]
+async fn webpush_tokens_go_through_send_many_with_the_other_vendors() {
+    use herald_core::account::{TokenKind, VendorToken};
+
+    let h = harness(|_| {}).await;
+    let browser = h.subscribe();
+    assert_eq!(h.sender.webpush_key(1).as_deref(), Some(h.credentials.public_key.as_str()));
+    assert!(h.sender.has_channel(1, TokenKind::WebPush));
+    let tokens = [
+        VendorToken { kind: TokenKind::WebPush, token: browser.subscription_json() },
+        // No APNs credentials: that token fails alone, the browser still gets its message.
+        VendorToken { kind: TokenKind::Apns, token: "ab".repeat(32) },
+    ];
+    let outcomes = h.sender.send_many(1, &h.sender.prepare(&push("mixed")), &tokens).await;
+    assert!(matches!(outcomes[0], Outcome::Sent { .. }), "{outcomes:?}");
+    assert_eq!(outcomes[1], Outcome::Failed { reason: "NoCredentials".into(), retryable: false });
+    assert_eq!(h.service.request_count(), 1);
+    assert_eq!(h.sender.stats(1, TokenKind::WebPush).map(|s| s.sent), Some(1));
+
+    h.sender.remove(1, TokenKind::WebPush);
+    assert_eq!(h.sender.webpush_key(1), None);
+    assert!(!h.sender.has_webpush(1));
+}

@@ -10,3 +10,9 @@ export function withBrowserWebSocket(): Herald {
 export function withNodeWebSocket(): Herald {
   return new Herald({ url: "https://h", token: "t", WebSocket: NodeWebSocket });
 }
+
+// The browser's own registration must fit what `subscribeWebPush` takes.
+export async function withBrowserRegistration(herald: Herald): Promise<void> {
+  const registration = await navigator.serviceWorker.register("/herald-sw.js");
+  await herald.subscribeWebPush(registration);
+}

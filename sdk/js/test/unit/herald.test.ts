@@ -1,26 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
-import { Herald, type HeraldOptions, MemoryStorage, type Push } from "../../src/index.js";
+import { type Herald, MemoryStorage, type Push } from "../../src/index.js";
 import type { ConnectionState } from "../../src/types.js";
 import { FakeWebSocket } from "../support/fake-websocket.js";
-
-/** Lets the client's pending promises (token, connect) run without moving the clock. */
-async function settle(): Promise<void> {
-  await vi.advanceTimersByTimeAsync(0);
-}
-
-function client(options: Partial<HeraldOptions> = {}): Herald {
-  return new Herald({
-    url: "http://herald.test:8080",
-    token: "t-1",
-    device: "d-1",
-    storage: new MemoryStorage(),
-    WebSocket: FakeWebSocket,
-    // Jitter is tested in backoff.test.ts; here a fixed delay keeps the tests exact.
-    reconnect: { initialDelayMs: 100, maxDelayMs: 100 },
-    ...options,
-  });
-}
+import { client, settle } from "../support/unit-client.js";
 
 function collect(herald: Herald): { pushes: Push[]; states: ConnectionState[] } {
   const pushes: Push[] = [];

@@ -84,6 +84,7 @@ impl RongError {
                 ApiErrorKind::AdminRequired
                 | ApiErrorKind::MissingHeader(_)
                 | ApiErrorKind::UnknownApp
+                | ApiErrorKind::BadClientToken
                 | ApiErrorKind::BadSignature
                 | ApiErrorKind::StaleTimestamp { .. }
                 | ApiErrorKind::BadNonce
@@ -91,6 +92,7 @@ impl RongError {
                 ApiErrorKind::InvalidJson(_)
                 | ApiErrorKind::InvalidRequest(_)
                 | ApiErrorKind::InvalidLimit(_)
+                | ApiErrorKind::InvalidSubscription(_)
                 | ApiErrorKind::NotFound { .. }
                 | ApiErrorKind::NoRoute(_)
                 | ApiErrorKind::Conflict(_)

@@ -120,12 +120,13 @@ fn api_code(kind: &ApiErrorKind) -> u32 {
     match kind {
         ApiErrorKind::AdminRequired => 90009,
         ApiErrorKind::UnknownApp => 90045,
-        ApiErrorKind::BadSignature => 70009,
+        ApiErrorKind::BadSignature | ApiErrorKind::BadClientToken => 70009,
         ApiErrorKind::StaleTimestamp { .. } => 70001,
         ApiErrorKind::MissingHeader(_)
         | ApiErrorKind::BadNonce
         | ApiErrorKind::ReplayedNonce { .. }
         | ApiErrorKind::InvalidRequest(_)
+        | ApiErrorKind::InvalidSubscription(_)
         | ApiErrorKind::InvalidLimit(_) => 70402,
         ApiErrorKind::InvalidJson(_) => 90001,
         ApiErrorKind::BodyTooLarge { .. } => 90056,
