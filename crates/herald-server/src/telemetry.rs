@@ -98,7 +98,7 @@ fn describe_metrics() {
     );
     metrics::describe_counter!(
         "herald_vendor_notifications_total",
-        "APNs / FCM notifications by vendor and outcome (sent, unregistered, bad_token, failed)"
+        "APNs / FCM / Web Push notifications by vendor and outcome (sent, unregistered, bad_token, failed)"
     );
     let seconds = metrics::Unit::Seconds;
     metrics::describe_histogram!(
