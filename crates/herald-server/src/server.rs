@@ -28,11 +28,12 @@ use crate::dispatch::{
 };
 use crate::routes;
 use crate::state::{AppState, Shared};
-use herald_service::{AppCaches, Service};
 use crate::tasks::Tasks;
 use crate::telemetry;
 use crate::vendors::Vendors;
 use crate::webhooks::Webhooks;
+use herald_console::Console;
+use herald_service::{AppCaches, Service};
 use herald_vendor::{SecretBox, VendorSender};
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -281,6 +282,7 @@ async fn build_state(
         service,
         gateway,
         settings: Arc::new(settings),
+        console: Console::new(admin_token.clone().into()),
         admin_token: admin_token.into(),
         nonces: Arc::new(nonces),
         metrics: telemetry::metrics_handle(),

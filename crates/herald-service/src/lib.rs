@@ -12,6 +12,7 @@ pub mod layers;
 pub mod limits;
 pub mod pushes;
 pub mod recent_apps;
+pub mod reports;
 mod service;
 pub mod tasks;
 pub mod token;

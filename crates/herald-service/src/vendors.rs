@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 
 use crate::directory::{self, Directory};
 use crate::dispatch::Receipts;
-use crate::ServiceError;
 use crate::webhooks::Webhooks;
+use crate::ServiceError;
 
 /// Device tokens read from the store per page, and sent per `send_many` call.
 const PAGE: u32 = 10_000;

@@ -6,7 +6,7 @@ mod nonce;
 mod signed;
 
 pub use admin::require_admin;
-pub use herald_service::token;
 pub use client_token::StoreAuthenticator;
+pub use herald_service::token;
 pub use nonce::{NonceCache, Nonces, SharedNonces};
 pub use signed::{require_signature, CallingApp};

@@ -17,8 +17,8 @@ use crate::dispatch::{
     frames, live_from_record, recall_frame, until_available, Dispatcher, Leases, LiveInbox,
     LivePush,
 };
-use crate::AppCaches;
 use crate::tasks::Tasks;
+use crate::AppCaches;
 
 /// A push announced as dispatched, with the node that waits for reports on it.
 struct Dispatched {

@@ -31,10 +31,10 @@ pub use receipts::{day_of, deserialize, DeviceRef, DispatchCounts, Receipts, DEV
 pub use scheduler::Scheduler;
 
 use crate::directory::{self, Directory};
-use crate::ServiceError;
 use crate::tasks::Tasks;
 use crate::vendors::{notify_offline, OfflinePush, Vendors};
 use crate::webhooks::Webhooks;
+use crate::ServiceError;
 
 /// Platforms whose notification has overrides of its own; others get the defaults.
 const OVERRIDDEN_PLATFORMS: [&str; 2] = ["ios", "android"];

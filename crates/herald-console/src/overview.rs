@@ -1,0 +1,105 @@
+//! The console's first page: the admin's list of apps, or an app's overview (devices per
+//! platform, connections now, pushes today, delivery and open rates of the last 7 days).
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{NaiveDate, Utc};
+use herald_core::{App, AppId};
+use herald_service::reports::{self, ratio, Day};
+use herald_service::ServiceError;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::frame::{page_app, Frame};
+use crate::session::Session;
+use crate::{ConsoleError, ConsoleHost};
+
+#[derive(Deserialize)]
+pub struct OverviewQuery {
+    app: Option<AppId>,
+}
+
+#[derive(Template)]
+#[template(path = "apps.html")]
+struct AppsPage {
+    frame: Frame,
+    apps: Vec<App>,
+}
+
+/// One day of the last seven, as shown.
+pub struct DayRow {
+    pub day: String,
+    pub pushes: u64,
+    pub delivered: u64,
+    pub opened: u64,
+    pub open_rate: String,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    frame: Frame,
+    devices: Vec<(String, u64)>,
+    devices_total: u64,
+    online: u64,
+    pushes_today: u64,
+    days: Vec<DayRow>,
+    /// uPlot's data: `[[unix seconds...], [delivered...], [opened...]]`.
+    chart: String,
+}
+
+pub async fn page<S: ConsoleHost>(
+    State(state): State<S>,
+    session: Session,
+    Query(query): Query<OverviewQuery>,
+) -> Result<Response, ConsoleError> {
+    if session.is_admin() && query.app.is_none() {
+        let apps = state.service().store.apps().await.map_err(ServiceError::from)?;
+        let page = AppsPage { frame: Frame::new(&session, None, "apps"), apps };
+        return Ok(Html(page.render()?).into_response());
+    }
+    let app = page_app(&state, &session, query.app).await?;
+    let service = state.service();
+    let counts = service.store.device_counts(app.id).await.map_err(ServiceError::from)?;
+    let days = reports::app_days(service, app.id, None, None).await?;
+    let page = OverviewPage {
+        frame: Frame::new(&session, Some(&app), "overview"),
+        devices: counts.by_platform.into_iter().collect(),
+        devices_total: counts.total,
+        online: state.online_now(app.id),
+        pushes_today: pushes_today(&days),
+        chart: chart(&days),
+        days: days.into_iter().map(day_row).collect(),
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// Days without pushes have no row: today's may be missing.
+fn pushes_today(days: &[Day]) -> u64 {
+    let today = Utc::now().format("%Y-%m-%d").to_string();
+    days.iter().find(|d| d.day == today).map_or(0, |d| d.pushes)
+}
+
+fn day_row(day: Day) -> DayRow {
+    DayRow {
+        open_rate: format!("{:.1} %", ratio(day.opened, day.delivered) * 100.0),
+        day: day.day,
+        pushes: day.pushes,
+        delivered: day.delivered,
+        opened: day.opened,
+    }
+}
+
+fn chart(days: &[Day]) -> String {
+    let time = |d: &Day| {
+        NaiveDate::parse_from_str(&d.day, "%Y-%m-%d")
+            .ok()
+            .and_then(|date| date.and_hms_opt(0, 0, 0))
+            .map_or(0, |t| t.and_utc().timestamp())
+    };
+    let times: Vec<i64> = days.iter().map(time).collect();
+    let delivered: Vec<u64> = days.iter().map(|d| d.delivered).collect();
+    let opened: Vec<u64> = days.iter().map(|d| d.opened).collect();
+    json!([times, delivered, opened]).to_string()
+}
