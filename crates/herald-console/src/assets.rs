@@ -6,38 +6,18 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-struct Asset {
-    name: &'static str,
-    content_type: &'static str,
-    bytes: &'static [u8],
-}
+/// Name in the URL, content type, bytes.
+type Asset = (&'static str, &'static str, &'static [u8]);
+
+const JS: &str = "text/javascript";
+const CSS: &str = "text/css";
 
 const ASSETS: &[Asset] = &[
-    Asset {
-        name: "htmx-2.0.11.min.js",
-        content_type: "text/javascript",
-        bytes: include_bytes!("../assets/htmx/htmx.min.js"),
-    },
-    Asset {
-        name: "uPlot-1.6.32.min.js",
-        content_type: "text/javascript",
-        bytes: include_bytes!("../assets/uplot/uPlot.iife.min.js"),
-    },
-    Asset {
-        name: "uPlot-1.6.32.min.css",
-        content_type: "text/css",
-        bytes: include_bytes!("../assets/uplot/uPlot.min.css"),
-    },
-    Asset {
-        name: "console.js",
-        content_type: "text/javascript",
-        bytes: include_bytes!("../assets/console.js"),
-    },
-    Asset {
-        name: "console.css",
-        content_type: "text/css",
-        bytes: include_bytes!("../assets/console.css"),
-    },
+    ("htmx-2.0.11.min.js", JS, include_bytes!("../assets/htmx/htmx.min.js")),
+    ("uPlot-1.6.32.min.js", JS, include_bytes!("../assets/uplot/uPlot.iife.min.js")),
+    ("uPlot-1.6.32.min.css", CSS, include_bytes!("../assets/uplot/uPlot.min.css")),
+    ("console.js", JS, include_bytes!("../assets/console.js")),
+    ("console.css", CSS, include_bytes!("../assets/console.css")),
 ];
 
 /// Changes whenever the console's own files change, so that their URLs (`?v=`) can be cached
@@ -46,8 +26,8 @@ pub const OWN_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub fn own_version_tag() -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for asset in ASSETS {
-        for byte in asset.bytes {
+    for (_, _, bytes) in ASSETS {
+        for byte in *bytes {
             hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
         }
     }
@@ -55,13 +35,10 @@ pub fn own_version_tag() -> String {
 }
 
 pub async fn serve(Path(file): Path<String>) -> Response {
-    match ASSETS.iter().find(|asset| asset.name == file) {
-        Some(asset) => (
-            [
-                (CONTENT_TYPE, asset.content_type),
-                (CACHE_CONTROL, "public, max-age=31536000, immutable"),
-            ],
-            asset.bytes,
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, bytes)) => (
+            [(CONTENT_TYPE, *content_type), (CACHE_CONTROL, "public, max-age=31536000, immutable")],
+            *bytes,
         )
             .into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
@@ -70,8 +47,6 @@ pub async fn serve(Path(file): Path<String>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn licenses_stay_beside_vendored_files() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");

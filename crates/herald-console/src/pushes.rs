@@ -195,30 +195,37 @@ pub fn recallable(push: &PushRecord, now: DateTime<Utc>) -> bool {
         && sent_recently
 }
 
+/// What the operator can do to a push from the list or its report.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// A scheduled push is not sent; a dispatching one stops.
+    Cancel,
+    /// A sent push leaves the offline inboxes; online devices are told to remove it.
+    Recall,
+}
+
 #[derive(Deserialize)]
 pub struct PushAction {
     app: Option<AppId>,
     push: String,
+    action: Action,
     /// Where to go back to: the list or the report.
     #[serde(default)]
     back: String,
 }
 
-pub async fn cancel<S: ConsoleHost>(
+/// Cancels or recalls a push through the dispatcher, as the API does.
+pub async fn act<S: ConsoleHost>(
     State(state): State<S>,
     Checked { session, form }: Checked<PushAction>,
 ) -> Result<Response, ConsoleError> {
     let app = session.app_id(form.app)?;
-    state.service().dispatcher.cancel(app, &form.push).await?;
-    Ok(see_other(&back(&form, app)))
-}
-
-pub async fn recall<S: ConsoleHost>(
-    State(state): State<S>,
-    Checked { session, form }: Checked<PushAction>,
-) -> Result<Response, ConsoleError> {
-    let app = session.app_id(form.app)?;
-    state.service().dispatcher.recall(app, &form.push).await?;
+    let dispatcher = &state.service().dispatcher;
+    match form.action {
+        Action::Cancel => dispatcher.cancel(app, &form.push).await.map(drop)?,
+        Action::Recall => dispatcher.recall(app, &form.push).await.map(drop)?,
+    }
     Ok(see_other(&back(&form, app)))
 }
 

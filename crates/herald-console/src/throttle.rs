@@ -1,5 +1,5 @@
-//! Failed sign-ins slow down whoever makes them: after a few failures from one address, each
-//! further attempt must wait twice as long as the last, up to a few minutes.
+//! Failed sign-ins slow down whoever makes them: after three failures from one address, the
+//! next attempt waits a second, and each further failure doubles the wait, up to five minutes.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -68,10 +68,12 @@ mod tests {
     fn three_failures_are_free_then_waits_double() {
         let throttle = SignInThrottle::default();
         let now = Instant::now();
-        for _ in 0..3 {
+        for _ in 0..2 {
             throttle.failed(ADDR, now);
             assert_eq!(throttle.wait(ADDR, now), Duration::ZERO);
         }
+        throttle.failed(ADDR, now);
+        assert_eq!(throttle.wait(ADDR, now), Duration::from_secs(1));
         throttle.failed(ADDR, now);
         assert_eq!(throttle.wait(ADDR, now), Duration::from_secs(2));
         throttle.failed(ADDR, now);
