@@ -60,7 +60,11 @@
       }));
       el.textContent = "";
       var width = Math.max(240, el.clientWidth || 600);
-      var chart = new window.uPlot({ width: width, height: 220, series: series, scales: { x: { time: true } } }, data, el);
+      // One point (a push's first minute) would stretch the axis over years: pad it.
+      var pad = el.getAttribute("data-unit") === "day" ? 86400 : 60;
+      var range = function (u, min, max) { return min === max ? [min - pad, max + pad] : [min, max]; };
+      var options = { width: width, height: 220, series: series, scales: { x: { time: true, range: range } } };
+      var chart = new window.uPlot(options, data, el);
       charts.push(chart);
     });
   }
