@@ -4,6 +4,7 @@
 //! layers and the CLI are translations over this crate; errors come out as [`ServiceError`],
 //! which each of them maps to its own answers.
 
+pub mod apps;
 pub mod cluster;
 pub mod directory;
 pub mod dispatch;
