@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use herald_core::account::AccountId;
 use herald_core::push::PushStatus;
 use herald_core::AppId;
 use herald_store::{PlatformReport, PushRecord};
@@ -176,5 +177,33 @@ pub async fn app_days(
     Ok(rows
         .into_iter()
         .map(|d| Day { day: d.day, pushes: d.pushes, delivered: d.delivered, opened: d.opened })
+        .collect())
+}
+
+/// How far back (in app-wide seqs) the pushes a device received are looked for.
+const RECENT_SEQS: u64 = 500;
+
+/// The last pushes, newest first and at most `limit`, that the device `device_id` of account
+/// `account` acknowledged among those that targeted the account (online-only pushes keep no
+/// audience, so they are not among them).
+pub async fn received_by(
+    service: &Service,
+    app: AppId,
+    account: AccountId,
+    device_id: &str,
+    limit: usize,
+) -> Result<Vec<PushRecord>, ServiceError> {
+    let cursor = service.store.cursor(app, device_id).await?;
+    let upto = cursor.acked_above.last().copied().unwrap_or(cursor.acked);
+    if upto == 0 {
+        return Ok(Vec::new());
+    }
+    let pushes = service.store.pushes_by_seq(app, upto.saturating_sub(RECENT_SEQS), upto).await?;
+    Ok(pushes
+        .into_iter()
+        .rev()
+        .filter(|push| push.seq.is_some_and(|seq| cursor.has(seq)))
+        .filter(|push| push.recipients.as_deref().is_some_and(|r| deserialize(r).contains(account)))
+        .take(limit)
         .collect())
 }
