@@ -2,12 +2,17 @@
 //! over herald-service, with vendored htmx and uPlot embedded in the binary. Every URL a page
 //! contains is relative, so the console works behind a reverse proxy under a sub-path.
 //!
+//! Every page sits directly under `/console/` (no deeper paths), so that one relative link works
+//! from any page.
+//!
 //! The console performs no operation of its own: signing in checks the same admin token and app
 //! secrets as the API, and every page calls the service's functions the API calls.
 
+mod apps;
 mod assets;
 mod audience;
 mod compose;
+mod devices;
 mod error;
 mod form;
 mod frame;
@@ -16,6 +21,7 @@ mod pushes;
 mod report;
 mod security;
 mod session;
+mod settings;
 mod signin;
 mod throttle;
 
@@ -23,6 +29,7 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
+use herald_core::account::AccountId;
 use herald_core::AppId;
 use herald_service::Service;
 
@@ -50,6 +57,10 @@ pub trait ConsoleHost: Clone + Send + Sync + 'static {
     fn console(&self) -> &Console;
     /// Accounts of `app` connected to this node now.
     fn online_now(&self, app: AppId) -> u64;
+    /// Whether `account` of `app` is connected to this node now.
+    fn is_online(&self, app: AppId, account: AccountId) -> bool;
+    /// How long the old secret of an app works after a rotation, unless the operator says.
+    fn secret_grace_secs(&self) -> u64;
 }
 
 /// The console's routes, under `/console`.
@@ -66,6 +77,13 @@ pub fn router<S: ConsoleHost>() -> Router<S> {
         .route("/console/compose", get(compose::page::<S>).post(compose::send::<S>))
         .route("/console/estimate", post(compose::estimate::<S>))
         .route("/console/test-send", post(compose::test_send::<S>))
+        .route("/console/devices", get(devices::page::<S>))
+        .route("/console/settings", get(settings::page::<S>))
+        .route("/console/vendor", post(settings::vendor::<S>))
+        .route("/console/webhook", post(settings::webhook::<S>))
+        .route("/console/app-create", post(apps::create::<S>))
+        .route("/console/app-rotate", post(apps::rotate::<S>))
+        .route("/console/app-delete", post(apps::delete::<S>))
         .route("/console/assets/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(security::headers))
 }

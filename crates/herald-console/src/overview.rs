@@ -4,10 +4,14 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{NaiveDate, Utc};
-use herald_core::{App, AppId};
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use chrono::{Duration, NaiveDate, Utc};
+use herald_core::AppId;
 use herald_service::reports::{self, ratio, Day};
-use herald_service::ServiceError;
+use herald_service::{Service, ServiceError};
+use herald_store::PushFilter;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -18,13 +22,6 @@ use crate::{ConsoleError, ConsoleHost};
 #[derive(Deserialize)]
 pub struct OverviewQuery {
     app: Option<AppId>,
-}
-
-#[derive(Template)]
-#[template(path = "apps.html")]
-struct AppsPage {
-    frame: Frame,
-    apps: Vec<App>,
 }
 
 /// One day of the last seven, as shown.
@@ -47,6 +44,8 @@ struct OverviewPage {
     days: Vec<DayRow>,
     /// uPlot's data: `[[unix seconds...], [delivered...], [opened...]]`.
     chart: String,
+    /// Vendor failures of the last 7 days' pushes, by reason.
+    vendor_failures: Vec<(String, u64)>,
 }
 
 pub async fn page<S: ConsoleHost>(
@@ -55,14 +54,13 @@ pub async fn page<S: ConsoleHost>(
     Query(query): Query<OverviewQuery>,
 ) -> Result<Response, ConsoleError> {
     if session.is_admin() && query.app.is_none() {
-        let apps = state.service().store.apps().await.map_err(ServiceError::from)?;
-        let page = AppsPage { frame: Frame::new(&session, None, "apps"), apps };
-        return Ok(Html(page.render()?).into_response());
+        return crate::apps::page(&state, &session, None, StatusCode::OK).await;
     }
     let app = page_app(&state, &session, query.app).await?;
     let service = state.service();
     let counts = service.store.device_counts(app.id).await.map_err(ServiceError::from)?;
     let days = reports::app_days(service, app.id, None, None).await?;
+    let vendor_failures = vendor_failures(service, app.id).await?;
     let page = OverviewPage {
         frame: Frame::new(&session, Some(&app), "overview"),
         devices: counts.by_platform.into_iter().collect(),
@@ -71,6 +69,7 @@ pub async fn page<S: ConsoleHost>(
         pushes_today: pushes_today(&days),
         chart: chart(&days),
         days: days.into_iter().map(day_row).collect(),
+        vendor_failures,
     };
     Ok(Html(page.render()?).into_response())
 }
@@ -102,4 +101,26 @@ fn chart(days: &[Day]) -> String {
     let delivered: Vec<u64> = days.iter().map(|d| d.delivered).collect();
     let opened: Vec<u64> = days.iter().map(|d| d.opened).collect();
     json!([times, delivered, opened]).to_string()
+}
+
+/// Pushes of the last 7 days looked at for vendor failures (the newest, if there are more).
+const RECENT_PUSHES: u32 = 200;
+
+async fn vendor_failures(
+    service: &Service,
+    app: AppId,
+) -> Result<Vec<(String, u64)>, ServiceError> {
+    let filter = PushFilter {
+        from: Some(Utc::now() - Duration::days(7)),
+        limit: RECENT_PUSHES,
+        ..Default::default()
+    };
+    let pushes = service.store.pushes_page(app, &filter).await?;
+    let mut by_reason = BTreeMap::new();
+    for funnel in reports::push_totals(service, &pushes).await? {
+        for (reason, count) in funnel.vendor_failed {
+            *by_reason.entry(reason).or_default() += count;
+        }
+    }
+    Ok(by_reason.into_iter().collect())
 }

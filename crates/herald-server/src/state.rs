@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use herald_console::{Console, ConsoleHost};
+use herald_core::account::AccountId;
 use herald_core::AppId;
 use herald_gateway::Gateway;
 use herald_service::Service;
@@ -69,5 +70,13 @@ impl ConsoleHost for AppState {
 
     fn online_now(&self, app: AppId) -> u64 {
         self.gateway.registry().online_accounts(app).len()
+    }
+
+    fn is_online(&self, app: AppId, account: AccountId) -> bool {
+        self.gateway.registry().online_accounts(app).contains(account)
+    }
+
+    fn secret_grace_secs(&self) -> u64 {
+        self.settings.secret_grace_secs
     }
 }

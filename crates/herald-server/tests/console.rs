@@ -267,3 +267,90 @@ async fn a_push_is_composed_reported_and_recalled() {
     assert!(view["recalled_at"].is_string(), "{view}");
     herald.stop();
 }
+
+#[tokio::test]
+async fn the_admin_manages_apps() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let shop = herald.create_app("shop").await;
+    let mut admin = Browser::new(&herald);
+    admin.sign_in(&[("admin_token", ADMIN_TOKEN)]).await;
+    admin.get("").await;
+    let csrf = admin.csrf.clone();
+
+    let (res, body) = admin.post("app-create", &[("csrf", &csrf), ("name", "news")]).await;
+    assert_eq!(res.status(), 200);
+    assert!(body.contains("id=\"created\"") && body.contains("hs_"), "{body}");
+
+    let id = shop.id.to_string();
+    let (res, body) =
+        admin.post("app-rotate", &[("csrf", &csrf), ("app", &id), ("grace_secs", "60")]).await;
+    assert_eq!(res.status(), 200);
+    assert!(body.contains("id=\"rotated\""), "{body}");
+    // The old secret still signs in during the grace period.
+    Browser::new(&herald).sign_in_app(&shop).await;
+
+    let (res, body) =
+        admin.post("app-delete", &[("csrf", &csrf), ("app", &id), ("confirm", "shoe")]).await;
+    assert_eq!(res.status(), 422);
+    assert!(body.contains("id=\"apps-error\""), "{body}");
+    let (res, _) =
+        admin.post("app-delete", &[("csrf", &csrf), ("app", &id), ("confirm", "shop")]).await;
+    assert_eq!(res.status(), 303);
+    let (status, _) = herald.admin(Method::GET, &format!("/admin/apps/{id}"), None).await;
+    assert_eq!(status, 404);
+
+    // An app sign-in manages no apps.
+    let news = herald.create_app("other").await;
+    let mut app = Browser::new(&herald);
+    app.sign_in_app(&news).await;
+    app.get("pushes").await;
+    let csrf = app.csrf.clone();
+    let (res, _) = app.post("app-create", &[("csrf", &csrf), ("name", "mine")]).await;
+    assert_eq!(res.status(), 403);
+    herald.stop();
+}
+
+#[tokio::test]
+async fn settings_and_lookups_show_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app("shop").await;
+    let _device = herald.device(&app, "alice", "d-alice", "android").await;
+    let tags = serde_json::json!({"accounts": ["alice"], "tags": ["vip"]});
+    herald.signed(&app, Method::POST, "/v1/tags/add", Some(tags)).await;
+    let mut browser = Browser::new(&herald);
+    browser.sign_in_app(&app).await;
+
+    let (res, body) = browser.get("settings").await;
+    assert_eq!(res.status(), 200);
+    assert!(body.contains("message_bytes") && !body.contains("Compat layers"), "{body}");
+    let csrf = browser.csrf.clone();
+    let form = [("csrf", csrf.as_str()), ("action", "set"), ("url", "ftp://x"), ("events", "")];
+    let (res, body) = browser.post("webhook", &form).await;
+    assert_eq!(res.status(), 422);
+    assert!(body.contains("id=\"webhook-error\""), "{body}");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("action", "set"),
+        ("url", "https://backend.test/h"),
+        ("events", ""),
+    ];
+    let (res, body) = browser.post("webhook", &form).await;
+    assert_eq!(res.status(), 200);
+    assert!(body.contains("value=\"https://backend.test/h\""), "{body}");
+
+    let (res, body) = browser.get("devices?account=alice").await;
+    assert_eq!(res.status(), 200);
+    assert!(body.contains("id=\"online\">yes") && body.contains("id=\"tags\">vip"), "{body}");
+    assert!(body.contains("d-alice") && body.contains("android"));
+    let (_, body) = browser.get("devices?device=d-alice").await;
+    assert!(body.contains("Account <code>alice</code>"), "{body}");
+    let (_, body) = browser.get("devices?account=nobody").await;
+    assert!(body.contains("id=\"lookup-error\""), "{body}");
+
+    let (res, body) = browser.get("").await;
+    assert_eq!(res.status(), 200);
+    assert!(body.contains("id=\"online-now\">1<") && body.contains("android: 1"), "{body}");
+    herald.stop();
+}

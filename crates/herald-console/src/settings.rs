@@ -1,0 +1,195 @@
+//! An app's settings: attribute names and limits (read-only here), APNs and FCM credentials
+//! (set, seen redacted, deleted), the webhook, and for the admin the compat layers.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use herald_core::{App, AppId};
+use herald_service::{webhooks, ServiceError};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::service_status;
+use crate::form::Checked;
+use crate::frame::{page_app, Frame};
+use crate::session::Session;
+use crate::{ConsoleError, ConsoleHost};
+
+const VENDORS: [&str; 2] = ["apns", "fcm"];
+const LAYERS: [&str; 2] = ["tencent", "rongcloud"];
+
+/// One vendor's credentials as stored, secrets redacted.
+pub struct VendorView {
+    pub vendor: &'static str,
+    pub redacted: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    frame: Frame,
+    attribute_names: Vec<(usize, String)>,
+    limits: Vec<(String, String)>,
+    vendors: Vec<VendorView>,
+    webhook_url: String,
+    webhook_events: String,
+    known_events: String,
+    layers: Vec<(&'static str, String)>,
+    /// A change done, or refused, shown above the section (`vendor`, `webhook`).
+    notice: Option<(&'static str, String)>,
+    error: Option<(&'static str, String)>,
+}
+
+#[derive(Deserialize)]
+pub struct SettingsQuery {
+    app: Option<AppId>,
+}
+
+pub async fn page<S: ConsoleHost>(
+    State(state): State<S>,
+    session: Session,
+    Query(query): Query<SettingsQuery>,
+) -> Result<Response, ConsoleError> {
+    let app = page_app(&state, &session, query.app).await?;
+    render(&state, &session, &app, Said::Nothing).await
+}
+
+/// What the page says after a change.
+enum Said {
+    Nothing,
+    Done(&'static str, String),
+    Refused(&'static str, ServiceError),
+}
+
+async fn render<S: ConsoleHost>(
+    state: &S,
+    session: &Session,
+    app: &App,
+    said: Said,
+) -> Result<Response, ConsoleError> {
+    let service = state.service();
+    let store = &service.store;
+    let names = store.attribute_names(app.id).await.map_err(ServiceError::from)?;
+    let mut vendors = Vec::new();
+    for vendor in VENDORS {
+        let redacted = match service.vendors.get(store, app, vendor).await {
+            Ok(value) => Some(serde_json::to_string_pretty(&value).unwrap_or_default()),
+            Err(ServiceError::NotFound { .. }) => None,
+            Err(other) => return Err(other.into()),
+        };
+        vendors.push(VendorView { vendor, redacted });
+    }
+    let webhook = store.webhook(app.id).await.map_err(ServiceError::from)?;
+    let mut layers = Vec::new();
+    if session.is_admin() {
+        for layer in LAYERS {
+            let stored = store.compat_layer(app.id, layer).await.map_err(ServiceError::from)?;
+            layers.push((layer, stored.unwrap_or_else(|| "not set".into())));
+        }
+    }
+    let (status, notice, error) = match said {
+        Said::Nothing => (StatusCode::OK, None, None),
+        Said::Done(section, text) => (StatusCode::OK, Some((section, text)), None),
+        Said::Refused(section, err) => {
+            (service_status(&err), None, Some((section, err.to_string())))
+        }
+    };
+    let page = SettingsPage {
+        frame: Frame::new(session, Some(app), "settings"),
+        attribute_names: names
+            .into_iter()
+            .enumerate()
+            .filter_map(|(slot, name)| name.map(|name| (slot, name)))
+            .collect(),
+        limits: limits(app),
+        vendors,
+        webhook_url: webhook.as_ref().map(|w| w.url.clone()).unwrap_or_default(),
+        webhook_events: webhook.map(|w| w.events.join(", ")).unwrap_or_default(),
+        known_events: webhooks::EVENTS.join(", "),
+        layers,
+        notice,
+        error,
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+/// The app's limits by name, as the API shows them.
+fn limits(app: &App) -> Vec<(String, String)> {
+    let Ok(Value::Object(map)) = serde_json::to_value(app.limits) else { return Vec::new() };
+    map.into_iter().map(|(name, value)| (name, value.to_string())).collect()
+}
+
+#[derive(Deserialize)]
+pub struct VendorForm {
+    app: Option<AppId>,
+    vendor: String,
+    /// `set` or `delete`.
+    action: String,
+    #[serde(default)]
+    credentials: String,
+}
+
+/// Sets or deletes an app's APNs / FCM credentials, through the service's vendors.
+pub async fn vendor<S: ConsoleHost>(
+    State(state): State<S>,
+    Checked { session, form }: Checked<VendorForm>,
+) -> Result<Response, ConsoleError> {
+    let app = page_app(&state, &session, form.app).await?;
+    let service = state.service();
+    let done = match form.action.as_str() {
+        "delete" => {
+            service.vendors.delete(&service.store, &app, &form.vendor).await.map(|()| "deleted")
+        }
+        _ => match serde_json::from_str::<Value>(&form.credentials) {
+            Ok(json) => {
+                service.vendors.set(&service.store, &app, &form.vendor, json).await.map(|_| "saved")
+            }
+            Err(err) => Err(ServiceError::InvalidRequest(format!("not valid JSON: {err}"))),
+        },
+    };
+    let said = match done {
+        Ok(what) => Said::Done("vendor", format!("{} credentials {what}.", form.vendor)),
+        Err(err) => Said::Refused("vendor", err),
+    };
+    render(&state, &session, &app, said).await
+}
+
+#[derive(Deserialize)]
+pub struct WebhookForm {
+    app: Option<AppId>,
+    /// `set` or `delete`.
+    action: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    events: String,
+}
+
+pub async fn webhook<S: ConsoleHost>(
+    State(state): State<S>,
+    Checked { session, form }: Checked<WebhookForm>,
+) -> Result<Response, ConsoleError> {
+    let app = page_app(&state, &session, form.app).await?;
+    let store = &state.service().store;
+    let done = match form.action.as_str() {
+        "delete" => {
+            store.delete_webhook(app.id).await.map(|()| "deleted").map_err(ServiceError::from)
+        }
+        _ => {
+            let events: Vec<String> = form
+                .events
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let events = (!events.is_empty()).then_some(events);
+            webhooks::configure(store, app.id, &form.url, events).await.map(|_| "saved")
+        }
+    };
+    let said = match done {
+        Ok(what) => Said::Done("webhook", format!("Webhook {what}.")),
+        Err(err) => Said::Refused("webhook", err),
+    };
+    render(&state, &session, &app, said).await
+}
