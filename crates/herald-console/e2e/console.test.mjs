@@ -179,6 +179,32 @@ test("sign in, compose with estimate, test-send, send, watch delivery, recall", 
   await page.click("nav >> text=Pushes");
   await page.waitForSelector(`[data-push="${pushId}"]`);
   await page.screenshot({ path: SHOTS + "pushes.png", fullPage: true });
+
+  // The device lookup shows who got it.
+  await page.click("nav >> text=Devices");
+  await page.fill("#l-account", "alice");
+  await page.press("#l-account", "Enter");
+  await page.waitForSelector("#devices");
+  assert.equal((await page.textContent("#online")).trim(), "yes");
+  assert.equal((await page.textContent("#tags")).trim(), "vip");
+  assert.ok((await page.textContent("#devices")).includes(pushId), "alice's device received the push");
+  await page.screenshot({ path: SHOTS + "devices.png", fullPage: true });
+  await page.click("nav >> text=Settings");
+  await page.waitForSelector("#limits");
+  await page.screenshot({ path: SHOTS + "settings.png", fullPage: true });
   assert.deepEqual(violations, [], "no Content-Security-Policy violations");
+  await context.close();
+});
+
+test("the admin signs in with the keyboard alone and sees every app", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(base + "/console/signin");
+  await page.keyboard.press("Tab"); // the admin token field is the first field
+  await page.keyboard.type(ADMIN_TOKEN);
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#apps");
+  assert.ok((await page.textContent("#apps")).includes("shop"));
+  await page.screenshot({ path: SHOTS + "apps.png", fullPage: true });
   await context.close();
 });

@@ -59,7 +59,7 @@ pub async fn page<S: ConsoleHost>(
     let app = page_app(&state, &session, query.app).await?;
     let service = state.service();
     let counts = service.store.device_counts(app.id).await.map_err(ServiceError::from)?;
-    let days = reports::app_days(service, app.id, None, None).await?;
+    let days = every_day(reports::app_days(service, app.id, None, None).await?);
     let vendor_failures = vendor_failures(service, app.id).await?;
     let page = OverviewPage {
         frame: Frame::new(&session, Some(&app), "overview"),
@@ -72,6 +72,19 @@ pub async fn page<S: ConsoleHost>(
         vendor_failures,
     };
     Ok(Html(page.render()?).into_response())
+}
+
+/// The last 7 days, each once: days without pushes have no row of their own.
+fn every_day(rows: Vec<Day>) -> Vec<Day> {
+    let today = Utc::now().date_naive();
+    (0..7)
+        .rev()
+        .map(|ago| (today - Duration::days(ago)).format("%Y-%m-%d").to_string())
+        .map(|day| match rows.iter().find(|row| row.day == day) {
+            Some(row) => row.clone(),
+            None => Day { day, pushes: 0, delivered: 0, opened: 0 },
+        })
+        .collect()
 }
 
 /// Days without pushes have no row: today's may be missing.
@@ -123,4 +136,20 @@ async fn vendor_failures(
         }
     }
     Ok(by_reason.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_has_every_day_of_the_week() {
+        let today = Utc::now().format("%Y-%m-%d").to_string();
+        let rows = vec![Day { day: today.clone(), pushes: 2, delivered: 5, opened: 1 }];
+        let days = every_day(rows);
+        assert_eq!(days.len(), 7);
+        assert_eq!(days.last().map(|d| (d.day.as_str(), d.pushes)), Some((today.as_str(), 2)));
+        assert_eq!(days.iter().map(|d| d.pushes).sum::<u64>(), 2);
+        assert_eq!(pushes_today(&days), 2);
+    }
 }
