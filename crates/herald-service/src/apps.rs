@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use herald_core::{App, AppId, Limits, LimitsPatch};
-use herald_store::NewApp;
+use herald_store::{AppUpdate, NewApp};
 
 use crate::{token, Service, ServiceError};
 
@@ -65,4 +65,21 @@ pub async fn delete(service: &Service, id: AppId) -> Result<(), ServiceError> {
     service.app_changed(id).await?;
     tracing::info!(app_id = id, "app deleted");
     Ok(())
+}
+
+/// Renames the app and / or changes some of its limits; every node forgets what it cached.
+pub async fn update(
+    service: &Service,
+    id: AppId,
+    name: Option<&str>,
+    limits: Option<&LimitsPatch>,
+) -> Result<App, ServiceError> {
+    let name = name.map(checked_name).transpose()?;
+    let limits = match limits {
+        Some(patch) => Some(service.store.app(id).await?.limits.apply(patch)?),
+        None => None,
+    };
+    let app = service.store.update_app(id, AppUpdate { name, limits }).await?;
+    service.app_changed(id).await?;
+    Ok(app)
 }

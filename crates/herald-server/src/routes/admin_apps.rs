@@ -5,7 +5,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use herald_core::{App, AppId, Limits, LimitsPatch};
-use herald_store::AppUpdate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -132,13 +131,7 @@ pub async fn update_app_route(
     ApiJson(body): ApiJson<UpdateApp>,
 ) -> ApiResult<Json<AppView>> {
     let id = app_id(&id)?;
-    let name = body.name.as_deref().map(apps::checked_name).transpose()?;
-    let limits = match &body.limits {
-        Some(patch) => Some(state.store.app(id).await?.limits.apply(patch)?),
-        None => None,
-    };
-    let app = state.store.update_app(id, AppUpdate { name, limits }).await?;
-    state.app_changed(id).await?;
+    let app = apps::update(&state, id, body.name.as_deref(), body.limits.as_ref()).await?;
     Ok(Json(app.into()))
 }
 
