@@ -30,6 +30,8 @@ pub struct DayRow {
     pub pushes: u64,
     pub delivered: u64,
     pub opened: u64,
+    /// Devices delivered / accounts targeted, of the pushes sent that day.
+    pub delivery_rate: String,
     pub open_rate: String,
 }
 
@@ -42,7 +44,7 @@ struct OverviewPage {
     online: u64,
     pushes_today: u64,
     days: Vec<DayRow>,
-    /// uPlot's data: `[[unix seconds...], [delivered...], [opened...]]`.
+    /// uPlot's data: `[[unix seconds...], [delivery rate %...], [open rate %...]]`.
     chart: String,
     /// Vendor failures of the last 7 days' pushes, by reason.
     vendor_failures: Vec<(String, u64)>,
@@ -60,16 +62,16 @@ pub async fn page<S: ConsoleHost>(
     let service = state.service();
     let counts = service.store.device_counts(app.id).await.map_err(ServiceError::from)?;
     let days = every_day(reports::app_days(service, app.id, None, None).await?);
-    let vendor_failures = vendor_failures(service, app.id).await?;
+    let recent = recent(service, app.id).await?;
     let page = OverviewPage {
         frame: Frame::new(&session, Some(&app), "overview"),
         devices: counts.by_platform.into_iter().collect(),
         devices_total: counts.total,
         online: state.online_now(app.id),
         pushes_today: pushes_today(&days),
-        chart: chart(&days),
-        days: days.into_iter().map(day_row).collect(),
-        vendor_failures,
+        chart: chart(&days, &recent),
+        days: days.into_iter().map(|day| day_row(day, &recent)).collect(),
+        vendor_failures: recent.vendor_failures.into_iter().collect(),
     };
     Ok(Html(page.render()?).into_response())
 }
@@ -93,9 +95,10 @@ fn pushes_today(days: &[Day]) -> u64 {
     days.iter().find(|d| d.day == today).map_or(0, |d| d.pushes)
 }
 
-fn day_row(day: Day) -> DayRow {
+fn day_row(day: Day, recent: &Recent) -> DayRow {
     DayRow {
-        open_rate: format!("{:.1} %", ratio(day.opened, day.delivered) * 100.0),
+        delivery_rate: percent(recent.delivery_rate(&day.day)),
+        open_rate: percent(ratio(day.opened, day.delivered)),
         day: day.day,
         pushes: day.pushes,
         delivered: day.delivered,
@@ -103,7 +106,12 @@ fn day_row(day: Day) -> DayRow {
     }
 }
 
-fn chart(days: &[Day]) -> String {
+fn percent(rate: f64) -> String {
+    format!("{:.1} %", rate * 100.0)
+}
+
+/// Delivery and open rates per day, in percent.
+fn chart(days: &[Day], recent: &Recent) -> String {
     let time = |d: &Day| {
         NaiveDate::parse_from_str(&d.day, "%Y-%m-%d")
             .ok()
@@ -111,31 +119,47 @@ fn chart(days: &[Day]) -> String {
             .map_or(0, |t| t.and_utc().timestamp())
     };
     let times: Vec<i64> = days.iter().map(time).collect();
-    let delivered: Vec<u64> = days.iter().map(|d| d.delivered).collect();
-    let opened: Vec<u64> = days.iter().map(|d| d.opened).collect();
-    json!([times, delivered, opened]).to_string()
+    let delivery: Vec<f64> = days.iter().map(|d| recent.delivery_rate(&d.day) * 100.0).collect();
+    let open: Vec<f64> = days.iter().map(|d| ratio(d.opened, d.delivered) * 100.0).collect();
+    json!([times, delivery, open]).to_string()
 }
 
-/// Pushes of the last 7 days looked at for vendor failures (the newest, if there are more).
+/// Pushes of the last 7 days looked at (the newest, if there are more).
 const RECENT_PUSHES: u32 = 200;
 
-async fn vendor_failures(
-    service: &Service,
-    app: AppId,
-) -> Result<Vec<(String, u64)>, ServiceError> {
+/// What the last 7 days' pushes tell beyond the day counts.
+#[derive(Default)]
+struct Recent {
+    /// Per UTC day the pushes were sent: accounts targeted and devices delivered.
+    sent_by_day: BTreeMap<String, (u64, u64)>,
+    vendor_failures: BTreeMap<String, u64>,
+}
+
+impl Recent {
+    fn delivery_rate(&self, day: &str) -> f64 {
+        self.sent_by_day.get(day).map_or(0.0, |(targeted, delivered)| ratio(*delivered, *targeted))
+    }
+}
+
+async fn recent(service: &Service, app: AppId) -> Result<Recent, ServiceError> {
     let filter = PushFilter {
         from: Some(Utc::now() - Duration::days(7)),
         limit: RECENT_PUSHES,
         ..Default::default()
     };
     let pushes = service.store.pushes_page(app, &filter).await?;
-    let mut by_reason = BTreeMap::new();
-    for funnel in reports::push_totals(service, &pushes).await? {
+    let funnels = reports::push_totals(service, &pushes).await?;
+    let mut recent = Recent::default();
+    for (push, funnel) in pushes.iter().zip(funnels) {
+        let day = push.started_at.unwrap_or(push.push_at).format("%Y-%m-%d").to_string();
+        let sent = recent.sent_by_day.entry(day).or_default();
+        sent.0 += funnel.targeted;
+        sent.1 += funnel.delivered;
         for (reason, count) in funnel.vendor_failed {
-            *by_reason.entry(reason).or_default() += count;
+            *recent.vendor_failures.entry(reason).or_default() += count;
         }
     }
-    Ok(by_reason.into_iter().collect())
+    Ok(recent)
 }
 
 #[cfg(test)]

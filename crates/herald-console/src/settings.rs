@@ -5,8 +5,8 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use herald_core::{App, AppId};
-use herald_service::{webhooks, ServiceError};
+use herald_core::{App, AppId, LimitsPatch};
+use herald_service::{apps, webhooks, ServiceError};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -192,4 +192,35 @@ pub async fn webhook<S: ConsoleHost>(
         Err(err) => Said::Refused("webhook", err),
     };
     render(&state, &session, &app, said).await
+}
+
+#[derive(Deserialize)]
+pub struct LimitsForm {
+    app: Option<AppId>,
+    /// The limits that change, as JSON (`{"message_bytes": 4096}`), as the admin API takes them.
+    #[serde(default)]
+    changes: String,
+}
+
+/// Changes some limits of the app: the admin only, as in the API.
+pub async fn limits_change<S: ConsoleHost>(
+    State(state): State<S>,
+    Checked { session, form }: Checked<LimitsForm>,
+) -> Result<Response, ConsoleError> {
+    if !session.is_admin() {
+        return Err(ConsoleError::AdminOnly);
+    }
+    let app = page_app(&state, &session, form.app).await?;
+    let patch = serde_json::from_str::<LimitsPatch>(&form.changes)
+        .map_err(|err| ServiceError::InvalidRequest(format!("not valid limits JSON: {err}")));
+    let updated = match patch {
+        Ok(patch) => apps::update(state.service(), app.id, None, Some(&patch)).await,
+        Err(err) => Err(err),
+    };
+    match updated {
+        Ok(app) => {
+            render(&state, &session, &app, Said::Done("limits", "Limits saved.".into())).await
+        }
+        Err(err) => render(&state, &session, &app, Said::Refused("limits", err)).await,
+    }
 }

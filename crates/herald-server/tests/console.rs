@@ -287,6 +287,16 @@ async fn the_admin_manages_apps() {
         admin.post("app-rotate", &[("csrf", &csrf), ("app", &id), ("grace_secs", "60")]).await;
     assert_eq!(res.status(), 200);
     assert!(body.contains("id=\"rotated\""), "{body}");
+    let form = [("csrf", csrf.as_str()), ("app", &id), ("changes", r#"{"message_bytes": 4096}"#)];
+    let (res, body) = admin.post("limits", &form).await;
+    assert_eq!(res.status(), 200);
+    assert!(body.contains("Limits saved"), "{body}");
+    let (_, view) = herald.admin(Method::GET, &format!("/admin/apps/{id}"), None).await;
+    assert_eq!(view["limits"]["message_bytes"], 4096);
+    let form = [("csrf", csrf.as_str()), ("app", &id), ("changes", r#"{"message_bytes": 0}"#)];
+    let (res, body) = admin.post("limits", &form).await;
+    assert_eq!(res.status(), 422);
+    assert!(body.contains("id=\"limits-error\""), "{body}");
     // The old secret still signs in during the grace period.
     Browser::new(&herald).sign_in_app(&shop).await;
 
@@ -339,6 +349,10 @@ async fn settings_and_lookups_show_the_app() {
     let (res, body) = browser.post("webhook", &form).await;
     assert_eq!(res.status(), 200);
     assert!(body.contains("value=\"https://backend.test/h\""), "{body}");
+
+    let form = [("csrf", csrf.as_str()), ("changes", r#"{"message_bytes": 1}"#)];
+    let (res, _) = browser.post("limits", &form).await;
+    assert_eq!(res.status(), 403, "limits are the admin's");
 
     let (res, body) = browser.get("devices?account=alice").await;
     assert_eq!(res.status(), 200);
