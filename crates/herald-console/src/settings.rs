@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use herald_core::{App, AppId, LimitsPatch};
-use herald_service::{apps, webhooks, ServiceError};
+use herald_service::{apps, directory, webhooks, ServiceError};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -29,7 +29,8 @@ pub struct VendorView {
 #[template(path = "settings.html")]
 struct SettingsPage {
     frame: Frame,
-    attribute_names: Vec<(usize, String)>,
+    /// Every attribute slot of the app with its name (empty: unnamed).
+    slots: Vec<(usize, String)>,
     limits: Vec<(String, String)>,
     vendors: Vec<VendorView>,
     webhook_url: String,
@@ -97,10 +98,8 @@ async fn render<S: ConsoleHost>(
     };
     let page = SettingsPage {
         frame: Frame::new(session, Some(app), "settings"),
-        attribute_names: names
-            .into_iter()
-            .enumerate()
-            .filter_map(|(slot, name)| name.map(|name| (slot, name)))
+        slots: (0..app.limits.attribute_slots as usize)
+            .map(|slot| (slot, names.get(slot).cloned().flatten().unwrap_or_default()))
             .collect(),
         limits: limits(app),
         vendors,
@@ -223,4 +222,27 @@ pub async fn limits_change<S: ConsoleHost>(
         }
         Err(err) => render(&state, &session, &app, Said::Refused("limits", err)).await,
     }
+}
+
+/// Names the app's attribute slots (`slot_N` fields); a name emptied is removed, and with it
+/// that attribute of every account, as in the API.
+pub async fn attribute_names<S: ConsoleHost>(
+    State(state): State<S>,
+    Checked { session, form }: Checked<Vec<(String, String)>>,
+) -> Result<Response, ConsoleError> {
+    let asked = form.iter().find(|(key, _)| key == "app").and_then(|(_, v)| v.parse().ok());
+    let app = page_app(&state, &session, asked).await?;
+    let service = state.service();
+    let current = service.store.attribute_names(app.id).await.map_err(ServiceError::from)?;
+    let changes = form
+        .iter()
+        .filter_map(|(key, value)| Some((key.strip_prefix("slot_")?.parse::<u8>().ok()?, value)))
+        .map(|(slot, value)| (slot, Some(value.trim().to_owned()).filter(|v| !v.is_empty())))
+        .filter(|(slot, name)| current.get(usize::from(*slot)).cloned().flatten() != *name)
+        .collect();
+    let said = match directory::set_attribute_names(&service.directory, &app, changes).await {
+        Ok(_) => Said::Done("attributes", "Attribute names saved.".into()),
+        Err(err) => Said::Refused("attributes", err),
+    };
+    render(&state, &session, &app, said).await
 }

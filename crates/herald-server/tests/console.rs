@@ -118,6 +118,14 @@ async fn pages_carry_the_policy_and_need_a_session() {
     let cookie = res.headers()[SET_COOKIE].to_str().unwrap();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
 
+    // htmx requests (the live estimate, the report's refresh) are sent to sign in as a page.
+    let req = browser.http.post(herald.url("/console/estimate")).header("hx-request", "true");
+    let res = req.send().await.unwrap();
+    assert_eq!(
+        (res.status().as_u16(), &res.headers()["hx-redirect"]),
+        (200, &"signin".parse().unwrap())
+    );
+
     for page in ["", "pushes", "compose", "report?push=p_x"] {
         let (res, _) = browser.get(page).await;
         assert_eq!(res.status(), 303, "{page}");
@@ -353,6 +361,10 @@ async fn settings_and_lookups_show_the_app() {
     let form = [("csrf", csrf.as_str()), ("changes", r#"{"message_bytes": 1}"#)];
     let (res, _) = browser.post("limits", &form).await;
     assert_eq!(res.status(), 403, "limits are the admin's");
+
+    let (res, body) = browser.post("attribute-names", &[("csrf", &csrf), ("slot_0", "city")]).await;
+    assert_eq!(res.status(), 200);
+    assert!(body.contains("Attribute names saved") && body.contains("value=\"city\""), "{body}");
 
     let (res, body) = browser.get("devices?account=alice").await;
     assert_eq!(res.status(), 200);
