@@ -175,6 +175,7 @@ test("sign in, compose with estimate, test-send, send, watch delivery, recall", 
   await page.waitForURL(/\/console\/report\?/);
   await until("recall frames on both devices", () =>
     clients[0].recalls.some((r) => r.push_id === pushId) && clients[1].recalls.length === 1);
+  await page.waitForSelector("#recalled");
 
   await page.click("nav >> text=Pushes");
   await page.waitForSelector(`[data-push="${pushId}"]`);

@@ -51,6 +51,7 @@ pub struct PushRow {
     pub opened: u64,
     pub cancellable: bool,
     pub recallable: bool,
+    pub recalled: bool,
 }
 
 #[derive(Template)]
@@ -170,6 +171,7 @@ fn row(push: &PushRecord, funnel: &Funnel) -> PushRow {
         opened: funnel.opened,
         cancellable: cancellable(push),
         recallable: recallable(push, Utc::now()),
+        recalled: push.recalled_at.is_some(),
     }
 }
 

@@ -82,6 +82,7 @@ struct ReportPage {
     push_at: String,
     cancellable: bool,
     recallable: bool,
+    recalled: Option<String>,
     error: Option<String>,
 }
 
@@ -114,6 +115,7 @@ pub async fn page<S: ConsoleHost>(
         push_at: push.push_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         cancellable: cancellable(&push),
         recallable: recallable(&push, Utc::now()),
+        recalled: push.recalled_at.map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
         error: push.error.clone(),
     };
     Ok(Html(page.render()?))
