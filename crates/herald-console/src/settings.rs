@@ -23,6 +23,19 @@ const LAYERS: [&str; 2] = ["tencent", "rongcloud"];
 pub struct VendorView {
     pub vendor: &'static str,
     pub redacted: Option<String>,
+    /// The fields the vendor's credentials take, as the API takes them.
+    pub example: &'static str,
+}
+
+fn example(vendor: &str) -> &'static str {
+    match vendor {
+        "apns" => {
+            r#"{"key_p8": "-----BEGIN PRIVATE KEY-----\n…", "key_id": "KEYID12345", "team_id": "TEAMID1234", "topic": "com.shop.app", "environment": "production"}"#
+        }
+        _ => {
+            r#"{"service_account_json": {…the service account file…}, "project_id": "my-project"}"#
+        }
+    }
 }
 
 #[derive(Template)]
@@ -79,7 +92,7 @@ async fn render<S: ConsoleHost>(
             Err(ServiceError::NotFound { .. }) => None,
             Err(other) => return Err(other.into()),
         };
-        vendors.push(VendorView { vendor, redacted });
+        vendors.push(VendorView { vendor, redacted, example: example(vendor) });
     }
     let webhook = store.webhook(app.id).await.map_err(ServiceError::from)?;
     let mut layers = Vec::new();

@@ -366,6 +366,12 @@ async fn settings_and_lookups_show_the_app() {
     assert_eq!(res.status(), 200);
     assert!(body.contains("Attribute names saved") && body.contains("value=\"city\""), "{body}");
 
+    let form =
+        [("csrf", csrf.as_str()), ("vendor", "apns"), ("action", "set"), ("credentials", "{")];
+    let (res, body) = browser.post("vendor", &form).await;
+    assert_eq!(res.status(), 422);
+    assert!(body.contains("id=\"vendor-error\"") && body.contains("not valid JSON"), "{body}");
+
     let (res, body) = browser.get("devices?account=alice").await;
     assert_eq!(res.status(), 200);
     assert!(body.contains("id=\"online\">yes") && body.contains("id=\"tags\">vip"), "{body}");
