@@ -30,10 +30,10 @@ pub struct VendorView {
 fn example(vendor: &str) -> &'static str {
     match vendor {
         "apns" => {
-            r#"{"key_p8": "-----BEGIN PRIVATE KEY-----\n…", "key_id": "KEYID12345", "team_id": "TEAMID1234", "topic": "com.shop.app", "environment": "production"}"#
+            r#"{"key_p8": "<the .p8 file>", "key_id": "<key id>", "team_id": "<team id>", "topic": "<bundle id>", "environment": "production"}"#
         }
         _ => {
-            r#"{"service_account_json": {…the service account file…}, "project_id": "my-project"}"#
+            r#"{"service_account_json": <the service account file>, "project_id": "<project id>"}"#
         }
     }
 }

@@ -5,6 +5,8 @@
 mod common;
 
 use common::{AppCreds, Herald, ADMIN_TOKEN};
+use herald_vendor::test_support::TestApnsKey;
+use herald_vendor::ApnsEnvironment;
 use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use reqwest::{Method, Response};
@@ -371,6 +373,24 @@ async fn settings_and_lookups_show_the_app() {
     let (res, body) = browser.post("vendor", &form).await;
     assert_eq!(res.status(), 422);
     assert!(body.contains("id=\"vendor-error\"") && body.contains("not valid JSON"), "{body}");
+
+    let key = TestApnsKey::generate("KEYID12345", "TEAMID1234");
+    let credentials =
+        serde_json::to_string(&key.credentials("com.shop.app", ApnsEnvironment::Production))
+            .unwrap();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("vendor", "apns"),
+        ("action", "set"),
+        ("credentials", &credentials),
+    ];
+    let (res, body) = browser.post("vendor", &form).await;
+    assert_eq!(res.status(), 200, "{body}");
+    assert!(body.contains("KEYID12345") && !body.contains("PRIVATE KEY"), "redacted: {body}");
+    let form = [("csrf", csrf.as_str()), ("vendor", "apns"), ("action", "delete")];
+    let (res, body) = browser.post("vendor", &form).await;
+    assert_eq!(res.status(), 200);
+    assert!(body.contains("apns credentials deleted") && !body.contains("KEYID12345"), "{body}");
 
     let (res, body) = browser.get("devices?account=alice").await;
     assert_eq!(res.status(), 200);
