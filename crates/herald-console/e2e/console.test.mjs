@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
+import http from "node:http";
 import { createHmac, randomUUID } from "node:crypto";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -208,4 +209,41 @@ test("the admin signs in with the keyboard alone and sees every app", async () =
   assert.ok((await page.textContent("#apps")).includes("shop"));
   await page.screenshot({ path: SHOTS + "apps.png", fullPage: true });
   await context.close();
+});
+
+// A reverse proxy that serves herald under /ops/herald/, as operators often do.
+function subPathProxy(prefix) {
+  const target = new URL(base);
+  const server = http.createServer((req, res) => {
+    if (!req.url.startsWith(prefix)) { res.writeHead(404); res.end(); return; }
+    const upstream = http.request({
+      host: target.hostname, port: target.port, method: req.method,
+      path: req.url.slice(prefix.length - 1), headers: req.headers,
+    }, (answer) => { res.writeHead(answer.statusCode, answer.headers); answer.pipe(res); });
+    req.pipe(upstream);
+  });
+  return new Promise((ok) => server.listen(0, "127.0.0.1", () => ok(server)));
+}
+
+test("the console works behind a reverse proxy under a sub-path", async () => {
+  const proxy = await subPathProxy("/ops/herald/");
+  const proxied = `http://127.0.0.1:${proxy.address().port}/ops/herald`;
+  const context = await browser.newContext({ viewport: { width: 1024, height: 800 } });
+  const page = await context.newPage();
+  try {
+    await page.goto(proxied + "/console");
+    assert.equal(page.url(), proxied + "/console/signin");
+    await page.fill("#app_key", app.key);
+    await page.fill("#app_secret", app.secret);
+    await page.click("button[type=submit]");
+    await page.waitForSelector("#devices-total");
+    await page.click("nav >> text=Compose");
+    await page.fill("#tags_all", "vip");
+    await until("the estimate through the proxy", async () =>
+      (await page.textContent("#estimate-total").catch(() => "")).trim() === "2");
+    assert.ok(page.url().startsWith(proxied + "/console/compose"), page.url());
+  } finally {
+    await context.close();
+    proxy.close();
+  }
 });
