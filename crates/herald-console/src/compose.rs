@@ -75,6 +75,8 @@ struct ComposePage {
     confirm_word: &'static str,
     confirm_above: u64,
     max_ttl: u32,
+    /// Platforms to choose from: those the app has devices of, and the usual ones.
+    platforms: Vec<String>,
 }
 
 /// A line above the form after a test send.
@@ -128,10 +130,11 @@ pub async fn page<S: ConsoleHost>(
         when: "now".into(),
         ..Default::default()
     };
-    render(&session, &app, form, FieldErrors::new(), None, StatusCode::OK)
+    render(&state, &session, &app, form, FieldErrors::new(), None, StatusCode::OK).await
 }
 
-fn render(
+async fn render<S: ConsoleHost>(
+    state: &S,
     session: &Session,
     app: &App,
     form: ComposeForm,
@@ -139,7 +142,16 @@ fn render(
     notice: Option<Notice>,
     status: StatusCode,
 ) -> Result<Response, ConsoleError> {
+    let counts = state.service().store.device_counts(app.id).await.map_err(ServiceError::from)?;
+    let mut platforms: Vec<String> = counts.by_platform.into_keys().collect();
+    for usual in ["android", "ios"] {
+        if !platforms.iter().any(|p| p == usual) {
+            platforms.push(usual.to_owned());
+        }
+    }
+    platforms.sort();
     let page = ComposePage {
+        platforms,
         frame: Frame::new(session, Some(app), "compose"),
         form,
         errors,
@@ -183,7 +195,16 @@ pub async fn test_send<S: ConsoleHost>(
     let account = form.test_account.trim().to_owned();
     if account.is_empty() {
         let errors = FieldErrors::from([("test_account", "name the account to test with".into())]);
-        return render(&session, &app, form, errors, None, StatusCode::UNPROCESSABLE_ENTITY);
+        return render(
+            &state,
+            &session,
+            &app,
+            form,
+            errors,
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let request = content_of(&app, &form).map(|(content, _)| PushRequest {
         source: PushSource::Native,
@@ -201,9 +222,12 @@ pub async fn test_send<S: ConsoleHost>(
         Ok((push, _)) => {
             let text = format!("Test push sent to {account}.");
             let notice = Some(Notice { text, push_id: push.id });
-            render(&session, &app, form, FieldErrors::new(), notice, StatusCode::OK)
+            render(&state, &session, &app, form, FieldErrors::new(), notice, StatusCode::OK).await
         }
-        Err(errors) => render(&session, &app, form, errors, None, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(errors) => {
+            render(&state, &session, &app, form, errors, None, StatusCode::UNPROCESSABLE_ENTITY)
+                .await
+        }
     }
 }
 
@@ -218,7 +242,7 @@ pub async fn send<S: ConsoleHost>(
             let push = serde_urlencoded::to_string([("push", push_id)]).unwrap_or_default();
             Ok(see_other(&format!("report?app={}&{push}", app.id)))
         }
-        Err((errors, status)) => render(&session, &app, form, errors, None, status),
+        Err((errors, status)) => render(&state, &session, &app, form, errors, None, status).await,
     }
 }
 
