@@ -136,6 +136,18 @@ pub enum ConfigError {
     Merged(toml::de::Error),
     #[error("invalid setting {name}: {reason}")]
     Invalid { name: &'static str, reason: String },
+    #[error("{} invalid settings: {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Several(Vec<ConfigError>),
+}
+
+impl ConfigError {
+    /// Each problem on its own.
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            ConfigError::Several(all) => all.iter().map(ToString::to_string).collect(),
+            one => vec![one.to_string()],
+        }
+    }
 }
 
 /// Values given on the command line; they win over everything else.
@@ -255,56 +267,77 @@ impl Settings {
     }
 
     fn validate(self) -> Result<Self, ConfigError> {
+        let mut problems = self.problems();
+        match problems.len() {
+            0 => Ok(self),
+            1 => Err(problems.remove(0)),
+            _ => Err(ConfigError::Several(problems)),
+        }
+    }
+
+    /// Every problem of the settings, not only the first: `herald checkconfig` lists them all.
+    fn problems(&self) -> Vec<ConfigError> {
         let invalid = |name, reason: &str| ConfigError::Invalid { name, reason: reason.into() };
+        let mut problems = Vec::new();
         if self.max_body_bytes == 0 {
-            return Err(invalid("max_body_bytes", "must be positive"));
+            problems.push(invalid("max_body_bytes", "must be positive"));
         }
         if self.signature_window_secs == 0 {
-            return Err(invalid("signature_window_secs", "must be positive"));
+            problems.push(invalid("signature_window_secs", "must be positive"));
         }
         if self.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
-            return Err(invalid("admin_token", "must be at least 16 characters"));
+            problems.push(invalid("admin_token", "must be at least 16 characters"));
         }
-        let store = self.store_choice()?;
-        if let Some(cluster) = &self.cluster {
-            if store == StoreChoice::Sqlite {
-                return Err(invalid(
-                    "cluster",
-                    "cluster mode needs the PostgreSQL store (store = \"postgres://...\"): \
-                     every node must see the same state, and SQLite is one process's file",
-                ));
-            }
-            if !(cluster.nats.starts_with("nats://") || cluster.nats.starts_with("tls://")) {
-                return Err(invalid("cluster.nats", "must be a nats:// URL"));
-            }
-            let name_ok = |name: &str| {
-                !name.is_empty()
-                    && name.len() <= 64
-                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            };
-            if !name_ok(&cluster.prefix) {
-                return Err(invalid("cluster.prefix", "letters, digits, '-' and '_', 1 to 64"));
-            }
-            if cluster.node_id.as_deref().is_some_and(|id| !name_ok(id)) {
-                return Err(invalid("cluster.node_id", "letters, digits, '-' and '_', 1 to 64"));
-            }
-            // Generated per data directory on a single node; every node must share them.
-            if self.admin_token.is_none() {
-                return Err(invalid(
-                    "admin_token",
-                    "cluster mode needs it set, the same on every node",
-                ));
-            }
-            if self.vendor.credentials_key.is_none() {
-                return Err(invalid(
-                    "vendor.credentials_key",
-                    "cluster mode needs it set, the same on every node",
-                ));
-            }
+        match self.store_choice() {
+            Ok(store) => problems.extend(self.cluster_problems(&store)),
+            Err(err) => problems.push(err),
         }
-        self.gateway.validate().map_err(|reason| invalid("gateway", &reason))?;
-        self.vendor.validate().map_err(|err| invalid("vendor", &err.to_string()))?;
-        Ok(self)
+        if let Err(reason) = self.gateway.validate() {
+            problems.push(invalid("gateway", &reason));
+        }
+        if let Err(err) = self.vendor.validate() {
+            problems.push(invalid("vendor", &err.to_string()));
+        }
+        problems
+    }
+
+    fn cluster_problems(&self, store: &StoreChoice) -> Vec<ConfigError> {
+        let invalid = |name, reason: &str| ConfigError::Invalid { name, reason: reason.into() };
+        let Some(cluster) = &self.cluster else { return Vec::new() };
+        let mut problems = Vec::new();
+        if *store == StoreChoice::Sqlite {
+            problems.push(invalid(
+                "cluster",
+                "cluster mode needs the PostgreSQL store (store = \"postgres://...\"): \
+                 every node must see the same state, and SQLite is one process's file",
+            ));
+        }
+        if !(cluster.nats.starts_with("nats://") || cluster.nats.starts_with("tls://")) {
+            problems.push(invalid("cluster.nats", "must be a nats:// URL"));
+        }
+        let name_ok = |name: &str| {
+            !name.is_empty()
+                && name.len() <= 64
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !name_ok(&cluster.prefix) {
+            problems.push(invalid("cluster.prefix", "letters, digits, '-' and '_', 1 to 64"));
+        }
+        if cluster.node_id.as_deref().is_some_and(|id| !name_ok(id)) {
+            problems.push(invalid("cluster.node_id", "letters, digits, '-' and '_', 1 to 64"));
+        }
+        // Generated per data directory on a single node; every node must share them.
+        if self.admin_token.is_none() {
+            problems
+                .push(invalid("admin_token", "cluster mode needs it set, the same on every node"));
+        }
+        if self.vendor.credentials_key.is_none() {
+            problems.push(invalid(
+                "vendor.credentials_key",
+                "cluster mode needs it set, the same on every node",
+            ));
+        }
+        problems
     }
 }
 
@@ -414,7 +447,10 @@ mod tests {
             ("HERALD_CLUSTER_PREFIX", "prod-eu"),
         ];
         let err = Settings::load(None, env(&vars), Overrides::default()).unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { name: "admin_token", .. }), "{err}");
+        let problems = err.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("admin_token"), "{problems:?}");
+        assert!(problems[1].contains("vendor.credentials_key"), "{problems:?}");
         vars.push(("HERALD_ADMIN_TOKEN", "0123456789abcdef0123"));
         let err = Settings::load(None, env(&vars), Overrides::default()).unwrap_err();
         assert!(
@@ -447,6 +483,21 @@ mod tests {
         std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
         let err = Settings::load(Some(&file), env(&[]), Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("unknown field `lisen`"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_listed_not_only_the_first() {
+        let file_text = "max_body_bytes = 0\nsignature_window_secs = 0\nadmin_token = \"short\"\n\
+                         store = \"mysql://db\"\n";
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("herald.toml");
+        std::fs::write(&file, file_text).unwrap();
+        let err = Settings::load(Some(&file), env(&[]), Overrides::default()).unwrap_err();
+        let problems = err.problems();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        for name in ["max_body_bytes", "signature_window_secs", "admin_token", "store"] {
+            assert!(problems.iter().any(|p| p.contains(name)), "{name} missing: {problems:?}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cli;
 pub mod compat;
 pub mod config;
+pub mod doctor;
 pub mod error;
 mod extract;
 pub mod routes;

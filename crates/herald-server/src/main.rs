@@ -14,6 +14,15 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => migrate(args).await,
+        Command::Checkconfig(args) => checkconfig(args),
+        Command::Doctor(args) => doctor(args).await,
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut command, "herald", &mut script);
+            print_out(&script)
+        }
+        Command::Manpage => manpage(),
         command => match cli::run_client(command, cli.conn).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => report(err),
@@ -64,6 +73,64 @@ async fn migrate(args: cli::StoreArgs) -> ExitCode {
         Err(err) => {
             eprintln!("herald: {err:#}");
             ExitCode::from(EXIT_STORE)
+        }
+    }
+}
+
+fn checkconfig(args: cli::StoreArgs) -> ExitCode {
+    let source = args.config.as_ref().map(|path| path.display().to_string());
+    let overrides = Overrides { data_dir: args.data, listen: None, store: args.store };
+    match Settings::load(args.config.as_deref(), std::env::vars(), overrides) {
+        Ok(settings) => {
+            let from = source.unwrap_or_else(|| "defaults and environment".into());
+            println!("ok: settings from {from} are valid (listen {})", settings.listen);
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            for problem in err.problems() {
+                println!("{problem}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn doctor(args: cli::DoctorArgs) -> ExitCode {
+    let settings = match settings(args.store, None) {
+        Ok(settings) => settings,
+        Err(_) => return ExitCode::FAILURE,
+    };
+    let checks = herald_server::doctor::examine(&settings, args.connections).await;
+    for check in &checks {
+        println!("{check}");
+    }
+    match checks.iter().any(|c| c.verdict == herald_server::doctor::Verdict::Fail) {
+        true => ExitCode::FAILURE,
+        false => ExitCode::SUCCESS,
+    }
+}
+
+fn manpage() -> ExitCode {
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut page = Vec::new();
+    match clap_mangen::Man::new(command).render(&mut page) {
+        Ok(()) => print_out(&page),
+        Err(err) => {
+            eprintln!("herald: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes generated text to stdout; a reader that stops early (`| head`) is not an error.
+fn print_out(text: &[u8]) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().write_all(text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("herald: {err}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -38,7 +38,7 @@ use herald_vendor::{SecretBox, VendorSender};
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 const NODE_ID_FILE: &str = "node-id";
-const VENDOR_KEY_FILE: &str = "vendor-key";
+pub(crate) const VENDOR_KEY_FILE: &str = "vendor-key";
 /// Pending connections the kernel queues for `accept`.
 const LISTEN_BACKLOG: u32 = 4096;
 /// How often device cursors and report counts are written.
@@ -159,7 +159,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
 }
 
 /// How logs and errors name the store: never with its password.
-fn store_target(settings: &Settings, choice: &StoreChoice) -> String {
+pub(crate) fn store_target(settings: &Settings, choice: &StoreChoice) -> String {
     match choice {
         StoreChoice::Sqlite => format!("sqlite in {}", settings.data_dir.display()),
         StoreChoice::Postgres(options) => {

@@ -499,3 +499,84 @@ async fn check_burst(herald: &Herald, app: &AppCreds) {
     assert_eq!(total(herald, app, json!({"platform": "ios"})).await, 25);
     assert_eq!(total(herald, app, json!({"platform": "web"})).await, 1);
 }
+
+/// A migration's file: accounts with tags and attributes, good lines and bad ones, imported
+/// with the CLI (NDJSON, then CSV) and read back through the API and the index.
+#[tokio::test]
+async fn a_file_of_accounts_is_imported_in_bulk_and_bad_lines_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app_with(json!({"accounts_per_batch": 3, "tags_per_account": 4})).await;
+    let names = json!({"names": {"0": "city", "1": "tier"}});
+    let (status, _) = herald.signed(&app, Method::PUT, "/v1/attributes/names", Some(names)).await;
+    assert_eq!(status, 200);
+
+    let mut ndjson = String::new();
+    for i in 1..=10 {
+        let line = json!({"account": format!("u{i}"), "tags": ["migrated", format!("g{}", i % 3)],
+                          "attributes": {"city": if i % 2 == 0 { "sz" } else { "bj" }}});
+        ndjson.push_str(&format!("{line}\n"));
+        if i == 4 {
+            ndjson.push_str("{\"account\": \"broken\"\n\n"); // line 5, then a blank line 6
+        }
+    }
+    ndjson.push_str(&format!("{}\n", json!({"account": "u11", "attributes": {"planet": "mars"}})));
+    ndjson.push_str(&format!("{}\n", json!({"account": "u12", "tags": ["a", "b", "c", "d", "e"]})));
+    let file = dir.path().join("users.ndjson");
+    std::fs::write(&file, ndjson).unwrap();
+    let env = [
+        ("HERALD_SERVER", herald.base.as_str()),
+        ("HERALD_APP_KEY", app.key.as_str()),
+        ("HERALD_APP_SECRET", app.secret.as_str()),
+    ];
+    let args = ["account", "import", "--file", file.to_str().unwrap(), "--lines-per-call", "4"];
+    let (ok, out, err) = cli(&args, &env);
+    assert!(!ok, "rejected lines fail the command: {out}");
+    assert!(err.contains("3 lines were not imported"), "{err}");
+    assert!(out.contains("line 5: invalid JSON"), "{out}");
+    assert!(out.contains("line 13: unknown attribute `planet`"), "{out}");
+    assert!(out.contains("line 14: 5 tags, at most 4"), "{out}");
+    assert!(out.contains("13 lines") && out.contains("10 accounts created"), "{out}");
+
+    assert_eq!(total(&herald, &app, json!({"tag": "migrated"})).await, 10);
+    assert_eq!(total(&herald, &app, json!({"tag": "g1"})).await, 4);
+    assert_eq!(total(&herald, &app, json!({"attr": {"name": "city", "eq": "sz"}})).await, 5);
+    let (_, u4) = herald.signed(&app, Method::GET, "/v1/accounts/u4", None).await;
+    assert_eq!(
+        (u4["tags"].clone(), u4["attributes"].clone()),
+        (json!(["g1", "migrated"]), json!({"city": "sz"}))
+    );
+    let (status, _) = herald.signed(&app, Method::GET, "/v1/accounts/u11", None).await;
+    assert_eq!(status, 404, "a rejected line writes nothing");
+
+    // Again as CSV: existing accounts gain tags (kept ones stay), new ones are created.
+    let csv = "account,tags,tier,city\nu1,vip;gold,platinum,\nu13,,,gz\n\"u14\",x;y,silver,sz\n";
+    let file = dir.path().join("more.csv");
+    std::fs::write(&file, csv).unwrap();
+    let args = ["account", "import", "--file", file.to_str().unwrap(), "--json"];
+    let (ok, out, err) = cli(&args, &env);
+    assert!(ok, "{out} {err}");
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (summary["lines"].as_u64(), summary["created"].as_u64(), summary["existing"].as_u64()),
+        (Some(3), Some(2), Some(1))
+    );
+    let (_, u1) = herald.signed(&app, Method::GET, "/v1/accounts/u1", None).await;
+    assert_eq!(u1["tags"], json!(["g1", "gold", "migrated", "vip"]));
+    assert_eq!(u1["attributes"], json!({"city": "bj", "tier": "platinum"}));
+    assert_eq!(total(&herald, &app, json!({"attr": {"name": "tier", "eq": "silver"}})).await, 1);
+
+    // The API itself numbers lines from `first_line`.
+    let body = "{\"account\":\"u20\"}\nnot json\n";
+    let path = "/v1/accounts/bulk?first_line=41";
+    let req = common::Signer::new(&app).sign(
+        herald.request(Method::POST, path),
+        "POST",
+        path,
+        body.as_bytes(),
+    );
+    let (status, out) = herald.raw(req.body(body)).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["rejected"], json!([{"line": 42, "reason": out["rejected"][0]["reason"]}]));
+    assert_eq!((out["lines"].as_u64(), out["created"].as_u64()), (Some(2), Some(1)));
+}

@@ -154,6 +154,15 @@ async fn offline_devices_get_vendor_notifications_and_dead_tokens_are_pruned() {
     assert_eq!(dead["vendor_token"], Value::Null, "the dead token was removed");
     let (_, live_device) = herald.signed(&app, Method::GET, "/v1/devices/ios-off", None).await;
     assert_eq!(live_device["vendor_token"]["token"], LIVE_TOKEN);
+    let (_, metrics) = herald.raw(herald.request(Method::GET, "/metrics")).await;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    for series in [
+        r#"herald_vendor_notifications_total{vendor="apns",outcome="sent"} 1"#,
+        r#"herald_vendor_notifications_total{vendor="apns",outcome="unregistered"} 1"#,
+        r#"herald_vendor_notifications_total{vendor="fcm",outcome="sent"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == series), "{series} missing from:\n{metrics}");
+    }
 
     // Credentials survive a restart: they are sealed in the store and installed at start-up.
     herald.stop();

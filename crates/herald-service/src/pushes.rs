@@ -94,7 +94,10 @@ pub async fn accept(
         vendor_push: content.vendor_push,
         quota: broadcast.then(|| rule.quota()),
     };
-    let (record, created) = match service.store.create_push(new).await {
+    let started = std::time::Instant::now();
+    let stored = service.store.create_push(new).await;
+    crate::dispatch::store_time("create_push", started);
+    let (record, created) = match stored {
         Ok(stored) => stored,
         Err(StoreError::Quota(breach)) => return Err(rule.refusal(breach, Utc::now())),
         Err(err) => return Err(err.into()),

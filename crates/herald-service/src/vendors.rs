@@ -189,6 +189,17 @@ pub async fn notify_offline(
         let mut counts: BTreeMap<String, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
         for (device, outcome) in targets.iter().zip(&outcomes) {
             let entry = counts.entry(device.platform.clone()).or_default();
+            // Kinds, not the vendor's reason text: a label's values must stay few (reasons
+            // are in each push's report).
+            let kind = match outcome {
+                Outcome::Sent { .. } => "sent",
+                Outcome::Unregistered { .. } => "unregistered",
+                Outcome::BadDeviceToken { .. } => "bad_token",
+                Outcome::Failed { .. } => "failed",
+            };
+            let vendor = device.kind.as_str();
+            metrics::counter!("herald_vendor_notifications_total", "vendor" => vendor, "outcome" => kind)
+                .increment(1);
             match outcome {
                 Outcome::Sent { .. } => entry.0 += 1,
                 failure => {

@@ -38,6 +38,25 @@ pub enum TagOp {
     /// Replace all tags.
     Set(Vec<String>),
     Clear,
+    /// Each named account gains its own tags (a bulk import: every line its tags); accounts
+    /// not in the map are left as they are.
+    AddEach(std::collections::HashMap<String, Vec<String>>),
+}
+
+impl TagOp {
+    /// Every tag the operation names, of every account.
+    pub fn tags(&self) -> Vec<&String> {
+        match self {
+            TagOp::Add(tags) | TagOp::Remove(tags) | TagOp::Set(tags) => tags.iter().collect(),
+            TagOp::Clear => Vec::new(),
+            TagOp::AddEach(each) => each.values().flatten().collect(),
+        }
+    }
+
+    /// Whether the operation can give an account a tag it did not have.
+    pub fn adds(&self) -> bool {
+        matches!(self, TagOp::Add(_) | TagOp::Set(_) | TagOp::AddEach(_))
+    }
 }
 
 /// One tag change applied to several accounts.
@@ -165,7 +184,7 @@ pub(crate) fn plan_tag_update(
     let mut known = std::collections::HashSet::with_capacity(found.len());
     for record in found {
         known.insert(record.account.clone());
-        let after = crate::rows::apply_tag_op(&update.op, &record.tags);
+        let after = crate::rows::apply_tag_op(&update.op, &record.account, &record.tags);
         let mut before = record.tags;
         before.sort_unstable();
         before.dedup();

@@ -209,6 +209,26 @@ pub(crate) async fn tag_batches_apply_or_report_each_account(store: &dyn Store) 
     let change = &out.applied[0].2;
     assert_eq!(change.after, names(&["a", "b", "y"]));
     assert_eq!((change.added(), change.removed()), (vec!["a", "b"], vec![]));
+
+    // A bulk import: each account gains its own tags, the limit holds per account.
+    let each = [("u1", names(&["c"])), ("u2", names(&["k", "l"])), ("ghost", names(&["m"]))];
+    let each = each.into_iter().map(|(a, t)| (a.to_owned(), t)).collect();
+    let out = store
+        .update_tags(app.id, update(&["u1", "u2", "ghost"], TagOp::AddEach(each)))
+        .await
+        .unwrap();
+    let breach = LimitBreach { limit: "tags_per_account", value: 3, actual: 4 };
+    let mut failed = out.failed.clone();
+    failed.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        failed,
+        vec![
+            ("ghost".into(), AccountFailure::UnknownAccount),
+            ("u1".into(), AccountFailure::Limit(breach))
+        ]
+    );
+    assert_eq!(out.applied.len(), 1);
+    assert_eq!(out.applied[0].2.after, names(&["k", "l"]));
 }
 
 pub(crate) async fn attribute_names_and_values(store: &dyn Store) {

@@ -31,6 +31,7 @@ pub use accounts::{
     ATTRIBUTE_SLOTS,
 };
 pub use error::{StoreError, StoreResult};
+pub use migrations::StoreProbe;
 #[cfg(feature = "test-support")]
 pub use postgres::test_schemas;
 pub use postgres::{PgOptions, PgStore, PgTls};

@@ -259,10 +259,13 @@ pub(crate) fn int(n: u64) -> i64 {
 }
 
 /// What the tags of an account become under `op`: sorted and distinct.
-pub(crate) fn apply_tag_op(op: &crate::TagOp, current: &[String]) -> Vec<String> {
+pub(crate) fn apply_tag_op(op: &crate::TagOp, account: &str, current: &[String]) -> Vec<String> {
     use crate::TagOp;
     let mut tags: Vec<String> = match op {
         TagOp::Add(add) => current.iter().chain(add).cloned().collect(),
+        TagOp::AddEach(each) => {
+            current.iter().chain(each.get(account).into_iter().flatten()).cloned().collect()
+        }
         TagOp::Remove(remove) => current.iter().filter(|t| !remove.contains(t)).cloned().collect(),
         TagOp::Set(set) => set.clone(),
         TagOp::Clear => Vec::new(),

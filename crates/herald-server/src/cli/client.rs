@@ -17,6 +17,10 @@ pub enum ClientError {
     Usage(String),
     #[error("cannot reach {server}: {source}")]
     Unreachable { server: String, source: reqwest::Error },
+    #[error("{0} lines were not imported (listed above)")]
+    Rejected(usize),
+    #[error("cannot read {path}: {source}")]
+    File { path: String, source: std::io::Error },
     #[error("server answered {status}: {code}: {message}")]
     Api { status: u16, code: String, message: String, body: Value },
 }
@@ -62,6 +66,18 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, ClientError> {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.signed_body(method, path, body, "application/json").await
+    }
+
+    /// A signed app API call with a body of any type (NDJSON for bulk imports).
+    pub async fn signed_body(
+        &self,
+        method: Method,
+        path: &str,
+        body: String,
+        content_type: &str,
+    ) -> Result<Value, ClientError> {
         let key = self.conn.app_key.as_deref().ok_or(ClientError::Missing(
             "the app key",
             "app-key",
@@ -72,7 +88,6 @@ impl Client {
             "app-secret",
             "APP_SECRET",
         ))?;
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
         let (bare, query) = path.split_once('?').unwrap_or((path, ""));
         let timestamp = Utc::now().timestamp();
         let nonce = random_token(24);
@@ -91,7 +106,7 @@ impl Client {
             .header(signature::TIMESTAMP_HEADER, timestamp.to_string())
             .header(signature::NONCE_HEADER, &nonce)
             .header(signature::SIGNATURE_HEADER, parts.sign(secret))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body);
         self.send(request).await
     }

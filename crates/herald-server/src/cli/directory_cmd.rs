@@ -10,10 +10,14 @@ use super::{Client, ClientError, Connection};
 
 #[derive(Debug, Subcommand)]
 pub enum AccountCommand {
-    /// Create accounts (importing again is a no-op).
+    /// Create accounts (importing again is a no-op), or import a file of accounts with their
+    /// tags and attributes (`--file users.ndjson` or `users.csv`).
     Import {
-        #[arg(required = true)]
+        /// Account names to create.
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
         accounts: Vec<String>,
+        #[command(flatten)]
+        file: super::import_cmd::ImportFile,
     },
     /// Show an account with its tags, attributes and devices.
     Get { account: String },
@@ -170,7 +174,8 @@ fn show_by_account(answer: &Value) {
 impl AccountCommand {
     pub async fn run(self, conn: Connection) -> Result<(), ClientError> {
         match self {
-            AccountCommand::Import { accounts } => {
+            AccountCommand::Import { file, .. } if file.file.is_some() => file.run(&conn).await?,
+            AccountCommand::Import { accounts, .. } => {
                 let out = call(
                     &conn,
                     Method::POST,

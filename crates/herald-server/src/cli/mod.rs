@@ -4,6 +4,7 @@
 mod app_cmd;
 mod client;
 mod directory_cmd;
+mod import_cmd;
 mod listen_cmd;
 mod output;
 mod push_cmd;
@@ -32,6 +33,16 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply the store's pending schema migrations and exit (`serve` applies them too).
     Migrate(StoreArgs),
+    /// Check the settings (file, `HERALD_*` environment, flags) and list every problem; exit 1
+    /// if there is one.
+    Checkconfig(StoreArgs),
+    /// Check what a server started with these settings needs, without starting one: one
+    /// ok / warn / fail line per check; exit 1 on a failure.
+    Doctor(DoctorArgs),
+    /// Print a shell completion script (`herald completions bash > /etc/bash_completion.d/herald`).
+    Completions(CompletionsArgs),
+    /// Print the manual page in roff (`herald manpage > /usr/local/share/man/man1/herald.1`).
+    Manpage,
     /// Manage apps (tenants); needs the admin token.
     #[command(subcommand)]
     App(app_cmd::AppCommand),
@@ -78,6 +89,21 @@ pub struct ServeArgs {
     pub listen: Option<SocketAddr>,
 }
 
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Client connections planned for this process (checked against the open-files limit).
+    #[arg(long, default_value_t = 10_000)]
+    pub connections: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
+}
+
 /// Where the server's settings and state are.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
@@ -116,7 +142,12 @@ pub struct Connection {
 /// Runs a client subcommand; `serve` is handled by the binary itself.
 pub async fn run_client(command: Command, conn: Connection) -> Result<(), ClientError> {
     match command {
-        Command::Serve(_) | Command::Migrate(_) => Ok(()),
+        Command::Serve(_)
+        | Command::Migrate(_)
+        | Command::Checkconfig(_)
+        | Command::Doctor(_)
+        | Command::Completions(_)
+        | Command::Manpage => Ok(()),
         Command::App(cmd) => cmd.run(conn).await,
         Command::Api(args) => args.run(conn).await,
         Command::Account(cmd) => cmd.run(conn).await,

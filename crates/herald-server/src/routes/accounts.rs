@@ -67,6 +67,39 @@ pub async fn import_accounts_route(
     Ok(Json(directory::import_accounts(&state.directory, &app, &body.accounts).await?))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BulkQuery {
+    /// Number of the body's first line in the caller's file (default 1), so that rejected
+    /// lines are reported by their place in it.
+    pub first_line: Option<usize>,
+}
+
+/// Handle the `POST /v1/accounts/bulk` route: NDJSON, one account per line with its tags and
+/// attributes (`{"account":"u1","tags":["vip"],"attributes":{"city":"sz"}}`). Accounts are
+/// created if new; tags are added; attributes set. A bad line is reported and skipped.
+#[utoipa::path(post, path = "/v1/accounts/bulk", tag = "accounts", security(("signature" = [])),
+    params(BulkQuery),
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 200, body = directory::BulkOutcome), (status = 400, body = ErrorBody),
+        (status = 413, body = ErrorBody)))]
+pub async fn bulk_import_route(
+    State(state): State<AppState>,
+    Extension(CallingApp(app)): Extension<CallingApp>,
+    query: Result<Query<BulkQuery>, axum::extract::rejection::QueryRejection>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<directory::BulkOutcome>> {
+    let Query(query) = query.map_err(|err| ApiErrorKind::InvalidRequest(err.body_text()))?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|err| ApiErrorKind::InvalidRequest(format!("the body is not UTF-8: {err}")))?;
+    let (lines, unreadable) = directory::parse_ndjson(text, query.first_line.unwrap_or(1));
+    let mut outcome = directory::bulk_import(&state.directory, &app, lines).await?;
+    outcome.lines += unreadable.len();
+    outcome.rejected.extend(unreadable);
+    outcome.rejected.sort_by_key(|r| r.line);
+    Ok(Json(outcome))
+}
+
 /// Handle the `GET /v1/accounts` route: accounts in name order, a page at a time.
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts", security(("signature" = [])),
     params(PageQuery), responses((status = 200, body = AccountPage)))]

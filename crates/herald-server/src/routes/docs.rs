@@ -45,6 +45,7 @@ pub struct ErrorDetail {
         ops::cluster_route,
         app::get_calling_app_route,
         accounts::import_accounts_route,
+        accounts::bulk_import_route,
         accounts::list_accounts_route,
         accounts::get_account_route,
         accounts::delete_account_route,

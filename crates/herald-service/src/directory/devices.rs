@@ -82,7 +82,10 @@ async fn write_queued(
     }
     let devices: Vec<(String, Device)> =
         queued.iter().map(|q| (q.account.clone(), q.device.clone())).collect();
-    let bindings = match store.register_devices(app, &devices).await {
+    let started = std::time::Instant::now();
+    let registered = store.register_devices(app, &devices).await;
+    crate::dispatch::store_time("register_devices", started);
+    let bindings = match registered {
         Ok(bindings) => bindings.into_iter().map(Ok).collect(),
         // One by one, so that each gets its own answer.
         Err(_) if queued.len() > 1 => {

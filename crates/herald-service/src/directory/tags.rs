@@ -65,11 +65,8 @@ pub async fn update_tags(
     op: TagOp,
 ) -> Result<BatchReport, ServiceError> {
     check_batch(&accounts, &app.limits)?;
-    let tags = match &op {
-        TagOp::Add(tags) | TagOp::Remove(tags) | TagOp::Set(tags) => tags.as_slice(),
-        TagOp::Clear => &[],
-    };
-    if tags.is_empty() && !matches!(op, TagOp::Clear | TagOp::Set(_)) {
+    let tags = op.tags();
+    if tags.is_empty() && matches!(op, TagOp::Add(_) | TagOp::Remove(_)) {
         return Err(ServiceError::InvalidRequest("tags must not be empty".into()));
     }
     for (i, tag) in tags.iter().enumerate() {
@@ -77,10 +74,10 @@ pub async fn update_tags(
     }
     let dir = directory.app(app.id).await?;
     let _write = dir.writes.lock().await;
-    if matches!(op, TagOp::Add(_) | TagOp::Set(_)) {
+    if op.adds() {
         let index = dir.index();
         let fresh: HashSet<&str> =
-            tags.iter().map(String::as_str).filter(|t| !index.has_tag(t)).collect();
+            tags.iter().map(|t| t.as_str()).filter(|t| !index.has_tag(t)).collect();
         LimitBreach::check(
             "distinct_tags",
             app.limits.distinct_tags,

@@ -306,6 +306,13 @@ async fn run_worker(
             ready.iter().map(|p| Outgoing { push: &p.live, frames: &p.frames }).collect();
         let deliveries = context.bus.fan_out(app, &pushes).await;
         drop(pushes);
+        let now = chrono::Utc::now();
+        for prepared in &ready {
+            // From when the push was due (accepted, or its scheduled time) to every online
+            // session of every node having it queued.
+            let waited = (now - prepared.record.push_at).num_milliseconds().max(0) as f64 / 1e3;
+            metrics::histogram!("herald_push_fanout_seconds").record(waited);
+        }
         for (prepared, delivery) in ready.into_iter().zip(deliveries) {
             let push_id = prepared.live.id.clone();
             match finish(&context, app, prepared, &delivery).await {
@@ -329,6 +336,12 @@ fn resume_prepared(
 }
 
 /// A dispatched push as the store holds it, stored or online-only.
+/// Records how long a store operation on a hot path took (`herald_store_operation_seconds`).
+pub(crate) fn store_time(operation: &'static str, started: std::time::Instant) {
+    let seconds = started.elapsed().as_secs_f64();
+    metrics::histogram!("herald_store_operation_seconds", "operation" => operation).record(seconds);
+}
+
 pub fn live_from_record(record: &PushRecord) -> Result<(LivePush, PushContent), String> {
     let seq = record.seq.ok_or_else(|| format!("push {} has no seq", record.id))?;
     let recipients = record.recipients.as_deref().map(deserialize).unwrap_or_default();
@@ -395,7 +408,10 @@ async fn prepare(
         expires_at,
     };
     let content = Arc::new(PushContent::from_record(&push)?);
-    let Some(seq) = begin_dispatch(store, app_id, push_id, dispatch).await? else {
+    let started = std::time::Instant::now();
+    let begun = begin_dispatch(store, app_id, push_id, dispatch).await;
+    store_time("begin_dispatch", started);
+    let Some(seq) = begun? else {
         return Ok(None);
     };
     let live = Arc::new(LivePush {

@@ -506,7 +506,10 @@ impl Worker {
             self.sweep();
             return;
         }
-        match self.store.flush_receipts(&flush).await {
+        let started = std::time::Instant::now();
+        let flushed = self.store.flush_receipts(&flush).await;
+        super::store_time("flush_receipts", started);
+        match flushed {
             Ok(()) => {
                 self.sweep();
                 self.dirty.clear();

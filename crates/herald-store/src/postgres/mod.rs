@@ -212,6 +212,8 @@ impl DispatchLeases {
     }
 }
 
+use crate::StoreProbe;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Connections for id and key reservations (single short statements).
@@ -245,6 +247,24 @@ impl PgStore {
     /// The newest migration applied to the database.
     pub async fn schema_version(&self) -> StoreResult<Option<i64>> {
         applied_version(&self.pool).await
+    }
+
+    /// Connects once and reads the schema version and the server's clock, creating and
+    /// migrating nothing.
+    pub async fn probe(options: &PgOptions) -> StoreResult<StoreProbe> {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(options.connect_options()?)
+            .await?;
+        let probe = async {
+            let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&pool).await?;
+            let version = applied_version(&pool).await?;
+            Ok(StoreProbe::new(version, &MIGRATOR, Some(now)))
+        };
+        let probe = probe.await;
+        pool.close().await;
+        probe
     }
 
     /// The pool, for tests that look underneath.

@@ -70,6 +70,19 @@ async fn store() -> (Schema, PgStore) {
 crate::contract::suite!(store);
 
 #[tokio::test]
+async fn a_probe_reads_the_schema_and_the_clock_and_changes_nothing() {
+    let schema = Schema::new();
+    let before = PgStore::probe(&schema.options()).await.unwrap();
+    assert_eq!(before.schema_version, None, "the schema is not created by a probe");
+    let skew = (Utc::now() - before.server_time.unwrap()).num_seconds().abs();
+    assert!(skew < 60, "the server's clock: {skew} s away");
+    let store = PgStore::connect(&schema.options()).await.unwrap();
+    let after = PgStore::probe(&schema.options()).await.unwrap();
+    assert_eq!(after.schema_version, Some(after.known_version));
+    store.close().await;
+}
+
+#[tokio::test]
 async fn data_survives_reconnect_and_migrations_are_idempotent() {
     let (schema, store) = store().await;
     let app = create_demo_app(&store, "kept").await;

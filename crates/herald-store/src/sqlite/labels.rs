@@ -155,10 +155,10 @@ mod tests {
     #[test]
     fn tag_ops() {
         let current = tags(&["b", "a"]);
-        assert_eq!(apply(&TagOp::Add(tags(&["c", "a"])), &current), tags(&["a", "b", "c"]));
-        assert_eq!(apply(&TagOp::Remove(tags(&["a", "x"])), &current), tags(&["b"]));
-        assert_eq!(apply(&TagOp::Set(tags(&["z"])), &current), tags(&["z"]));
-        assert_eq!(apply(&TagOp::Clear, &current), tags(&[]));
+        assert_eq!(apply(&TagOp::Add(tags(&["c", "a"])), "a", &current), tags(&["a", "b", "c"]));
+        assert_eq!(apply(&TagOp::Remove(tags(&["a", "x"])), "a", &current), tags(&["b"]));
+        assert_eq!(apply(&TagOp::Set(tags(&["z"])), "a", &current), tags(&["z"]));
+        assert_eq!(apply(&TagOp::Clear, "a", &current), tags(&[]));
         assert_eq!(decode_tags(&encode_tags(&tags(&["a", "b"]))), tags(&["a", "b"]));
         assert!(decode_tags("").is_empty());
     }
