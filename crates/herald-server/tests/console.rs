@@ -267,6 +267,34 @@ async fn a_push_is_composed_reported_and_recalled() {
     let (_, list) = browser.get("pushes").await;
     assert!(list.contains(&push_id));
 
+    // A push for later is scheduled, listed as such, and can be cancelled. (To pasted accounts:
+    // not a broadcast, so the app's broadcast interval does not apply.)
+    let later =
+        (chrono::Utc::now() + chrono::Duration::hours(2)).format("%Y-%m-%dT%H:%M").to_string();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("accounts", "alice\nbob"),
+        ("title", "Later"),
+        ("when", "at"),
+        ("push_at", &later),
+    ];
+    let (res, _) = browser.post("compose", &form).await;
+    assert_eq!(res.status(), 303);
+    let scheduled =
+        res.headers()[LOCATION].to_str().unwrap().rsplit('=').next().unwrap().to_owned();
+    let (_, list) = browser.get("pushes?status=scheduled").await;
+    assert!(list.contains(&scheduled) && !list.contains(&push_id), "{list}");
+    let form = [("csrf", csrf.as_str()), ("push", &scheduled), ("action", "cancel")];
+    let (res, _) = browser.post("push-action", &form).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION].to_str().unwrap(), format!("pushes?app={}", app.id));
+    let (_, view) =
+        herald.signed(&app, Method::GET, &format!("/v1/pushes/{scheduled}"), None).await;
+    assert_eq!(view["status"], "cancelled");
+    // Cancelling it again is refused with the service's reason.
+    let (res, body) = browser.post("push-action", &form).await;
+    assert_eq!(res.status(), 409, "{body}");
+
     let form =
         [("csrf", csrf.as_str()), ("push", &push_id), ("action", "recall"), ("back", "report")];
     let (res, _) = browser.post("push-action", &form).await;
