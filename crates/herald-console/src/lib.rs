@@ -80,6 +80,7 @@ pub fn router<S: ConsoleHost>() -> Router<S> {
         .route("/console/devices", get(devices::page::<S>))
         .route("/console/settings", get(settings::page::<S>))
         .route("/console/attribute-names", post(settings::attribute_names::<S>))
+        .route("/console/compat", post(settings::compat::<S>))
         .route("/console/limits", post(settings::limits_change::<S>))
         .route("/console/vendor", post(settings::vendor::<S>))
         .route("/console/webhook", post(settings::webhook::<S>))

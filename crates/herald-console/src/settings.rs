@@ -6,6 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use herald_core::{App, AppId, LimitsPatch};
+use herald_service::layers::{self, Layer};
 use herald_service::{apps, directory, webhooks, ServiceError};
 use serde::Deserialize;
 use serde_json::Value;
@@ -99,7 +100,7 @@ async fn render<S: ConsoleHost>(
     if session.is_admin() {
         for layer in LAYERS {
             let stored = store.compat_layer(app.id, layer).await.map_err(ServiceError::from)?;
-            layers.push((layer, stored.unwrap_or_else(|| "not set".into())));
+            layers.push((layer, stored.unwrap_or_default()));
         }
     }
     let (status, notice, error) = match said {
@@ -258,4 +259,42 @@ pub async fn attribute_names<S: ConsoleHost>(
         Err(err) => Said::Refused("attributes", err),
     };
     render(&state, &session, &app, said).await
+}
+
+#[derive(Deserialize)]
+pub struct CompatForm {
+    app: Option<AppId>,
+    layer: String,
+    #[serde(default)]
+    settings: String,
+}
+
+/// Sets an app's settings of a compat layer: the admin only, checked as the admin API checks.
+pub async fn compat<S: ConsoleHost>(
+    State(state): State<S>,
+    Checked { session, form }: Checked<CompatForm>,
+) -> Result<Response, ConsoleError> {
+    if !session.is_admin() {
+        return Err(ConsoleError::AdminOnly);
+    }
+    let app = page_app(&state, &session, form.app).await?;
+    let said = match configure_layer(&state, app.id, &form).await {
+        Ok(()) => Said::Done("compat", format!("{} settings saved.", form.layer)),
+        Err(err) => Said::Refused("compat", err),
+    };
+    render(&state, &session, &app, said).await
+}
+
+async fn configure_layer<S: ConsoleHost>(
+    state: &S,
+    app: AppId,
+    form: &CompatForm,
+) -> Result<(), ServiceError> {
+    let layer = Layer::parse(&form.layer)
+        .ok_or_else(|| ServiceError::NotFound { what: "compat layer", id: form.layer.clone() })?;
+    let given = serde_json::from_str(&form.settings)
+        .map_err(|err| ServiceError::InvalidRequest(format!("not valid JSON: {err}")))?;
+    let (external_id, settings) = layers::checked_settings(layer, given)
+        .map_err(|err| ServiceError::InvalidRequest(err.to_string()))?;
+    layers::configure(&state.service().store, app, layer, external_id.as_deref(), &settings).await
 }

@@ -335,6 +335,27 @@ async fn the_admin_manages_apps() {
     let (res, body) = admin.post("limits", &form).await;
     assert_eq!(res.status(), 422);
     assert!(body.contains("id=\"limits-error\""), "{body}");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("app", &id),
+        ("layer", "tencent"),
+        ("settings", r#"{"sdkappid": 1400000001}"#),
+    ];
+    let (res, body) = admin.post("compat", &form).await;
+    assert_eq!(res.status(), 200, "{body}");
+    assert!(body.contains("tencent settings saved"), "{body}");
+    let (_, layer) =
+        herald.admin(Method::GET, &format!("/admin/apps/{id}/compat/tencent"), None).await;
+    assert_eq!(layer["sdkappid"], 1400000001u64, "{layer}");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("app", &id),
+        ("layer", "tencent"),
+        ("settings", r#"{"sdkapid": 1}"#),
+    ];
+    let (res, body) = admin.post("compat", &form).await;
+    assert_eq!(res.status(), 422);
+    assert!(body.contains("id=\"compat-error\""), "{body}");
     // The old secret still signs in during the grace period.
     Browser::new(&herald).sign_in_app(&shop).await;
 
