@@ -57,14 +57,6 @@ async fn refused<S: ConsoleHost>(
     page(state, session, Some(Outcome::Refused(err.to_string())), status).await
 }
 
-fn admin_only(session: &Session) -> Result<(), ConsoleError> {
-    if session.is_admin() {
-        Ok(())
-    } else {
-        Err(ConsoleError::AdminOnly)
-    }
-}
-
 #[derive(Deserialize)]
 pub struct CreateForm {
     name: String,
@@ -74,7 +66,7 @@ pub async fn create<S: ConsoleHost>(
     State(state): State<S>,
     Checked { session, form }: Checked<CreateForm>,
 ) -> Result<Response, ConsoleError> {
-    admin_only(&session)?;
+    session.require_admin()?;
     match apps::create(state.service(), &form.name, &LimitsPatch::default()).await {
         Ok((app, secret)) => {
             let outcome = Outcome::Created { name: app.name, key: app.key, secret };
@@ -95,7 +87,7 @@ pub async fn rotate<S: ConsoleHost>(
     State(state): State<S>,
     Checked { session, form }: Checked<RotateForm>,
 ) -> Result<Response, ConsoleError> {
-    admin_only(&session)?;
+    session.require_admin()?;
     let grace = match form.grace_secs.trim() {
         "" => Ok(state.secret_grace_secs()),
         text => text.parse::<u64>().map_err(|_| {
@@ -129,7 +121,7 @@ pub async fn delete<S: ConsoleHost>(
     State(state): State<S>,
     Checked { session, form }: Checked<DeleteForm>,
 ) -> Result<Response, ConsoleError> {
-    admin_only(&session)?;
+    session.require_admin()?;
     let service = state.service();
     let app = service.store.app(form.app).await.map_err(ServiceError::from)?;
     if form.confirm.trim() != app.name {

@@ -53,6 +53,15 @@ impl Session {
     pub fn is_admin(&self) -> bool {
         self.scope == Scope::Admin
     }
+
+    /// For what only the admin may do (apps, limits, compat layers), as in the API.
+    pub fn require_admin(&self) -> Result<(), ConsoleError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ConsoleError::AdminOnly)
+        }
+    }
 }
 
 /// Every live session of this node.

@@ -220,9 +220,7 @@ pub async fn limits_change<S: ConsoleHost>(
     State(state): State<S>,
     Checked { session, form }: Checked<LimitsForm>,
 ) -> Result<Response, ConsoleError> {
-    if !session.is_admin() {
-        return Err(ConsoleError::AdminOnly);
-    }
+    session.require_admin()?;
     let app = page_app(&state, &session, form.app).await?;
     let patch = serde_json::from_str::<LimitsPatch>(&form.changes)
         .map_err(|err| ServiceError::InvalidRequest(format!("not valid limits JSON: {err}")));
@@ -274,9 +272,7 @@ pub async fn compat<S: ConsoleHost>(
     State(state): State<S>,
     Checked { session, form }: Checked<CompatForm>,
 ) -> Result<Response, ConsoleError> {
-    if !session.is_admin() {
-        return Err(ConsoleError::AdminOnly);
-    }
+    session.require_admin()?;
     let app = page_app(&state, &session, form.app).await?;
     let said = match configure_layer(&state, app.id, &form).await {
         Ok(()) => Said::Done("compat", format!("{} settings saved.", form.layer)),
