@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use herald_core::push::PushStatus;
 use herald_core::AppId;
 use herald_service::reports::{self, Funnel};
-use herald_service::ServiceError;
+use herald_service::{Service, ServiceError};
 use herald_store::{PushFilter, PushRecord};
 use serde::Deserialize;
 use serde_json::Value;
@@ -81,12 +81,8 @@ pub async fn page<S: ConsoleHost>(
         Err(message) => (PushFilter { limit: PAGE_SIZE, ..Default::default() }, Some(message)),
     };
     let service = state.service();
-    let pushes = service.store.pushes_page(app.id, &filter).await.map_err(ServiceError::from)?;
-    let next = (pushes.len() == PAGE_SIZE as usize)
-        .then(|| pushes.last().map(|p| next_page(&query, app.id, &p.id)))
-        .flatten();
-    let pushes: Vec<PushRecord> =
-        pushes.into_iter().filter(|p| matches_text(p, &query.q)).collect();
+    let (pushes, last) = matching(service, app.id, filter, &query.q).await?;
+    let next = last.map(|id| next_page(&query, app.id, &id));
     let totals = reports::push_totals(service, &pushes).await?;
     let rows = pushes.iter().zip(&totals).map(|(push, funnel)| row(push, funnel)).collect();
     let page = PushesPage {
@@ -101,6 +97,38 @@ pub async fn page<S: ConsoleHost>(
         error,
     };
     Ok(Html(page.render()?))
+}
+
+/// Store pages read at most for one page of a text search.
+const MAX_SCANNED_PAGES: usize = 20;
+
+/// A page of pushes that match the text too (the store filters by status and time only: the
+/// text is matched here, reading further pages until one is full); with the last push id
+/// read, to continue from, when there may be more.
+async fn matching(
+    service: &Service,
+    app: AppId,
+    mut filter: PushFilter,
+    text: &str,
+) -> Result<(Vec<PushRecord>, Option<String>), ServiceError> {
+    let mut found = Vec::new();
+    for _ in 0..MAX_SCANNED_PAGES {
+        let page = service.store.pushes_page(app, &filter).await?;
+        let full = page.len() == PAGE_SIZE as usize;
+        let last = page.last().map(|p| p.id.clone());
+        for push in page.into_iter().filter(|p| matches_text(p, text)) {
+            found.push(push);
+        }
+        if !full {
+            return Ok((found, None));
+        }
+        if found.len() >= PAGE_SIZE as usize {
+            return Ok((found, last));
+        }
+        filter.after = last;
+    }
+    let last = filter.after.clone();
+    Ok((found, last))
 }
 
 fn filter(query: &PushesQuery) -> Result<PushFilter, String> {

@@ -284,6 +284,8 @@ async fn a_push_is_composed_reported_and_recalled() {
         res.headers()[LOCATION].to_str().unwrap().rsplit('=').next().unwrap().to_owned();
     let (_, list) = browser.get("pushes?status=scheduled").await;
     assert!(list.contains(&scheduled) && !list.contains(&push_id), "{list}");
+    let (_, list) = browser.get("pushes?q=later").await;
+    assert!(list.contains(&scheduled) && !list.contains(&push_id), "text matches: {list}");
     let form = [("csrf", csrf.as_str()), ("push", &scheduled), ("action", "cancel")];
     let (res, _) = browser.post("push-action", &form).await;
     assert_eq!(res.status(), 303);
