@@ -121,6 +121,8 @@ test("sign in, compose with estimate, test-send, send, watch delivery, recall", 
     if (/Content.Security.Policy|Refused to/i.test(msg.text())) violations.push(msg.text());
   });
   page.on("dialog", (dialog) => dialog.accept());
+  const scriptErrors = [];
+  page.on("pageerror", (err) => scriptErrors.push(err.message));
 
   await page.goto(base + "/console");
   assert.match(page.url(), /\/console\/signin$/);
@@ -169,10 +171,11 @@ test("sign in, compose with estimate, test-send, send, watch delivery, recall", 
   // The report refreshes by itself until both deliveries show.
   await until("the report to show 2 delivered", async () =>
     (await page.textContent('#funnel [data-stage="delivered"]').catch(() => "")).trim().startsWith("2 "));
+  await page.waitForSelector("#report-body .chart canvas");
   await page.screenshot({ path: SHOTS + "report.png", fullPage: true });
 
-  await page.reload();
-  await page.click("button.recall");
+  // The recall button comes with the refreshed numbers once the push is sent.
+  await page.click("#recall-push");
   await page.waitForURL(/\/console\/report\?/);
   await until("recall frames on both devices", () =>
     clients[0].recalls.some((r) => r.push_id === pushId) && clients[1].recalls.length === 1);
@@ -195,6 +198,7 @@ test("sign in, compose with estimate, test-send, send, watch delivery, recall", 
   await page.waitForSelector("#limits");
   await page.screenshot({ path: SHOTS + "settings.png", fullPage: true });
   assert.deepEqual(violations, [], "no Content-Security-Policy violations");
+  assert.deepEqual(scriptErrors, [], "no script errors");
   await context.close();
 });
 

@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{Duration, Utc};
 use herald_core::push::PushStatus;
 use herald_core::AppId;
-use herald_service::reports::{self, Funnel, PushReport};
+use herald_service::reports::{self, Funnel, Minute, PushReport};
 use herald_service::ServiceError;
 use herald_store::PushRecord;
 use serde::Deserialize;
@@ -69,6 +69,10 @@ pub struct ReportBody {
     /// uPlot's data: `[[unix seconds...], [delivered...], [opened...]]`.
     pub timeline: String,
     pub minutes: usize,
+    /// The actions refresh with the numbers: a push that finished can no longer be cancelled.
+    pub cancellable: bool,
+    pub recallable: bool,
+    pub csrf: String,
 }
 
 #[derive(Template)]
@@ -80,8 +84,6 @@ struct ReportPage {
     title: String,
     created: String,
     push_at: String,
-    cancellable: bool,
-    recallable: bool,
     recalled: Option<String>,
     error: Option<String>,
 }
@@ -101,7 +103,7 @@ pub async fn page<S: ConsoleHost>(
     let service = state.service();
     let push = service.store.push(app.id, &query.push).await.map_err(ServiceError::from)?;
     let report = reports::push_report(service, app.id, &query.push).await?;
-    let body = report_body(app.id, &push, report);
+    let body = report_body(app.id, &push, report, &session.csrf);
     if query.part == "body" {
         return Ok(Html(ReportFragment { body }.render()?));
     }
@@ -113,21 +115,17 @@ pub async fn page<S: ConsoleHost>(
         title: title(&push),
         created: push.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         push_at: push.push_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        cancellable: cancellable(&push),
-        recallable: recallable(&push, Utc::now()),
         recalled: push.recalled_at.map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
         error: push.error.clone(),
     };
     Ok(Html(page.render()?))
 }
 
-fn report_body(app: AppId, push: &PushRecord, report: PushReport) -> ReportBody {
+fn report_body(app: AppId, push: &PushRecord, report: PushReport, csrf: &str) -> ReportBody {
     let mut columns = vec![Column { name: "All platforms".into(), funnel: report.totals.clone() }];
     columns.extend(report.platforms.into_iter().map(|(name, funnel)| Column { name, funnel }));
     let failures = report.totals.vendor_failed.into_iter().collect();
-    let times: Vec<i64> = report.timeline.iter().map(|m| m.minute.timestamp()).collect();
-    let delivered: Vec<u64> = report.timeline.iter().map(|m| m.delivered).collect();
-    let opened: Vec<u64> = report.timeline.iter().map(|m| m.opened).collect();
+    let (times, delivered, opened) = every_minute(&report.timeline);
     ReportBody {
         app,
         push_id: report.push_id,
@@ -137,7 +135,32 @@ fn report_body(app: AppId, push: &PushRecord, report: PushReport) -> ReportBody 
         failures,
         timeline: json!([times, delivered, opened]).to_string(),
         minutes: report.timeline.len(),
+        cancellable: cancellable(push),
+        recallable: recallable(push, Utc::now()),
+        csrf: csrf.to_owned(),
     }
+}
+
+/// Longest stretch of minutes charted; a push's first day, at most.
+const MAX_MINUTES: i64 = 24 * 60;
+
+/// The timeline with the minutes that had nothing (the store keeps only minutes with counts)
+/// and the minute before the first, so that the chart shows quiet minutes as zero.
+fn every_minute(timeline: &[Minute]) -> (Vec<i64>, Vec<u64>, Vec<u64>) {
+    let (Some(first), Some(last)) = (timeline.first(), timeline.last()) else {
+        return Default::default();
+    };
+    let start = first.minute.timestamp() - 60;
+    let end = last.minute.timestamp().min(start + MAX_MINUTES * 60);
+    let mut series = (Vec::new(), Vec::new(), Vec::new());
+    let mut counts = timeline.iter().peekable();
+    for at in (start..=end).step_by(60) {
+        let here = counts.next_if(|m| m.minute.timestamp() == at);
+        series.0.push(at);
+        series.1.push(here.map_or(0, |m| m.delivered));
+        series.2.push(here.map_or(0, |m| m.opened));
+    }
+    series
 }
 
 /// Whether the numbers may still change soon: dispatch runs, or it ended a short while ago.
@@ -219,8 +242,21 @@ fn csv_field(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herald_service::reports::Minute;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn quiet_minutes_are_charted_as_zero() {
+        let at = |secs: i64| chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
+        let timeline = vec![
+            Minute { minute: at(600), delivered: 3, opened: 1 },
+            Minute { minute: at(780), delivered: 1, opened: 0 },
+        ];
+        let (times, delivered, opened) = every_minute(&timeline);
+        assert_eq!(times, vec![540, 600, 660, 720, 780]);
+        assert_eq!(delivered, vec![0, 3, 0, 0, 1]);
+        assert_eq!(opened, vec![0, 1, 0, 0, 0]);
+        assert_eq!(every_minute(&[]).0, Vec::<i64>::new());
+    }
 
     #[test]
     fn csv_has_platforms_then_minutes() {
