@@ -13,7 +13,8 @@ pub mod state;
 pub mod telemetry;
 
 pub use herald_service::{
-    cluster, directory, dispatch, limits, pushes, recent_apps, tasks, vendors, webhooks,
+    apps, cluster, directory, dispatch, limits, pushes, recent_apps, reports, tasks, vendors,
+    webhooks,
 };
 
 pub use config::Settings;

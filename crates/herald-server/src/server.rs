@@ -32,6 +32,7 @@ use crate::tasks::Tasks;
 use crate::telemetry;
 use crate::vendors::Vendors;
 use crate::webhooks::Webhooks;
+use herald_console::Console;
 use herald_service::{AppCaches, Service};
 use herald_vendor::{SecretBox, VendorSender};
 
@@ -282,6 +283,7 @@ async fn build_state(
         service,
         gateway,
         settings: Arc::new(settings),
+        console: Console::new(admin_token.clone().into()),
         admin_token: admin_token.into(),
         nonces: Arc::new(nonces),
         metrics: telemetry::metrics_handle(),

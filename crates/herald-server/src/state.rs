@@ -3,6 +3,9 @@
 use std::sync::Arc;
 
 use axum::extract::FromRef;
+use herald_console::{Console, ConsoleHost};
+use herald_core::account::AccountId;
+use herald_core::AppId;
 use herald_gateway::Gateway;
 use herald_service::Service;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -38,6 +41,8 @@ pub struct Shared {
     pub admin_token: Arc<str>,
     pub nonces: Arc<Nonces>,
     pub metrics: PrometheusHandle,
+    /// The operator console's sessions and failed sign-ins.
+    pub console: Console,
 }
 
 impl std::ops::Deref for Shared {
@@ -51,5 +56,27 @@ impl std::ops::Deref for Shared {
 impl FromRef<AppState> for Gateway {
     fn from_ref(state: &AppState) -> Gateway {
         state.gateway.clone()
+    }
+}
+
+impl ConsoleHost for AppState {
+    fn service(&self) -> &Service {
+        &self.service
+    }
+
+    fn console(&self) -> &Console {
+        &self.console
+    }
+
+    fn online_now(&self, app: AppId) -> u64 {
+        self.gateway.registry().online_accounts(app).len()
+    }
+
+    fn is_online(&self, app: AppId, account: AccountId) -> bool {
+        self.gateway.registry().online_accounts(app).contains(account)
+    }
+
+    fn secret_grace_secs(&self) -> u64 {
+        self.settings.secret_grace_secs
     }
 }

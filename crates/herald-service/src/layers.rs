@@ -76,3 +76,47 @@ impl Default for RongCloudSettings {
         Self { limits: LayerLimits { min_interval_secs: 0, per_hour: Some(2), per_day: 3 } }
     }
 }
+
+/// Why a layer's settings were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Incomplete(&'static str),
+}
+
+/// A layer's settings as given, checked and completed with defaults; with the external id
+/// that names the app through the layer (Tencent's SDKAppID), if the layer has one.
+pub fn checked_settings(
+    layer: Layer,
+    given: serde_json::Value,
+) -> Result<(Option<String>, serde_json::Value), SettingsError> {
+    match layer {
+        Layer::Tencent => {
+            let settings: TencentSettings = serde_json::from_value(given)?;
+            if settings.sdkappid == 0 || settings.admin_identifier.is_empty() {
+                return Err(SettingsError::Incomplete(
+                    "tencent needs sdkappid and admin_identifier",
+                ));
+            }
+            let id = settings.sdkappid.to_string();
+            Ok((Some(id), serde_json::to_value(settings)?))
+        }
+        Layer::RongCloud => {
+            let settings: RongCloudSettings = serde_json::from_value(given)?;
+            Ok((None, serde_json::to_value(settings)?))
+        }
+    }
+}
+
+/// Stores the checked settings of `layer` for `app`.
+pub async fn configure(
+    store: &herald_store::DynStore,
+    app: herald_core::AppId,
+    layer: Layer,
+    external_id: Option<&str>,
+    settings: &serde_json::Value,
+) -> Result<(), crate::ServiceError> {
+    Ok(store.set_compat_layer(app, layer.as_str(), external_id, &settings.to_string()).await?)
+}

@@ -4,6 +4,7 @@
 //! layers and the CLI are translations over this crate; errors come out as [`ServiceError`],
 //! which each of them maps to its own answers.
 
+pub mod apps;
 pub mod cluster;
 pub mod device_reports;
 pub mod directory;
@@ -13,6 +14,7 @@ pub mod layers;
 pub mod limits;
 pub mod pushes;
 pub mod recent_apps;
+pub mod reports;
 mod service;
 pub mod tasks;
 pub mod token;

@@ -107,3 +107,16 @@ pub async fn accept(
     }
     Ok((record, created))
 }
+
+/// How long a push waits for offline devices: none for an online-only push (which takes no
+/// TTL), else the asked TTL or the app's longest.
+pub fn offline_ttl(
+    app: &App,
+    online_only: bool,
+    ttl_secs: Option<u32>,
+) -> Result<u32, ServiceError> {
+    if online_only && ttl_secs.is_some_and(|ttl| ttl > 0) {
+        return Err(ServiceError::InvalidRequest("online_only pushes take no ttl_secs".into()));
+    }
+    Ok(if online_only { 0 } else { ttl_secs.unwrap_or(app.limits.max_offline_ttl_secs) })
+}

@@ -147,3 +147,24 @@ async fn post(store: &DynStore, client: &reqwest::Client, event: &WebhookEvent) 
         chrono::Duration::milliseconds(i64::try_from(backoff * 750 + jitter).unwrap_or(i64::MAX));
     WebhookAttempt::Retry { next: Utc::now() + delay, error }
 }
+
+/// Sets the app's webhook: an http(s) URL and the events it receives (default: all of them).
+pub async fn configure(
+    store: &DynStore,
+    app: AppId,
+    url: &str,
+    events: Option<Vec<String>>,
+) -> Result<herald_store::Webhook, crate::ServiceError> {
+    use crate::ServiceError;
+    let url = reqwest::Url::parse(url.trim())
+        .map_err(|err| ServiceError::InvalidRequest(format!("url: {err}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ServiceError::InvalidRequest("url must be http:// or https://".into()));
+    }
+    let events = events.unwrap_or_else(|| EVENTS.iter().map(|e| e.to_string()).collect());
+    if let Some(unknown) = events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
+        let message = format!("unknown event `{unknown}`; known: {}", EVENTS.join(", "));
+        return Err(ServiceError::InvalidRequest(message));
+    }
+    Ok(store.set_webhook(app, url.as_str(), &events).await?)
+}

@@ -3,20 +3,17 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use herald_core::{App, AppId, Limits, LimitsPatch};
-use herald_store::{AppUpdate, NewApp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::token;
+use crate::apps;
 use crate::error::{ApiErrorKind, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::AppState;
 
 /// Longest grace period a rotation may give the previous secret.
-const MAX_GRACE_SECS: u64 = 30 * 86_400;
-
 /// An app as the API shows it: never its secret.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AppView {
@@ -88,17 +85,6 @@ pub struct AppList {
     pub apps: Vec<AppView>,
 }
 
-fn checked_name(name: &str) -> Result<String, ApiErrorKind> {
-    let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 100 || trimmed.chars().any(char::is_control)
-    {
-        return Err(ApiErrorKind::InvalidRequest(
-            "name must be 1 to 100 characters without control characters".into(),
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
 fn app_id(raw: &str) -> Result<AppId, ApiErrorKind> {
     raw.parse().map_err(|_| ApiErrorKind::NotFound { what: "app", id: raw.to_owned() })
 }
@@ -111,14 +97,7 @@ pub async fn create_app_route(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateApp>,
 ) -> ApiResult<(StatusCode, Json<CreatedApp>)> {
-    let name = checked_name(&body.name)?;
-    let limits = Limits::default().apply(&body.limits)?;
-    let secret = token::app_secret();
-    let app = state
-        .store
-        .create_app(NewApp { name, key: token::app_key(), secret: secret.clone(), limits })
-        .await?;
-    tracing::info!(app_id = app.id, "app created");
+    let (app, secret) = apps::create(&state, &body.name, &body.limits).await?;
     Ok((StatusCode::CREATED, Json(CreatedApp { app: app.into(), secret })))
 }
 
@@ -152,13 +131,7 @@ pub async fn update_app_route(
     ApiJson(body): ApiJson<UpdateApp>,
 ) -> ApiResult<Json<AppView>> {
     let id = app_id(&id)?;
-    let name = body.name.as_deref().map(checked_name).transpose()?;
-    let limits = match &body.limits {
-        Some(patch) => Some(state.store.app(id).await?.limits.apply(patch)?),
-        None => None,
-    };
-    let app = state.store.update_app(id, AppUpdate { name, limits }).await?;
-    state.app_changed(id).await?;
+    let app = apps::update(&state, id, body.name.as_deref(), body.limits.as_ref()).await?;
     Ok(Json(app.into()))
 }
 
@@ -176,17 +149,7 @@ pub async fn rotate_secret_route(
 ) -> ApiResult<Json<RotatedSecret>> {
     let id = app_id(&id)?;
     let grace = body.grace_secs.unwrap_or(state.settings.secret_grace_secs);
-    if grace > MAX_GRACE_SECS {
-        return Err(ApiErrorKind::InvalidRequest(format!(
-            "grace_secs must be at most {MAX_GRACE_SECS}"
-        ))
-        .into());
-    }
-    let until = Utc::now() + Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX));
-    let secret = token::app_secret();
-    state.store.rotate_secret(id, secret.clone(), until).await?;
-    state.app_changed(id).await?;
-    tracing::info!(app_id = id, grace_secs = grace, "app secret rotated");
+    let (secret, until) = apps::rotate_secret(&state, id, grace).await?;
     Ok(Json(RotatedSecret { secret, previous_secret_expires_at: until }))
 }
 
@@ -199,10 +162,6 @@ pub async fn delete_app_route(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = app_id(&id)?;
-    state.store.delete_app(id).await?;
-    state.directory.forget(id);
-    state.live.forget_app(id);
-    state.app_changed(id).await?;
-    tracing::info!(app_id = id, "app deleted");
+    apps::delete(&state, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

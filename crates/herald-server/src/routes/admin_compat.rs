@@ -4,7 +4,9 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::Value;
 
-use crate::compat::{Layer, RongCloudSettings, TencentSettings};
+use herald_service::layers::{self, SettingsError};
+
+use crate::compat::Layer;
 use crate::error::{ApiErrorKind, ApiResult};
 use crate::extract::ApiJson;
 use crate::routes::docs::ErrorBody;
@@ -19,23 +21,10 @@ fn target(id: &str, layer: &str) -> Result<(i64, Layer), ApiErrorKind> {
 
 /// Checks a layer's settings; returns them normalised with the id its clients use.
 fn checked(layer: Layer, body: Value) -> Result<(Option<String>, Value), ApiErrorKind> {
-    let invalid = |err: serde_json::Error| ApiErrorKind::InvalidJson(err.to_string());
-    match layer {
-        Layer::Tencent => {
-            let settings: TencentSettings = serde_json::from_value(body).map_err(invalid)?;
-            if settings.sdkappid == 0 || settings.admin_identifier.is_empty() {
-                return Err(ApiErrorKind::InvalidRequest(
-                    "tencent needs sdkappid and admin_identifier".into(),
-                ));
-            }
-            let id = settings.sdkappid.to_string();
-            Ok((Some(id), serde_json::to_value(settings).map_err(invalid)?))
-        }
-        Layer::RongCloud => {
-            let settings: RongCloudSettings = serde_json::from_value(body).map_err(invalid)?;
-            Ok((None, serde_json::to_value(settings).map_err(invalid)?))
-        }
-    }
+    layers::checked_settings(layer, body).map_err(|err| match err {
+        SettingsError::Json(err) => ApiErrorKind::InvalidJson(err.to_string()),
+        SettingsError::Incomplete(message) => ApiErrorKind::InvalidRequest(message.into()),
+    })
 }
 
 /// Handle the `PUT /admin/apps/{id}/compat/{layer}` route: enable a layer (`tencent`,
@@ -52,10 +41,7 @@ pub async fn set_compat_route(
 ) -> ApiResult<Json<Value>> {
     let (id, layer) = target(&id, &layer)?;
     let (external_id, settings) = checked(layer, body)?;
-    state
-        .store
-        .set_compat_layer(id, layer.as_str(), external_id.as_deref(), &settings.to_string())
-        .await?;
+    layers::configure(&state.store, id, layer, external_id.as_deref(), &settings).await?;
     Ok(Json(settings))
 }
 

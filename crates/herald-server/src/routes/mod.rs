@@ -116,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::compat::tencent::router())
         .merge(crate::compat::rongcloud::router())
         .merge(ops)
+        .merge(herald_console::router())
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(from_fn(track_metrics))

@@ -123,12 +123,7 @@ pub async fn create_push_route(
     Extension(CallingApp(app)): Extension<CallingApp>,
     ApiJson(body): ApiJson<CreatePush>,
 ) -> ApiResult<(StatusCode, Json<PushView>)> {
-    if body.online_only && body.ttl_secs.is_some_and(|ttl| ttl > 0) {
-        let message = "online_only pushes take no ttl_secs".into();
-        return Err(ApiErrorKind::InvalidRequest(message).into());
-    }
-    let ttl_secs =
-        if body.online_only { 0 } else { body.ttl_secs.unwrap_or(app.limits.max_offline_ttl_secs) };
+    let ttl_secs = pushes::offline_ttl(&app, body.online_only, body.ttl_secs)?;
     let request = PushRequest {
         source: PushSource::Native,
         audience: body.audience,

@@ -12,7 +12,7 @@ use crate::error::{ApiErrorKind, ApiResult};
 use crate::extract::ApiJson;
 use crate::routes::docs::ErrorBody;
 use crate::state::AppState;
-use crate::webhooks::EVENTS;
+use crate::webhooks;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -38,17 +38,7 @@ pub async fn set_webhook_route(
     Extension(CallingApp(app)): Extension<CallingApp>,
     ApiJson(body): ApiJson<SetWebhook>,
 ) -> ApiResult<Json<WebhookView>> {
-    let url = reqwest::Url::parse(&body.url)
-        .map_err(|err| ApiErrorKind::InvalidRequest(format!("url: {err}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ApiErrorKind::InvalidRequest("url must be http:// or https://".into()).into());
-    }
-    let events = body.events.unwrap_or_else(|| EVENTS.iter().map(|e| e.to_string()).collect());
-    if let Some(unknown) = events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
-        let message = format!("unknown event `{unknown}`; known: {}", EVENTS.join(", "));
-        return Err(ApiErrorKind::InvalidRequest(message).into());
-    }
-    let hook = state.store.set_webhook(app.id, url.as_str(), &events).await?;
+    let hook = webhooks::configure(&state.store, app.id, &body.url, body.events).await?;
     Ok(Json(WebhookView { url: hook.url, events: hook.events, updated_at: hook.updated_at }))
 }
 
