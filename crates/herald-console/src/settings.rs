@@ -151,12 +151,10 @@ pub async fn vendor<S: ConsoleHost>(
     let app = page_app(&state, &session, form.app).await?;
     let service = state.service();
     let done = match form.action.as_str() {
-        "delete" => {
-            service.vendors.delete(&service.store, &app, &form.vendor).await.map(|()| "deleted")
-        }
+        "delete" => service.delete_vendor_credentials(&app, &form.vendor).await.map(|()| "deleted"),
         _ => match serde_json::from_str::<Value>(&form.credentials) {
             Ok(json) => {
-                service.vendors.set(&service.store, &app, &form.vendor, json).await.map(|_| "saved")
+                service.set_vendor_credentials(&app, &form.vendor, json).await.map(|_| "saved")
             }
             Err(err) => Err(ServiceError::InvalidRequest(format!("not valid JSON: {err}"))),
         },

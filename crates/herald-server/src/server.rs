@@ -252,6 +252,7 @@ async fn build_state(
                 live: live.clone(),
                 registry,
                 caches: app_caches.clone(),
+                vendors: vendors.clone(),
                 dispatcher: dispatcher.clone(),
                 leases: leases.clone(),
                 delivered,

@@ -577,3 +577,50 @@ async fn a_nats_restart_loses_and_reorders_nothing() {
     }
     assert!(orders.windows(2).all(|w| w[0] == w[1]), "one order on every node: {orders:?}");
 }
+
+/// The Web Push key a browser connecting to `node` is welcomed with.
+async fn welcome_key(node: &Herald, app: &AppCreds, device: &str) -> Option<String> {
+    let mut client = node.device(app, "ann", device, "web").await;
+    let key = match client.next_event().await {
+        Some(herald_client::Event::Connected { webpush_key, .. }) => webpush_key,
+        other => panic!("expected the connection first, got {other:?}"),
+    };
+    client.close().await;
+    key
+}
+
+/// Vendor credentials set or deleted through one node are what every node sends with (here:
+/// the Web Push key every node welcomes browsers with), without a restart.
+#[tokio::test]
+async fn vendor_credentials_changed_on_one_node_hold_on_every_node() {
+    let nodes = Nodes::start(2, "vendors");
+    let app = nodes.node(0).create_app("shop").await;
+    let credentials =
+        herald_vendor::WebPushCredentials::generate("mailto:ops@example.com").unwrap();
+    assert_eq!(welcome_key(nodes.node(1), &app, "tab-0").await, None);
+    let body = serde_json::to_value(&credentials).unwrap();
+    let (status, shown) =
+        nodes.node(0).signed(&app, Method::PUT, "/v1/vendors/webpush", Some(body)).await;
+    assert_eq!(status, 200, "{shown}");
+    let wanted = Some(credentials.public_key.clone());
+    let mut seen = None;
+    for i in 0..50 {
+        seen = welcome_key(nodes.node(1), &app, &format!("tab-{}", i + 1)).await;
+        if seen == wanted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(seen, wanted, "node B installed the keys set on node A");
+
+    let (status, _) = nodes.node(1).signed(&app, Method::DELETE, "/v1/vendors/webpush", None).await;
+    assert_eq!(status, 204);
+    for i in 0..50 {
+        seen = welcome_key(nodes.node(0), &app, &format!("tab-b{i}")).await;
+        if seen.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(seen, None, "node A removed the keys deleted on node B");
+}

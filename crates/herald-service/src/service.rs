@@ -45,6 +45,28 @@ impl AppCaches {
 }
 
 impl Service {
+    /// Sets an app's credentials of one vendor; every node installs them before the answer.
+    pub async fn set_vendor_credentials(
+        &self,
+        app: &herald_core::App,
+        vendor: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, ServiceError> {
+        let shown = self.vendors.set(&self.store, app, vendor, body).await?;
+        self.app_changed(app.id).await?;
+        Ok(shown)
+    }
+
+    /// Deletes an app's credentials of one vendor, on every node.
+    pub async fn delete_vendor_credentials(
+        &self,
+        app: &herald_core::App,
+        vendor: &str,
+    ) -> Result<(), ServiceError> {
+        self.vendors.delete(&self.store, app, vendor).await?;
+        self.app_changed(app.id).await
+    }
+
     /// An app's secret, limits or existence changed: this node forgets what it cached of it
     /// at once, and in a cluster every other node does too, before the call is answered.
     pub async fn app_changed(&self, app: AppId) -> Result<(), ServiceError> {

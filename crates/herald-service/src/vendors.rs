@@ -101,6 +101,27 @@ impl Vendors {
         Ok(())
     }
 
+    /// Installs what the store holds for one app now, and removes what it no longer holds:
+    /// another node changed the app's credentials.
+    pub async fn reload_app(
+        &self,
+        store: &DynStore,
+        app: AppId,
+    ) -> Result<(), herald_store::StoreError> {
+        for kind in TokenKind::ALL {
+            match store.vendor_credentials(app, kind.as_str()).await? {
+                Some(sealed) => {
+                    let sealed = String::from_utf8_lossy(&sealed.sealed).into_owned();
+                    if let Err(err) = self.install(app, kind, &sealed) {
+                        tracing::error!(app_id = app, vendor = kind.as_str(), %err, "vendor credentials not loaded");
+                    }
+                }
+                None => self.sender.remove(app, kind),
+            }
+        }
+        Ok(())
+    }
+
     fn install(&self, app: AppId, kind: TokenKind, sealed: &str) -> Result<(), String> {
         match kind {
             TokenKind::Apns => self.open_and_install::<ApnsCredentials>(app, kind, sealed),

@@ -25,7 +25,7 @@ pub async fn set_vendor_route(
     Path(vendor): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(state.vendors.set(&state.store, &app, &vendor, body).await?))
+    Ok(Json(state.set_vendor_credentials(&app, &vendor, body).await?))
 }
 
 /// Handle the `GET /v1/vendors/{vendor}` route: the credentials with secrets redacted.
@@ -47,6 +47,6 @@ pub async fn delete_vendor_route(
     Extension(CallingApp(app)): Extension<CallingApp>,
     Path(vendor): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state.vendors.delete(&state.store, &app, &vendor).await?;
+    state.delete_vendor_credentials(&app, &vendor).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -60,6 +60,7 @@ pub struct Follower {
     pub dispatcher: Dispatcher,
     pub leases: Arc<Leases>,
     pub caches: AppCaches,
+    pub vendors: crate::vendors::Vendors,
     /// Per app, the seq of the last push this node delivered (or found in the store at start).
     pub delivered: HashMap<AppId, u64>,
 }
@@ -211,6 +212,11 @@ impl Follower {
         self.caches.forget(app);
         if let Err(err) = until_available(|| self.directory.reread_app(app)).await {
             tracing::error!(app_id = app, %err, "app changed elsewhere not read back");
+        }
+        // Vendor credentials set or deleted on another node: this one sends (and welcomes
+        // browsers with the Web Push key) as the store says.
+        if let Err(err) = until_available(|| self.vendors.reload_app(&self.store, app)).await {
+            tracing::error!(app_id = app, %err, "vendor credentials changed elsewhere not read back");
         }
         if let Err(herald_store::StoreError::NotFound { .. }) = self.store.app(app).await {
             self.live.forget_app(app);
