@@ -70,6 +70,30 @@ function connect(account, platform) {
   });
 }
 
+// `herald listen` as an operator runs it: connects as a device, prints the push it gets as a
+// JSON line and exits after one.
+function listen(account, device) {
+  const child = spawn(BIN, ["listen", "--account", account, "--device", device,
+    "--platform", "android", "--count", "1", "--timeout", "30"], {
+    env: { ...process.env, HERALD_SERVER: base, HERALD_APP_KEY: app.key, HERALD_APP_SECRET: app.secret },
+  });
+  let out = "";
+  child.stdout.on("data", (chunk) => { out += chunk; });
+  child.stderr.on("data", (chunk) => { out += chunk; });
+  const done = new Promise((ok, fail) => child.on("exit", (code) =>
+    code === 0 ? ok(out) : fail(new Error(`herald listen exited ${code}: ${out}`))));
+  // Connected once the server counts its session beside the three test devices.
+  const connected = until(`${device} connected`, async () => (await onlineCount()) >= 4);
+  return { connected, done };
+}
+
+// Sessions online on the server (its /metrics gauge).
+async function onlineCount() {
+  const text = await (await fetch(base + "/metrics")).text();
+  const line = text.split("\n").find((l) => l.startsWith("herald_gateway_sessions "));
+  return line ? Number(line.split(" ")[1]) : 0;
+}
+
 async function until(what, check, ms = 20_000) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -162,15 +186,26 @@ test("sign in, compose with estimate, test-send, send, watch delivery, recall", 
   await until("the test push on alice's device", () => alice.pushes.length === 1);
   assert.equal(clients[1].pushes.length, 0, "the test went to alice only");
 
+  // The operator's own `herald listen` on a second device of bob's gets it too.
+  const listener = listen("bob", "bob-cli");
+  await listener.connected;
   await page.click("#send");
   await page.waitForURL(/\/console\/report\?/);
   const pushId = new URL(page.url()).searchParams.get("push");
   await until("delivery to alice and bob", () =>
     clients[0].pushes.length === 2 && clients[1].pushes.length === 1);
   assert.equal(clients[2].pushes.length, 0, "carol is not in the audience");
-  // The report refreshes by itself until both deliveries show.
-  await until("the report to show 2 delivered", async () =>
-    (await page.textContent('#funnel [data-stage="delivered"]').catch(() => "")).trim().startsWith("2 "));
+  const received = JSON.parse((await listener.done).trim().split("\n").pop());
+  assert.equal(received.push_id, pushId, "herald listen printed the push");
+  // The report refreshes by itself until the three devices' deliveries show, and the
+  // per-minute timeline with them.
+  await until("the report to show 3 delivered", async () =>
+    (await page.textContent('#funnel [data-stage="delivered"]').catch(() => "")).trim().startsWith("3 "));
+  await until("the timeline to count the deliveries", async () => {
+    const raw = await page.getAttribute("#report-body .chart", "data-chart").catch(() => null);
+    const delivered = raw ? JSON.parse(raw)[1] ?? [] : [];
+    return delivered.reduce((sum, n) => sum + (n ?? 0), 0) === 3;
+  });
   await page.waitForSelector("#report-body .chart canvas");
   await page.screenshot({ path: SHOTS + "report.png", fullPage: true });
 
@@ -199,6 +234,37 @@ test("sign in, compose with estimate, test-send, send, watch delivery, recall", 
   await page.screenshot({ path: SHOTS + "settings.png", fullPage: true });
   assert.deepEqual(violations, [], "no Content-Security-Policy violations");
   assert.deepEqual(scriptErrors, [], "no script errors");
+  await context.close();
+});
+
+test("a push scheduled for tomorrow is cancelled from the list", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on("dialog", (dialog) => dialog.accept());
+  await page.goto(base + "/console/signin");
+  await page.fill("#app_key", app.key);
+  await page.fill("#app_secret", app.secret);
+  await page.click("button[type=submit]");
+  await page.waitForSelector("text=Overview");
+  await page.click("nav >> text=Compose");
+  await page.fill("#tags_all", "vip");
+  await page.fill("#title", "Tomorrow's sale");
+  await page.check("#w-at");
+  const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 16);
+  await page.fill("#push_at", tomorrow);
+  await page.click("#send");
+  await page.waitForURL(/\/console\/report\?/);
+  const pushId = new URL(page.url()).searchParams.get("push");
+  await page.click("nav >> text=Pushes");
+  const row = `[data-push="${pushId}"]`;
+  await page.waitForSelector(row);
+  assert.match(await page.textContent(`${row} .status`), /scheduled/);
+  await page.screenshot({ path: SHOTS + "pushes-scheduled.png", fullPage: true });
+  await page.click(`${row} button.cancel`);
+  await until("the push to show cancelled", async () =>
+    /cancelled/.test(await page.textContent(`${row} .status`).catch(() => "")));
+  const alice = clients[0];
+  assert.ok(!alice.pushes.some((p) => p.push_id === pushId), "nobody got the cancelled push");
   await context.close();
 });
 
