@@ -292,3 +292,28 @@ async fn the_dashboard_queries_metrics_the_server_exports() {
     }
     assert!(missing.is_empty(), "the dashboard queries metrics /metrics lacks: {missing:?}");
 }
+
+/// `herald push get --wait` returns once the dispatch has ended: here of a push scheduled two
+/// seconds ahead, so that it waits through `scheduled` and `dispatching`.
+#[tokio::test]
+async fn push_get_waits_until_the_dispatch_has_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app("waiting").await;
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let body =
+        serde_json::json!({"audience": {"all": true}, "message": {"later": 1}, "push_at": at});
+    let (status, out) = herald.signed(&app, Method::POST, "/v1/pushes", Some(body)).await;
+    assert_eq!(status, 201, "{out}");
+    assert_eq!(out["status"], "scheduled", "{out}");
+    let push_id = out["push_id"].as_str().unwrap().to_owned();
+    let env = [
+        ("HERALD_SERVER", herald.base.as_str()),
+        ("HERALD_APP_KEY", app.key.as_str()),
+        ("HERALD_APP_SECRET", app.secret.as_str()),
+    ];
+    let (ok, out, err) = cli(&["push", "get", &push_id, "--wait", "--json"], &env);
+    assert!(ok, "{err}");
+    let ended: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(ended["status"], "done", "{ended}");
+}

@@ -21,7 +21,13 @@ pub struct PushArgs {
 #[derive(Debug, Subcommand)]
 pub enum PushAction {
     /// Show a push and its status.
-    Get { push_id: String },
+    Get {
+        push_id: String,
+        /// Wait until its dispatch has ended (done, cancelled or failed), with the counts as
+        /// they grow.
+        #[arg(long)]
+        wait: bool,
+    },
     /// List pushes, newest first.
     List {
         /// scheduled, dispatching, done, cancelled or failed.
@@ -76,7 +82,12 @@ impl PushArgs {
     pub async fn run(self, conn: Connection) -> Result<(), ClientError> {
         let client = Client::new(conn.clone());
         let (method, path, body) = match &self.action {
-            Some(PushAction::Get { push_id }) => {
+            Some(PushAction::Get { push_id, wait: true }) => {
+                let out = wait_for_dispatch(&client, push_id, conn.json).await?;
+                show(&conn, &out, |out| output::fields(out, &PUSH_FIELDS));
+                return Ok(());
+            }
+            Some(PushAction::Get { push_id, .. }) => {
                 (Method::GET, format!("/v1/pushes/{push_id}"), None)
             }
             Some(PushAction::List { status, limit }) => {
@@ -108,6 +119,43 @@ impl PushArgs {
             _ => output::fields(out, &PUSH_FIELDS),
         });
         Ok(())
+    }
+}
+
+/// How often `push get --wait` asks how far the dispatch is.
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Polls a push until its dispatch has ended, showing its funnel's counts meanwhile; returns
+/// the push as it ended.
+async fn wait_for_dispatch(
+    client: &Client,
+    push_id: &str,
+    quiet: bool,
+) -> Result<Value, ClientError> {
+    let progress = match quiet {
+        true => indicatif::ProgressBar::hidden(),
+        false => indicatif::ProgressBar::new_spinner(),
+    };
+    loop {
+        let push = client.signed(Method::GET, &format!("/v1/pushes/{push_id}"), None).await?;
+        let status = push["status"].as_str().unwrap_or_default().to_owned();
+        if matches!(status.as_str(), "done" | "cancelled" | "failed") {
+            progress.finish_and_clear();
+            return Ok(push);
+        }
+        let report =
+            client.signed(Method::GET, &format!("/v1/pushes/{push_id}/report"), None).await?;
+        let count = |name: &str| report["totals"][name].as_u64().unwrap_or_default();
+        progress.set_message(format!(
+            "{status}: targeted {}, sent online {}, stored offline {}, delivered {}, opened {}",
+            count("targeted"),
+            count("sent_online"),
+            count("stored_offline"),
+            count("delivered"),
+            count("opened"),
+        ));
+        progress.tick();
+        tokio::time::sleep(WAIT_POLL).await;
     }
 }
 
