@@ -1,6 +1,7 @@
 //! A local server that behaves like APNs: `POST /3/device/{token}` over HTTP/2 with provider
 //! tokens verified against registered keys, the documented header checks, and scripted errors.
 
+use super::lock;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -122,10 +123,6 @@ impl ApnsTestServer {
     pub fn request_count(&self) -> u64 {
         self.state.count.load(Ordering::Relaxed)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn reason(status: u16, reason: &str) -> (u16, Option<String>, Vec<(&'static str, String)>) {

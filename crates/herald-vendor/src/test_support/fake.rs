@@ -1,6 +1,7 @@
 //! A fake [`Vendor`] that records every send and answers scripted outcomes, for tests of code
 //! that calls the vendors (the server's dispatcher) without any network.
 
+use super::lock;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -34,10 +35,6 @@ pub struct RecordingVendor {
     webpush_keys: Mutex<HashMap<AppId, String>>,
     outcomes: Mutex<HashMap<String, Outcome>>,
     sends: Mutex<Vec<RecordedSend>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl RecordingVendor {

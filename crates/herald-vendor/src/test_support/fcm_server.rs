@@ -3,6 +3,7 @@
 //! accounts) and `POST /v1/projects/{project}/messages:send` (access token checked), with
 //! Google's `google.rpc.Status` errors and scripted answers per registration token.
 
+use super::lock;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -155,10 +156,6 @@ impl FcmTestServer {
     pub fn token_exchanges(&self) -> Vec<Value> {
         lock(&self.state.assertions).clone()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn handle(state: &State, req: Req) -> Resp {

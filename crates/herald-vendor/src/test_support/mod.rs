@@ -15,6 +15,12 @@ mod server;
 mod tls;
 mod webpush_server;
 
+/// A test server's state, even after a handler panicked holding it: the test then fails on
+/// its own assertion, not on a poisoned lock.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub use apns_server::{ApnsRequest, ApnsTestServer};
 pub use clock::ManualClock;
 pub use fake::{RecordedSend, RecordingVendor};

@@ -3,6 +3,7 @@
 //! subscription was made for, the RFC 8030 headers checked, and the body decrypted with the
 //! subscriber's private key so tests see the plaintext a browser would.
 
+use super::lock;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -196,10 +197,6 @@ impl WebPushTestServer {
     pub fn request_count(&self) -> u64 {
         self.state.count.load(Ordering::Relaxed)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn handle(state: &State, req: Req) -> Resp {
