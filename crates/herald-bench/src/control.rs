@@ -19,6 +19,8 @@ pub enum Command {
     HeraldConnect(HeraldConnect),
     /// Opens this worker's MQTT subscriptions.
     MqttConnect(MqttConnect),
+    /// Opens this worker's Nchan WebSocket subscriptions.
+    NchanConnect(NchanConnect),
     /// Starts a new round: per-connection counts, latencies and closes start from zero. With
     /// `expect`, the worker reports [`Event::Done`] once every connection received that many.
     Round {
@@ -66,6 +68,17 @@ pub struct MqttConnect {
     pub topic: String,
     /// Client ids are `PREFIX-N`.
     pub client_prefix: String,
+    pub first: u64,
+    pub count: u32,
+    pub sources: Vec<Ipv4Addr>,
+    pub concurrency: u32,
+}
+
+/// Where and how to open Nchan WebSocket subscriptions (all on one channel).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NchanConnect {
+    /// `ws://HOST:PORT/sub/CHANNEL`.
+    pub url: String,
     pub first: u64,
     pub count: u32,
     pub sources: Vec<Ipv4Addr>,

@@ -43,6 +43,22 @@ pub fn pgrep(name: &str) -> Option<u32> {
     pids.next().is_none().then_some(pid)
 }
 
+/// The processes whose parent is `pid` (an nginx master's workers).
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&child| parent(child) == Some(pid))
+        .collect()
+}
+
+/// The parent of process `pid`, from /proc/PID/stat.
+fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    stat[stat.rfind(')')? + 2..].split_whitespace().nth(1)?.parse().ok()
+}
+
 /// CPU time (user + system) process `pid` has used, in milliseconds.
 pub fn cpu_ms(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -86,5 +102,12 @@ mod tests {
         assert!(rss_kib_sum(&[me, me]).is_some_and(|kib| kib > 0));
         assert!(cpu_ms_sum(&[me]).is_some());
         assert_eq!(rss_kib_sum(&[]), None);
+        let mut child = Command::new("sleep").arg("5").spawn().unwrap();
+        let found = children(me).contains(&child.id());
+        let parent_found = parent(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found);
+        assert_eq!(parent_found, Some(me));
     }
 }

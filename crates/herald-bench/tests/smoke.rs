@@ -110,3 +110,42 @@ fn three_nodes_every_scenario() {
     let bus = &results["bus"];
     assert!(bus["messages_received"].as_f64().unwrap() >= 1.0, "each node reads each push: {bus}");
 }
+
+/// Both peers beside herald, in one run: Mosquitto (the machine's broker) and Nchan (nginx
+/// started by the bench). Every subscriber of each gets every message.
+#[test]
+fn fifty_connections_with_both_peers() {
+    let Some(herald) = herald_binary() else {
+        eprintln!("skipped: no herald binary");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("results.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_herald-bench"))
+        .args(["fanout", "-n", "50", "--per-worker", "25", "--sources", "2"])
+        .args(["--peer", "mosquitto,nchan", "--scenarios", "one,burst,idle"])
+        .args(["--one-repeats", "1", "--burst-secs", "1", "--phase-timeout", "20"])
+        .arg("--herald-bin")
+        .arg(&herald)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("herald ÷ mosquitto") && stdout.contains("herald ÷ nchan"), "{stdout}");
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    for peer in ["mosquitto", "nchan"] {
+        let side = &results[peer];
+        assert_eq!(side["one"][0]["received"], 50, "{peer}: {side}");
+        let burst = &side["burst"];
+        assert_eq!(burst["complete"], true, "{peer}: {burst}");
+        assert_eq!(burst["failed"], 0, "{peer}: {burst}");
+        let sent = burst["sent"].as_u64().unwrap();
+        assert!(sent > 0, "{peer}: {burst}");
+        assert_eq!(burst["frames"].as_u64().unwrap(), sent * 50, "{peer}: {burst}");
+        assert!(side["idle"]["kib_per_connection"].is_number(), "{peer}: {side}");
+    }
+}

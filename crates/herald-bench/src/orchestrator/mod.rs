@@ -6,6 +6,7 @@
 //! measured, even when the server under test stalls.
 
 mod cluster;
+mod nchan;
 mod peer;
 mod report;
 mod scenarios;
@@ -47,9 +48,14 @@ pub enum Scenario {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Peer {
-    /// Mosquitto when 127.0.0.1:1883 answers.
+    /// Mosquitto when its address answers, and Nchan when nginx and its Nchan module are
+    /// installed.
     Auto,
+    /// The machine's Mosquitto broker (MQTT, QoS 1).
     Mosquitto,
+    /// nginx with the Nchan module, started by the bench (WebSocket subscribers, HTTP
+    /// publishing).
+    Nchan,
     None,
 }
 
@@ -122,12 +128,21 @@ pub struct FanoutArgs {
     /// Longest wait for any one phase, seconds.
     #[arg(long, default_value_t = 120)]
     pub phase_timeout: u64,
-    /// The peer broker run through the same fan-out.
-    #[arg(long, value_enum, default_value_t = Peer::Auto)]
-    pub peer: Peer,
+    /// The peers run through the same fan-out, one after the other (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["auto"])]
+    pub peer: Vec<Peer>,
     /// MQTT broker address of the peer.
     #[arg(long, default_value = "127.0.0.1:1883")]
     pub mqtt_addr: SocketAddr,
+    /// The nginx binary of the Nchan peer.
+    #[arg(long, default_value = "/usr/sbin/nginx")]
+    pub nginx_bin: PathBuf,
+    /// The Nchan module nginx loads.
+    #[arg(long, default_value = "/usr/lib/nginx/modules/ngx_nchan_module.so")]
+    pub nchan_module: PathBuf,
+    /// nginx worker processes of the Nchan peer (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub nchan_workers: u32,
     /// Write the results as JSON to this file as well.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -177,13 +192,14 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<Results> {
         bail!("--connections must be at least 1");
     }
     let mut results = Results::new(&args);
+    let peers = peers(&args, &mut results.notes).await?;
     herald(&args, &mut results).await?;
-    match args.peer {
-        Peer::None => {}
-        Peer::Auto if !peer::answers(args.mqtt_addr).await => {
-            results.notes.push(format!("no MQTT broker at {}: peer skipped", args.mqtt_addr));
+    for peer in peers {
+        match peer {
+            Peer::Mosquitto => peer::run(&args, &mut results).await?,
+            Peer::Nchan => nchan::run(&args, &mut results).await?,
+            Peer::Auto | Peer::None => {}
         }
-        Peer::Auto | Peer::Mosquitto => peer::run(&args, &mut results).await?,
     }
     println!("{}", results.table());
     if let Some(path) = &args.json {
@@ -191,6 +207,34 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<Results> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(results)
+}
+
+/// The peers to run, `auto` resolved to those found here. A peer asked for by name that is
+/// missing fails the run before anything is measured.
+async fn peers(args: &FanoutArgs, notes: &mut Vec<String>) -> anyhow::Result<Vec<Peer>> {
+    let mut chosen = Vec::new();
+    if args.peer.contains(&Peer::Mosquitto) {
+        chosen.push(Peer::Mosquitto);
+    } else if args.peer.contains(&Peer::Auto) {
+        if peer::answers(args.mqtt_addr).await {
+            chosen.push(Peer::Mosquitto);
+        } else {
+            notes.push(format!("no MQTT broker at {}: Mosquitto skipped", args.mqtt_addr));
+        }
+    }
+    if args.peer.contains(&Peer::Nchan) {
+        nchan::installed(args)?;
+        chosen.push(Peer::Nchan);
+    } else if args.peer.contains(&Peer::Auto) {
+        match nchan::installed(args) {
+            Ok(()) => chosen.push(Peer::Nchan),
+            Err(err) => notes.push(format!("Nchan skipped: {err}")),
+        }
+    }
+    if args.peer.contains(&Peer::None) && args.peer.len() > 1 {
+        bail!("--peer none cannot be combined with other peers");
+    }
+    Ok(chosen)
 }
 
 /// What the herald side runs against: one server or a cluster's nodes.

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::report::Side;
 use super::scenarios::{self, Publish as SendFn, SendFuture};
-use super::workers::Workers;
+use super::workers::{ConnectSummary, Workers};
 use super::{FanoutArgs, Results, Scenario};
 use crate::clock::now_us;
 use crate::control::{scan, Command, MqttConnect};
@@ -78,9 +78,8 @@ pub async fn run(args: &FanoutArgs, results: &mut Results) -> anyhow::Result<()>
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = pid.and_then(rss_kib);
     let heap_before = broker_heap(args.mqtt_addr, false).await;
-    eprintln!("mosquitto: connecting {n} subscribers");
-    for (index, &(first, count)) in shares.iter().enumerate() {
-        let command = Command::MqttConnect(MqttConnect {
+    let subscribe = |first, count| {
+        Command::MqttConnect(MqttConnect {
             broker: args.mqtt_addr,
             topic: topic.clone(),
             client_prefix: format!("hb-{run_id}"),
@@ -88,19 +87,10 @@ pub async fn run(args: &FanoutArgs, results: &mut Results) -> anyhow::Result<()>
             count,
             sources: args.sources(),
             concurrency: args.connect_concurrency,
-        });
-        workers.send(index, &command).await?;
-    }
-    let connected = workers.connected(args.phase_timeout()).await?;
-    eprintln!(
-        "mosquitto: connected {} ({} failed) in {} ms",
-        connected.ok, connected.failed, connected.elapsed_ms
-    );
+        })
+    };
+    let connected = connect_all(args, "mosquitto", &mut workers, &shares, subscribe).await?;
     side.connect = Some(connected.clone());
-    if connected.ok == 0 {
-        workers.exit().await;
-        bail!("no subscriber connected: {:?}", connected.errors);
-    }
     if args.has(Scenario::Idle) {
         tokio::time::sleep(Duration::from_secs(2)).await;
         side.set_idle(rss_before, pid.and_then(rss_kib), connected.ok);
@@ -118,32 +108,63 @@ pub async fn run(args: &FanoutArgs, results: &mut Results) -> anyhow::Result<()>
         let publisher = publisher.clone();
         Box::new(move |n| publisher.publish(n, pad.clone()))
     };
-    let timeout = args.phase_timeout();
-    if args.has(Scenario::One) {
-        for repeat in 0..args.one_repeats {
-            let run = scenarios::one_to_all(
-                &mut workers,
-                pid.as_slice(),
-                &send,
-                u64::from(repeat) + 1,
-                timeout,
-            )
-            .await?;
-            eprintln!("mosquitto one to all: {}", run.summary());
-            side.one.push(run);
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-    if args.has(Scenario::Burst) {
-        let burst = scenarios::burst(&mut workers, pid.as_slice(), &send, args, timeout).await?;
-        eprintln!("mosquitto back to back: {}", burst.summary());
-        side.burst = Some(burst);
-    }
+    one_and_burst(args, "mosquitto", &mut workers, pid.as_slice(), &send, &mut side).await?;
     drop(send);
     drop(publisher);
     workers.disconnect().await?;
     workers.exit().await;
     results.mosquitto = Some(side);
+    Ok(())
+}
+
+/// Opens every worker's share of a peer's subscriptions; fails when none connected.
+pub(super) async fn connect_all(
+    args: &FanoutArgs,
+    label: &str,
+    workers: &mut Workers,
+    shares: &[(u64, u32)],
+    subscribe: impl Fn(u64, u32) -> Command,
+) -> anyhow::Result<ConnectSummary> {
+    let n: u32 = shares.iter().map(|&(_, count)| count).sum();
+    eprintln!("{label}: connecting {n} subscribers");
+    for (index, &(first, count)) in shares.iter().enumerate() {
+        workers.send(index, &subscribe(first, count)).await?;
+    }
+    let connected = workers.connected(args.phase_timeout()).await?;
+    eprintln!(
+        "{label}: connected {} ({} failed) in {} ms",
+        connected.ok, connected.failed, connected.elapsed_ms
+    );
+    if connected.ok == 0 {
+        bail!("{label}: no subscriber connected: {:?}", connected.errors);
+    }
+    Ok(connected)
+}
+
+/// The single message to all (repeated) and the back-to-back phase, as herald runs them.
+pub(super) async fn one_and_burst(
+    args: &FanoutArgs,
+    label: &str,
+    workers: &mut Workers,
+    pids: &[u32],
+    send: &SendFn,
+    side: &mut Side,
+) -> anyhow::Result<()> {
+    let timeout = args.phase_timeout();
+    if args.has(Scenario::One) {
+        for repeat in 0..args.one_repeats {
+            let n = u64::from(repeat) + 1;
+            let run = scenarios::one_to_all(workers, pids, send, n, timeout).await?;
+            eprintln!("{label} one to all: {}", run.summary());
+            side.one.push(run);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    if args.has(Scenario::Burst) {
+        let burst = scenarios::burst(workers, pids, send, args, timeout).await?;
+        eprintln!("{label} back to back: {}", burst.summary());
+        side.burst = Some(burst);
+    }
     Ok(())
 }
 

@@ -471,6 +471,7 @@ pub struct Results {
     /// Per dispatched push and node, during the back-to-back phase.
     pub bus: Option<BusTraffic>,
     pub mosquitto: Option<Side>,
+    pub nchan: Option<Side>,
     /// Connections the peer held when it could not hold `connections`.
     pub notes: Vec<String>,
 }
@@ -500,67 +501,82 @@ impl Results {
             failover: None,
             bus: None,
             mosquitto: None,
+            nchan: None,
             notes: Vec::new(),
         }
     }
 
-    /// The summary: one row per figure, herald beside its target and the peer.
+    /// The summary: one row per figure, herald beside its target and each peer with the
+    /// ratio herald ÷ peer.
     pub fn table(&mut self) -> String {
         self.herald.finish();
-        if let Some(peer) = &mut self.mosquitto {
+        for peer in [&mut self.mosquitto, &mut self.nchan].into_iter().flatten() {
             peer.finish();
         }
         let h = &self.herald;
-        let p = self.mosquitto.as_ref();
+        let peers: Vec<(&str, &Side)> = [("mosquitto", &self.mosquitto), ("nchan", &self.nchan)]
+            .into_iter()
+            .filter_map(|(name, side)| Some((name, side.as_ref()?)))
+            .collect();
         let t = self.targets;
         let mut out = String::new();
-        let peer_n = p.map_or(String::new(), |p| format!(" ({} connections)", p.connections));
         let _ = writeln!(
             out,
             "\n{} connections, {} worker processes, {} source addresses, {} herald node(s)\n",
             self.connections, self.workers, self.sources, self.nodes
         );
-        let _ = writeln!(
-            out,
-            "| scenario | figure | herald | target | mosquitto{peer_n} | herald ÷ mosquitto |"
-        );
-        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+        let mut header = String::from("| scenario | figure | herald | target |");
+        let mut rule = String::from("|---|---|---:|---:|");
+        for (name, side) in &peers {
+            let _ =
+                write!(header, " {name} ({} connections) | herald ÷ {name} |", side.connections);
+            rule.push_str("---:|---:|");
+        }
+        let _ = writeln!(out, "{header}\n{rule}");
+        // Each peer's cell and ratio cell for one figure.
+        let cells = |f: &dyn Fn(&Side) -> (String, String)| -> Vec<(String, String)> {
+            peers.iter().map(|(_, side)| f(side)).collect()
+        };
+        let none = |text: &str| cells(&|_| (text.to_owned(), String::new()));
         let mut row = |scenario: &str,
                        figure: &str,
                        herald: String,
                        target: &str,
-                       peer: String,
-                       r: String| {
-            let _ = writeln!(out, "| {scenario} | {figure} | {herald} | {target} | {peer} | {r} |");
+                       peer: Vec<(String, String)>| {
+            let _ = write!(out, "| {scenario} | {figure} | {herald} | {target} |");
+            for (cell, r) in peer {
+                let _ = write!(out, " {cell} | {r} |");
+            }
+            let _ = writeln!(out);
         };
+        let dash = || ("—".to_owned(), String::new());
         if let Some(c) = &h.connect {
-            let peer = p.and_then(|p| p.connect.as_ref());
+            let secs = |c: &ConnectSummary| {
+                format!("{:.1} s ({})", c.elapsed_ms as f64 / 1000.0, c.failed)
+            };
             row(
                 "connect",
                 "time to connect all (failed)",
-                format!("{:.1} s ({})", c.elapsed_ms as f64 / 1000.0, c.failed),
+                secs(c),
                 "",
-                peer.map_or("—".into(), |c| {
-                    format!("{:.1} s ({})", c.elapsed_ms as f64 / 1000.0, c.failed)
-                }),
-                String::new(),
+                cells(&|p| p.connect.as_ref().map_or_else(dash, |c| (secs(c), String::new()))),
             );
         }
         if let Some((lat, all, complete)) = h.one_merged() {
-            let peer = p.and_then(Side::one_merged);
             let runs = h.one.len();
             let label = format!("one push to all (×{runs})");
             let flag = if complete { "" } else { " INCOMPLETE" };
+            let triple =
+                |l: &Latency| format!("{:.1} / {:.1} / {:.1} ms", l.p50_ms, l.p99_ms, l.max_ms);
             row(
                 &label,
                 "latency p50 / p99 / max",
-                format!("{:.1} / {:.1} / {:.1} ms{flag}", lat.p50_ms, lat.p99_ms, lat.max_ms),
+                format!("{}{flag}", triple(&lat)),
                 &format!("p99 ≤ {:.0} ms", t.one_p99_ms),
-                peer.as_ref().map_or("—".into(), |(l, _, _)| {
-                    format!("{:.1} / {:.1} / {:.1} ms", l.p50_ms, l.p99_ms, l.max_ms)
-                }),
-                peer.as_ref().map_or("—".into(), |(l, _, _)| {
-                    format!("p99 {}", ratio(lat.p99_ms, l.p99_ms))
+                cells(&|p| {
+                    p.one_merged().map_or_else(dash, |(l, _, _)| {
+                        (triple(&l), format!("p99 {}", ratio(lat.p99_ms, l.p99_ms)))
+                    })
                 }),
             );
             let cpu = |side: &Side| side.one.last().map_or("—".into(), |r| r.cpu.cell());
@@ -569,45 +585,50 @@ impl Results {
                 "CPU per delivery: server / clients (last run)",
                 cpu(h),
                 "",
-                p.map_or("—".into(), cpu),
-                String::new(),
+                cells(&|p| (cpu(p), String::new())),
             );
             row(
                 &label,
                 "time until all had it (worst run)",
                 opt_ms(all),
                 "",
-                peer.as_ref().map_or("—".into(), |(_, t, _)| opt_ms(*t)),
-                String::new(),
+                cells(&|p| {
+                    p.one_merged().map_or_else(dash, |(_, t, _)| (opt_ms(t), String::new()))
+                }),
             );
         }
         if let Some(b) = &h.burst {
-            let peer = p.and_then(|p| p.burst.as_ref());
             let flag = if b.complete { "" } else { " INCOMPLETE" };
+            let of = |p: &Side, f: &dyn Fn(&Burst) -> (String, String)| {
+                p.burst.as_ref().map_or_else(dash, f)
+            };
             row(
                 "back to back",
                 "deliveries/s",
                 format!("{:.0}{flag}", b.deliveries_per_s),
                 &format!("≥ {:.0}", t.deliveries_per_s),
-                peer.map_or("—".into(), |b| format!("{:.0}", b.deliveries_per_s)),
-                peer.map_or("—".into(), |pb| ratio(b.deliveries_per_s, pb.deliveries_per_s)),
+                cells(&|p| {
+                    of(p, &|pb| {
+                        let flag = if pb.complete { "" } else { " INCOMPLETE" };
+                        (
+                            format!("{:.0}{flag}", pb.deliveries_per_s),
+                            ratio(b.deliveries_per_s, pb.deliveries_per_s),
+                        )
+                    })
+                }),
             );
+            let triple =
+                |l: &Latency| format!("{:.1} / {:.1} / {:.1} ms", l.p50_ms, l.p99_ms, l.max_ms);
             row(
                 "back to back",
                 "latency p50 / p99 / max",
-                format!(
-                    "{:.1} / {:.1} / {:.1} ms",
-                    b.latency.p50_ms, b.latency.p99_ms, b.latency.max_ms
-                ),
+                triple(&b.latency),
                 "",
-                peer.map_or("—".into(), |b| {
-                    format!(
-                        "{:.1} / {:.1} / {:.1} ms",
-                        b.latency.p50_ms, b.latency.p99_ms, b.latency.max_ms
-                    )
-                }),
-                peer.map_or("—".into(), |pb| {
-                    format!("p99 {}", ratio(b.latency.p99_ms, pb.latency.p99_ms))
+                cells(&|p| {
+                    of(p, &|pb| {
+                        let r = format!("p99 {}", ratio(b.latency.p99_ms, pb.latency.p99_ms));
+                        (triple(&pb.latency), r)
+                    })
                 }),
             );
             row(
@@ -615,36 +636,50 @@ impl Results {
                 "CPU per delivery: server / clients",
                 b.cpu.cell(),
                 "",
-                peer.map_or("—".into(), |b| b.cpu.cell()),
-                String::new(),
+                cells(&|p| of(p, &|pb| (pb.cpu.cell(), String::new()))),
             );
+            let counts = |b: &Burst| format!("{} ({}) / {}", b.sent, b.failed, b.frames);
             row(
                 "back to back",
                 "messages sent (failed) / deliveries",
-                format!("{} ({}) / {}", b.sent, b.failed, b.frames),
+                counts(b),
                 "",
-                peer.map_or("—".into(), |b| format!("{} ({}) / {}", b.sent, b.failed, b.frames)),
-                String::new(),
+                cells(&|p| of(p, &|pb| (counts(pb), String::new()))),
             );
         }
         if let Some(i) = &h.idle {
-            let peer = p.and_then(|p| p.idle.as_ref());
+            let of = |p: &Side, f: &dyn Fn(&Idle) -> (String, String)| {
+                p.idle.as_ref().map_or_else(dash, f)
+            };
             row(
                 "idle",
                 "server memory per connection (RSS Δ / N)",
                 format!("{:.2} KiB", i.kib_per_connection),
                 &format!("≤ {:.0} KiB", t.idle_kib),
-                peer.map_or("—".into(), |i| format!("{:.2} KiB", i.kib_per_connection)),
-                peer.map_or("—".into(), |pi| ratio(i.kib_per_connection, pi.kib_per_connection)),
+                cells(&|p| {
+                    of(p, &|pi| {
+                        let r = ratio(i.kib_per_connection, pi.kib_per_connection);
+                        (format!("{:.2} KiB", pi.kib_per_connection), r)
+                    })
+                }),
             );
-            if let Some(heap) = peer.and_then(|i| i.heap_kib_per_connection) {
+            if peers
+                .iter()
+                .any(|(_, p)| p.idle.as_ref().is_some_and(|i| i.heap_kib_per_connection.is_some()))
+            {
                 row(
                     "idle",
                     "broker heap per connection ($SYS/broker/heap/current Δ / N)",
                     "—".into(),
                     "",
-                    format!("{heap:.2} KiB"),
-                    ratio(i.kib_per_connection, heap),
+                    cells(&|p| {
+                        p.idle
+                            .as_ref()
+                            .and_then(|pi| pi.heap_kib_per_connection)
+                            .map_or_else(dash, |heap| {
+                                (format!("{heap:.2} KiB"), ratio(i.kib_per_connection, heap))
+                            })
+                    }),
                 );
             }
             if let Some(per) = i.kib_per_connection_after_burst() {
@@ -653,27 +688,27 @@ impl Results {
                     "the same after the back-to-back phase (RSS Δ / N)",
                     format!("{per:.2} KiB"),
                     "",
-                    "—".into(),
-                    String::new(),
+                    cells(&|p| {
+                        p.idle
+                            .as_ref()
+                            .and_then(Idle::kib_per_connection_after_burst)
+                            .map_or_else(dash, |pp| (format!("{pp:.2} KiB"), ratio(per, pp)))
+                    }),
                 );
             }
-            row(
-                "idle",
-                "RSS before → after",
+            let mib = |i: &Idle| {
                 format!(
                     "{:.1} → {:.1} MiB",
                     i.rss_before_kib as f64 / 1024.0,
                     i.rss_after_kib as f64 / 1024.0
-                ),
+                )
+            };
+            row(
+                "idle",
+                "RSS before → after",
+                mib(i),
                 "",
-                peer.map_or("—".into(), |i| {
-                    format!(
-                        "{:.1} → {:.1} MiB",
-                        i.rss_before_kib as f64 / 1024.0,
-                        i.rss_after_kib as f64 / 1024.0
-                    )
-                }),
-                String::new(),
+                cells(&|p| of(p, &|pi| (mib(pi), String::new()))),
             );
         }
         if let Some(s) = &h.storm {
@@ -696,16 +731,14 @@ impl Results {
                 ),
                 time,
                 &format!("≤ {:.0} ms", t.storm_s * 1000.0),
-                "n/a".into(),
-                String::new(),
+                none("n/a"),
             );
             row(
                 "reconnect storm",
                 "CPU per reconnect (handshakes, login, 3 pushes): server / clients",
                 s.cpu.cell(),
                 "",
-                "n/a".into(),
-                String::new(),
+                none("n/a"),
             );
             row(
                 "reconnect storm",
@@ -718,8 +751,7 @@ impl Results {
                     s.connect_failed
                 ),
                 "yes",
-                "n/a".into(),
-                String::new(),
+                none("n/a"),
             );
         }
         if let Some(f) = &self.failover {
@@ -731,16 +763,14 @@ impl Results {
                 ),
                 format!("{}{}", opt_ms(f.time_ms), if f.complete { "" } else { " INCOMPLETE" }),
                 &format!("≤ {:.0} ms", t.failover_s * 1000.0),
-                "n/a".into(),
-                String::new(),
+                none("n/a"),
             );
             row(
                 "node killed",
                 "its connections dropped after / over / duplicates",
                 format!("{} ms / {} / {}", f.dropped_ms, f.over, f.duplicates),
                 "",
-                "n/a".into(),
-                String::new(),
+                none("n/a"),
             );
         }
         if let Some(b) = &self.bus {
@@ -752,8 +782,7 @@ impl Results {
                     b.messages_sent, b.messages_received, b.bytes_sent, b.bytes_received
                 ),
                 "",
-                "n/a".into(),
-                String::new(),
+                none("n/a"),
             );
         }
         let mut closes: BTreeMap<String, u32> = BTreeMap::new();

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::{connect_timeout, Attempts, Worker};
+use super::{attempt, Attempts, Worker};
 use crate::clock::now_us;
 use crate::control::{scan, HeraldConnect};
 use crate::mqtt::tcp_connect;
@@ -63,7 +63,7 @@ pub(super) fn spawn_all(
 }
 
 /// `HOST:PORT` of a `ws://` URL, as a socket address.
-fn authority(url: &str) -> anyhow::Result<SocketAddr> {
+pub(super) fn authority(url: &str) -> anyhow::Result<SocketAddr> {
     let rest = url.strip_prefix("ws://").context("the bench speaks ws:// only")?;
     let host = rest.split('/').next().unwrap_or_default();
     host.parse().with_context(|| format!("{host} is not an IP:port"))
@@ -76,25 +76,10 @@ async fn connection(worker: Rc<Worker>, target: Rc<Target>, attempts: Rc<Attempt
     let global = target.config.first + index as u64;
     let resumes = target.config.resume || target.config.rejoin;
     let last_seq = if resumes { worker.slot(index).acked } else { 0 };
-    let opened = {
-        let _permit = attempts.permits.acquire().await;
-        tokio::time::timeout(connect_timeout(), open(&target, global, last_seq)).await
+    let open = open(&target, global, last_seq);
+    let Some((mut ws, heartbeat)) = attempt(&worker, attempts, index, open).await else {
+        return;
     };
-    let (mut ws, heartbeat) = match opened {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(err)) => {
-            worker.lost(index, "connect_failed");
-            attempts.report(Err(format!("{err:#}")));
-            return;
-        }
-        Err(_) => {
-            worker.lost(index, "connect_timeout");
-            attempts.report(Err("connect timed out".into()));
-            return;
-        }
-    };
-    attempts.report(Ok(()));
-    drop(attempts);
 
     let ack_interval = Duration::from_millis(target.config.ack_interval_ms);
     let ack_timer = tokio::time::sleep(Duration::from_secs(86_400));

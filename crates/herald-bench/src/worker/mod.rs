@@ -8,6 +8,7 @@
 
 mod herald;
 mod mqtt;
+mod nchan;
 mod round;
 
 use std::cell::{Cell, RefCell};
@@ -235,6 +236,15 @@ async fn serve(fd_limit: u64) -> anyhow::Result<()> {
                 mqtt::spawn_all(&worker, config, attempts);
                 tokio::task::spawn_local(report_connected(worker.clone(), pending));
             }
+            Command::NchanConnect(config) => {
+                let (attempts, pending, _) =
+                    prepare(&worker, Slots::New(config.count), config.concurrency);
+                if let Err(err) = nchan::spawn_all(&worker, config, attempts) {
+                    worker.emit(Event::Failed { error: format!("{err:#}") });
+                    continue;
+                }
+                tokio::task::spawn_local(report_connected(worker.clone(), pending));
+            }
             Command::Round { expect } => worker.start_round(expect),
             Command::Expect { count } => {
                 let mut round = worker.round.borrow_mut();
@@ -332,6 +342,27 @@ async fn disconnect(worker: Rc<Worker>) {
     worker.emit(Event::Disconnected { closed });
 }
 
-pub(crate) fn connect_timeout() -> Duration {
-    CONNECT_TIMEOUT
+/// Opens one connection within the command's handshake limit and the connect time-out, and
+/// reports the outcome; `None` when it failed (the slot is then lost).
+pub(crate) async fn attempt<T>(
+    worker: &Worker,
+    attempts: Rc<Attempts>,
+    index: usize,
+    open: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> Option<T> {
+    let opened = {
+        let _permit = attempts.permits.acquire().await;
+        tokio::time::timeout(CONNECT_TIMEOUT, open).await
+    };
+    let (reason, error) = match opened {
+        Ok(Ok(opened)) => {
+            attempts.report(Ok(()));
+            return Some(opened);
+        }
+        Ok(Err(err)) => ("connect_failed", format!("{err:#}")),
+        Err(_) => ("connect_timeout", "connect timed out".to_owned()),
+    };
+    worker.lost(index, reason);
+    attempts.report(Err(error));
+    None
 }

@@ -8,7 +8,7 @@ use rumqttc::mqttbytes::v4::{Packet, PubAck};
 use rumqttc::mqttbytes::QoS;
 use tokio::time::Instant;
 
-use super::{connect_timeout, Attempts, Worker};
+use super::{attempt, Attempts, Worker};
 use crate::control::{scan, MqttConnect};
 use crate::mqtt::MqttStream;
 
@@ -33,32 +33,14 @@ async fn subscriber(
     stop.mark_unchanged();
     let global = config.first + index as u64;
     let source = config.sources.get((global % config.sources.len().max(1) as u64) as usize);
-    let opened = {
-        let _permit = attempts.permits.acquire().await;
-        tokio::time::timeout(connect_timeout(), async {
-            let client_id = format!("{}-{global}", config.client_prefix);
-            let mut stream =
-                MqttStream::connect(config.broker, source.copied(), client_id, KEEP_ALIVE).await?;
-            stream.subscribe(&config.topic, QoS::AtLeastOnce).await?;
-            anyhow::Ok(stream)
-        })
-        .await
+    let open = async {
+        let client_id = format!("{}-{global}", config.client_prefix);
+        let mut stream =
+            MqttStream::connect(config.broker, source.copied(), client_id, KEEP_ALIVE).await?;
+        stream.subscribe(&config.topic, QoS::AtLeastOnce).await?;
+        anyhow::Ok(stream)
     };
-    let mut stream = match opened {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(err)) => {
-            worker.lost(index, "connect_failed");
-            attempts.report(Err(format!("{err:#}")));
-            return;
-        }
-        Err(_) => {
-            worker.lost(index, "connect_timeout");
-            attempts.report(Err("connect timed out".into()));
-            return;
-        }
-    };
-    attempts.report(Ok(()));
-    drop(attempts);
+    let Some(mut stream) = attempt(&worker, attempts, index, open).await else { return };
     let ping_every = KEEP_ALIVE / 2;
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     loop {
