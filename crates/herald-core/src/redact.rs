@@ -48,7 +48,10 @@ mod tests {
             ),
             ("postgres://u:p@host", "postgres://u@host"),
             ("postgres://db/herald", "postgres://db/herald"),
-            ("postgres://db/herald?password=s3cr3t&sslmode=disable", "postgres://db/herald?sslmode=disable"),
+            (
+                "postgres://db/herald?password=s3cr3t&sslmode=disable",
+                "postgres://db/herald?sslmode=disable",
+            ),
             ("postgres://db/herald?PASSWORD=s3cr3t", "postgres://db/herald"),
             ("postgres://u:p@host?sslmode=require", "postgres://u@host?sslmode=require"),
             ("nats://user:pass@127.0.0.1:4222", "nats://user@127.0.0.1:4222"),

@@ -65,8 +65,8 @@ def main():
         # Vendors point at a closed port of this machine.
         with open(config, "w") as f:
             f.write(
-                '[vendor.apns]\nproduction_url = "http://127.0.0.1:9"\nsandbox_url = "http://127.0.0.1:9"\n'
-                '[vendor.fcm]\nbase_url = "http://127.0.0.1:9"\ntoken_uri = "http://127.0.0.1:9/token"\n'
+                '[vendor.apns]\nproduction_url = "https://127.0.0.1:9"\nsandbox_url = "https://127.0.0.1:9"\n'
+                '[vendor.fcm]\nbase_url = "https://127.0.0.1:9"\ntoken_uri = "https://127.0.0.1:9/token"\n'
             )
         proc, base = start(args.binary, os.path.join(tmp, "data"), admin_token, config)
         try:

@@ -169,7 +169,6 @@ pub(crate) fn store_target(settings: &Settings, choice: &StoreChoice) -> String 
     }
 }
 
-
 /// Rebuilds what lives in memory from the store (audience indexes, offline inbox), wires the
 /// gateway and the dispatcher, and resumes pushes a previous run left unfinished.
 async fn build_state(

@@ -68,7 +68,7 @@ impl Tenant {
 
 /// Creates an app with data of every kind, named after `prefix`.
 async fn seed(herald: &Herald, prefix: &'static str, sdkappid: u64) -> Tenant {
-    let creds = herald.create_app(&format!("{prefix}-app")).await;
+    let creds = herald.create_app_with(json!({"broadcast_min_interval_secs": 0})).await;
     let ok = |what: &str, (status, body): (u16, Value)| {
         assert!(status < 300, "{prefix} {what}: {status} {body}");
         body
@@ -209,56 +209,159 @@ fn signed_cases(a: &Tenant) -> Vec<Case> {
         case(M::GET, "/v1/devices/{device_id}", format!("/v1/devices/{phone}"), None, NotFound),
         case(M::DELETE, "/v1/devices/{device_id}", format!("/v1/devices/{phone}"), None, NotFound),
         case(M::GET, "/v1/stats/devices", "/v1/stats/devices".into(), None, Own),
-        case(M::POST, "/v1/tags/get", "/v1/tags/get".into(), Some(json!({"accounts": [&ann]})), Own),
+        case(
+            M::POST,
+            "/v1/tags/get",
+            "/v1/tags/get".into(),
+            Some(json!({"accounts": [&ann]})),
+            Own,
+        ),
         case(M::GET, "/v1/attributes/names", "/v1/attributes/names".into(), None, Own),
-        case(M::POST, "/v1/attributes/get", "/v1/attributes/get".into(),
-            Some(json!({"accounts": [&ann]})), Own),
-        case(M::POST, "/v1/audience/estimate", "/v1/audience/estimate".into(),
-            Some(json!({"audience": {"or": [{"accounts": [&ann, &bob]}, {"tag": &tag}]}})), Own),
+        case(
+            M::POST,
+            "/v1/attributes/get",
+            "/v1/attributes/get".into(),
+            Some(json!({"accounts": [&ann]})),
+            Own,
+        ),
+        case(
+            M::POST,
+            "/v1/audience/estimate",
+            "/v1/audience/estimate".into(),
+            Some(json!({"audience": {"or": [{"accounts": [&ann, &bob]}, {"tag": &tag}]}})),
+            Own,
+        ),
         case(M::GET, "/v1/pushes", "/v1/pushes?limit=100".into(), None, Own),
         case(M::GET, "/v1/pushes/{push_id}", format!("/v1/pushes/{sent}"), None, NotFound),
-        case(M::GET, "/v1/pushes/{push_id}/report", format!("/v1/pushes/{sent}/report"), None,
-            NotFound),
-        case(M::POST, "/v1/pushes/{push_id}/cancel", format!("/v1/pushes/{sched}/cancel"), None,
-            NotFound),
-        case(M::POST, "/v1/pushes/{push_id}/recall", format!("/v1/pushes/{sent}/recall"), None,
-            NotFound),
+        case(
+            M::GET,
+            "/v1/pushes/{push_id}/report",
+            format!("/v1/pushes/{sent}/report"),
+            None,
+            NotFound,
+        ),
+        case(
+            M::POST,
+            "/v1/pushes/{push_id}/cancel",
+            format!("/v1/pushes/{sched}/cancel"),
+            None,
+            NotFound,
+        ),
+        case(
+            M::POST,
+            "/v1/pushes/{push_id}/recall",
+            format!("/v1/pushes/{sent}/recall"),
+            None,
+            NotFound,
+        ),
         case(M::GET, "/v1/stats/days", "/v1/stats/days".into(), None, Own),
-        case(M::GET, "/v1/vendors/{vendor}", "/v1/vendors/webpush".into(), None, NotFound),
-        case(M::GET, "/v1/webhook", "/v1/webhook".into(), None, NotFound),
-        case(M::DELETE, "/v1/vendors/{vendor}", "/v1/vendors/webpush".into(), None, NotFound),
-        case(M::DELETE, "/v1/webhook", "/v1/webhook".into(), None, NotFound),
+        // B's own settings, never A's.
+        case(M::GET, "/v1/vendors/{vendor}", "/v1/vendors/webpush".into(), None, Own),
+        case(M::GET, "/v1/webhook", "/v1/webhook".into(), None, Own),
+        case(M::DELETE, "/v1/vendors/{vendor}", "/v1/vendors/webpush".into(), None, Own),
+        case(M::DELETE, "/v1/webhook", "/v1/webhook".into(), None, Own),
         // Writes naming A's accounts, devices, tags and attributes: they act on B's own.
-        case(M::POST, "/v1/tags/add", "/v1/tags/add".into(),
-            Some(json!({"accounts": [&ann], "tags": ["bravo-x"]})), Own),
-        case(M::POST, "/v1/tags/remove", "/v1/tags/remove".into(),
-            Some(json!({"accounts": [&ann, &bob], "tags": [&tag]})), Own),
-        case(M::POST, "/v1/tags/set", "/v1/tags/set".into(),
-            Some(json!({"accounts": [&bob], "tags": ["bravo-y"]})), Own),
-        case(M::POST, "/v1/tags/clear", "/v1/tags/clear".into(),
-            Some(json!({"accounts": [&ann, &bob]})), Own),
-        case(M::POST, "/v1/attributes/remove", "/v1/attributes/remove".into(),
-            Some(json!({"accounts": [{"account": &ann, "names": [&city]}]})), Own),
-        case(M::POST, "/v1/attributes/set", "/v1/attributes/set".into(),
-            Some(json!({"accounts": [{"account": &ann, "attributes": {&city: "bravo-v"}}]})), Own),
-        case(M::PUT, "/v1/attributes/names", "/v1/attributes/names".into(),
-            Some(json!({"names": {"0": null, "1": &city}})), Own),
-        case(M::PUT, "/v1/devices/{device_id}", format!("/v1/devices/{tablet}"),
-            Some(json!({"account": "bravo-zed", "platform": "ios", "package": "com.shop"})), Own),
-        case(M::POST, "/v1/accounts/import", "/v1/accounts/import".into(),
-            Some(json!({"accounts": [&bob]})), Own),
-        case(M::POST, "/v1/accounts/bulk", "/v1/accounts/bulk".into(),
-            Some(json!({"account": &ann, "tags": [&tag]})), Own),
-        case(M::POST, "/v1/pushes", "/v1/pushes".into(),
+        case(
+            M::POST,
+            "/v1/tags/add",
+            "/v1/tags/add".into(),
+            Some(json!({"accounts": [&ann], "tags": ["bravo-x"]})),
+            Own,
+        ),
+        case(
+            M::POST,
+            "/v1/tags/remove",
+            "/v1/tags/remove".into(),
+            Some(json!({"accounts": [&ann, &bob], "tags": [&tag]})),
+            Own,
+        ),
+        case(
+            M::POST,
+            "/v1/tags/set",
+            "/v1/tags/set".into(),
+            Some(json!({"accounts": [&bob], "tags": ["bravo-y"]})),
+            Own,
+        ),
+        case(
+            M::POST,
+            "/v1/tags/clear",
+            "/v1/tags/clear".into(),
+            Some(json!({"accounts": [&ann, &bob]})),
+            Own,
+        ),
+        case(
+            M::POST,
+            "/v1/attributes/remove",
+            "/v1/attributes/remove".into(),
+            Some(json!({"accounts": [{"account": &ann, "names": [&city]}]})),
+            Own,
+        ),
+        case(
+            M::POST,
+            "/v1/attributes/set",
+            "/v1/attributes/set".into(),
+            Some(json!({"accounts": [{"account": &ann, "attributes": {&city: "bravo-v"}}]})),
+            Own,
+        ),
+        case(
+            M::PUT,
+            "/v1/attributes/names",
+            "/v1/attributes/names".into(),
+            Some(json!({"names": {"0": null, "1": &city}})),
+            Own,
+        ),
+        case(
+            M::PUT,
+            "/v1/devices/{device_id}",
+            format!("/v1/devices/{tablet}"),
+            Some(json!({"account": "bravo-zed", "platform": "ios", "package": "com.shop"})),
+            Own,
+        ),
+        case(
+            M::POST,
+            "/v1/accounts/import",
+            "/v1/accounts/import".into(),
+            Some(json!({"accounts": [&bob]})),
+            Own,
+        ),
+        case(
+            M::POST,
+            "/v1/accounts/bulk",
+            "/v1/accounts/bulk".into(),
+            Some(json!({"account": &ann, "tags": [&tag]})),
+            Own,
+        ),
+        case(
+            M::POST,
+            "/v1/pushes",
+            "/v1/pushes".into(),
             Some(json!({"audience": {"accounts": [&ann, &bob]}, "message": {"text": "bravo"}})),
-            Own),
-        case(M::POST, "/v1/client-tokens", "/v1/client-tokens".into(),
-            Some(json!({"account": &ann})), Own),
-        case(M::PUT, "/v1/webhook", "/v1/webhook".into(),
-            Some(json!({"url": "http://127.0.0.1:9/bravo-hook"})), Own),
-        case(M::PUT, "/v1/vendors/{vendor}", "/v1/vendors/webpush".into(),
-            Some(serde_json::to_value(WebPushCredentials::generate("mailto:b@example.com").unwrap())
-                .unwrap()), Own),
+            Own,
+        ),
+        case(
+            M::POST,
+            "/v1/client-tokens",
+            "/v1/client-tokens".into(),
+            Some(json!({"account": &ann})),
+            Own,
+        ),
+        case(
+            M::PUT,
+            "/v1/webhook",
+            "/v1/webhook".into(),
+            Some(json!({"url": "http://127.0.0.1:9/bravo-hook"})),
+            Own,
+        ),
+        case(
+            M::PUT,
+            "/v1/vendors/{vendor}",
+            "/v1/vendors/webpush".into(),
+            Some(
+                serde_json::to_value(WebPushCredentials::generate("mailto:b@example.com").unwrap())
+                    .unwrap(),
+            ),
+            Own,
+        ),
     ]
 }
 
@@ -314,6 +417,17 @@ async fn every_signed_route_refuses_another_apps_ids_and_credentials() {
     let unknown: Vec<_> = covered.difference(&documented).collect();
     assert!(unknown.is_empty(), "isolation cases of undocumented routes: {unknown:?}");
 
+    // Before B writes anything naming A's tag.
+    let (_, estimate) = herald
+        .signed(
+            &b.creds,
+            Method::POST,
+            "/v1/audience/estimate",
+            Some(json!({"audience": {"tag": format!("{A}tag")}})),
+        )
+        .await;
+    assert_eq!(estimate["total"], 0, "A's tag selects nobody in B: {estimate}");
+
     for case in &cases {
         let what = format!("B's {} {}", case.method, case.path);
         // A's key, B's secret: refused before anything is looked up.
@@ -336,15 +450,6 @@ async fn every_signed_route_refuses_another_apps_ids_and_credentials() {
     }
     let (_, app) = herald.signed(&b.creds, Method::GET, "/v1/app", None).await;
     assert_eq!(app["id"], b.creds.id, "/v1/app answers the caller's app");
-    let (_, estimate) = herald
-        .signed(
-            &b.creds,
-            Method::POST,
-            "/v1/audience/estimate",
-            Some(json!({"audience": {"tag": format!("{A}tag")}})),
-        )
-        .await;
-    assert_eq!(estimate["total"], 0, "A's tag selects nobody in B: {estimate}");
 
     assert_eq!(snapshot(&herald, &a).await, before, "B's calls changed A's data");
     herald.stop();
@@ -393,7 +498,8 @@ async fn client_tokens_reach_only_their_own_app() {
     // which gets B's pushes only and does not push A's device off.
     let b_token = token(&b.creds.key, &b.creds.secret, &a.account());
     let mut b_phone = connect(&herald, b_token.clone(), &a.device()).await.unwrap();
-    let only_b = json!({"audience": {"accounts": [a.account()]}, "message": {"text": "bravo-only"}});
+    let only_b =
+        json!({"audience": {"accounts": [a.account()]}, "message": {"text": "bravo-only"}});
     let (status, pushed) = herald.signed(&b.creds, Method::POST, "/v1/pushes", Some(only_b)).await;
     assert_eq!(status, 201, "{pushed}");
     let first = next_push(&mut b_phone).await;
@@ -568,7 +674,8 @@ async fn a_console_sign_in_of_one_app_reaches_nothing_of_another() {
     let (status, body) =
         forged.post("signin", &[("app_key", &a.creds.key), ("app_secret", &b.creds.secret)]).await;
     assert_ne!(status, 303, "A's key with B's secret signed in: {body}");
-    for route in ["GET /console", "GET /console/signin", "POST /console/signin", "POST /console/signout"]
+    for route in
+        ["GET /console", "GET /console/signin", "POST /console/signin", "POST /console/signout"]
     {
         covered.insert(route.to_owned());
     }
@@ -661,14 +768,16 @@ async fn compat_calls_refuse_another_apps_credentials_and_ids() {
         let query = |appid: u64, sig: &str| {
             format!("/v4/{command}?sdkappid={appid}&identifier={TENCENT_ADMIN}&usersig={sig}&random=7&contenttype=json")
         };
-        let (_, refused) =
-            herald.raw(herald.request(Method::POST, &query(A_SDKAPPID, &b_sig)).body(body.clone())).await;
+        let (_, refused) = herald
+            .raw(herald.request(Method::POST, &query(A_SDKAPPID, &b_sig)).body(body.clone()))
+            .await;
         assert_ne!(refused["ErrorCode"], 0, "{command} with B's usersig on A: {refused}");
         assert_no_leak(command, &body, &refused.to_string(), &markers);
 
         let own = usersig::sign(&b.creds.secret, B_SDKAPPID, TENCENT_ADMIN, now, 3600);
-        let (status, answer) =
-            herald.raw(herald.request(Method::POST, &query(B_SDKAPPID, &own)).body(body.clone())).await;
+        let (status, answer) = herald
+            .raw(herald.request(Method::POST, &query(B_SDKAPPID, &own)).body(body.clone()))
+            .await;
         assert!(status < 500, "{command}: {status} {answer}");
         assert_no_leak(command, &body, &answer.to_string(), &markers);
     }
@@ -684,7 +793,9 @@ async fn compat_calls_refuse_another_apps_credentials_and_ids() {
             "/user/tag/batch/set" => format!(r#"{{"userIds":["{ann}","{bob}"],"tags":[]}}"#),
             "/user/tags/get" => format!("userIds={ann}&userIds={bob}"),
             "/push" | "/message/broadcast" => {
-                format!(r#"{{"platform":["ios"],"audience":{{"userid":["{ann}"]}},"notification":{{"alert":"bravo"}}}}"#)
+                format!(
+                    r#"{{"platform":["ios"],"audience":{{"userid":["{ann}"]}},"notification":{{"alert":"bravo"}}}}"#
+                )
             }
             other => panic!("no isolation case for the RongCloud call {other}"),
         };

@@ -140,7 +140,9 @@ async fn no_secret_reaches_logs_metrics_or_error_bodies() {
     assert_eq!(herald.admin(Method::PUT, &path, Some(layer)).await.0, 200);
 
     // Devices: two offline with vendor tokens, one online with a minted client token.
-    for (device, kind, token) in [("ios-1", "apns", "a1b2c3d4e5f6"), ("droid-1", "fcm", "fcm-tok-1")] {
+    for (device, kind, token) in
+        [("ios-1", "apns", "a1b2c3d4e5f6"), ("droid-1", "fcm", "fcm-tok-1")]
+    {
         let body = json!({"account": "ann", "platform": if kind == "apns" { "ios" } else { "android" },
             "package": "com.shop", "vendor_token": {"kind": kind, "token": token}});
         let path = format!("/v1/devices/{device}");
@@ -199,7 +201,12 @@ async fn no_secret_reaches_logs_metrics_or_error_bodies() {
     assert_eq!(status, 401, "{answer}");
     errors.0.push(answer.to_string());
     // The previous secret still signs during its grace period.
-    let req = app_sig(&app, &old_secret).sign(herald.request(Method::GET, "/v1/app"), "GET", "/v1/app", b"");
+    let req = app_sig(&app, &old_secret).sign(
+        herald.request(Method::GET, "/v1/app"),
+        "GET",
+        "/v1/app",
+        b"",
+    );
     assert_eq!(herald.raw(req).await.0, 200);
     let (status, err) = herald.signed(&app, Method::GET, "/v1/pushes/p_nope", None).await;
     assert_eq!((status, code(&err)), (404, "not_found"));
