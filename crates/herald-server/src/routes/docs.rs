@@ -111,6 +111,7 @@ impl Modify for Security {
             "client_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        document_refusals(openapi);
         // The signature needs four headers; OpenAPI can name only one, the rest are in the intro.
         components.add_security_scheme(
             "signature",
@@ -119,6 +120,29 @@ impl Modify for Security {
                 "HMAC-SHA256 signature; see the description for the canonical string",
             ))),
         );
+    }
+}
+
+/// Every operation that needs a credential can answer 401 with the error envelope (missing,
+/// wrong or replayed credentials), whether or not its handler says so.
+fn document_refusals(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let refused = ResponseBuilder::new()
+        .description("credentials missing, wrong, expired or replayed")
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+        )
+        .build();
+    for item in openapi.paths.paths.values_mut() {
+        let operations =
+            [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                let responses = &mut operation.responses.responses;
+                responses.entry("401".into()).or_insert_with(|| refused.clone().into());
+            }
+        }
     }
 }
 
@@ -149,6 +173,9 @@ mod tests {
             .filter(|path| *path != "/v1/connect")
             .collect::<Vec<_>>();
         assert!(routed.len() > 30, "{routed:?}");
+        let app = &doc.paths.paths["/v1/app"];
+        let get = app.get.as_ref().map(|op| op.responses.responses.contains_key("401"));
+        assert_eq!(get, Some(true), "signed operations document their refusal");
         for path in routed {
             assert!(doc.paths.paths.contains_key(path), "{path} is routed but not documented");
         }
