@@ -102,6 +102,7 @@ struct Security;
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        document_refusals(openapi);
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "admin_token",
@@ -111,7 +112,6 @@ impl Modify for Security {
             "client_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
-        document_refusals(openapi);
         // The signature needs four headers; OpenAPI can name only one, the rest are in the intro.
         components.add_security_scheme(
             "signature",
