@@ -14,7 +14,9 @@ pub enum ConsoleError {
         "this form is out of date or was not sent by this console; reload the page and try again"
     )]
     Csrf,
-    #[error("this sign-in cannot see that app")]
+    /// An app sign-in naming another app: told as "not found", as the API tells another app's
+    /// ids, so that a sign-in cannot learn which app ids exist.
+    #[error("app not found")]
     OtherApp,
     #[error("choose an app first")]
     ChooseApp,
@@ -39,7 +41,8 @@ impl ConsoleError {
     fn status(&self) -> StatusCode {
         match self {
             Self::SignInRequired | Self::ChooseApp => StatusCode::SEE_OTHER,
-            Self::Csrf | Self::OtherApp | Self::AdminOnly => StatusCode::FORBIDDEN,
+            Self::Csrf | Self::AdminOnly => StatusCode::FORBIDDEN,
+            Self::OtherApp => StatusCode::NOT_FOUND,
             Self::BadForm(_) => StatusCode::BAD_REQUEST,
             Self::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Service(err) => service_status(err),

@@ -4,12 +4,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::limits::Limits;
+use crate::redact::REDACTED;
 
 /// Numeric id of an app, unique in one herald deployment.
 pub type AppId = i64;
 
 /// A tenant of herald, as the store keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct App {
     pub id: AppId,
     pub name: String,
@@ -24,6 +25,23 @@ pub struct App {
     pub limits: Limits,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for App {
+    // The secrets sign requests: they stay out of logs and error output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("key", &self.key)
+            .field("secret", &REDACTED)
+            .field("previous_secret", &self.previous_secret.as_ref().map(|_| REDACTED))
+            .field("previous_secret_expires_at", &self.previous_secret_expires_at)
+            .field("limits", &self.limits)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
 }
 
 impl App {
@@ -66,5 +84,15 @@ mod tests {
         let after = app(Some(now - Duration::seconds(1)));
         assert_eq!(after.valid_secrets(now).collect::<Vec<_>>(), ["new"]);
         assert_eq!(app(None).valid_secrets(now).collect::<Vec<_>>(), ["new"]);
+    }
+
+    #[test]
+    fn debug_output_hides_the_secrets() {
+        let mut app = app(Some(Utc::now()));
+        app.secret = "hs_current_secret_value".into();
+        app.previous_secret = Some("hs_previous_secret_value".into());
+        let shown = format!("{app:?}");
+        assert!(shown.contains("demo") && shown.contains(REDACTED), "{shown}");
+        assert!(!shown.contains("secret_value"), "{shown}");
     }
 }

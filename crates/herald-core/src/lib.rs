@@ -5,6 +5,7 @@ pub mod app;
 pub mod audience;
 pub mod limits;
 pub mod push;
+pub mod redact;
 pub mod signature;
 
 pub use app::{App, AppId};

@@ -45,12 +45,22 @@ pub enum TokenError {
 }
 
 /// A token split into its parts; the claims are not trusted until [`ParsedToken::verify`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ParsedToken<'a> {
     /// The claims, as decoded: look the secret up by `claims.app_key`.
     pub claims: Claims,
     payload: &'a str,
     signature: &'a str,
+}
+
+impl std::fmt::Debug for ParsedToken<'_> {
+    // The payload and signature together are the bearer token: neither is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParsedToken")
+            .field("claims", &self.claims)
+            .field("signature", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 impl ParsedToken<'_> {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use herald_core::redact::{url_without_password, REDACTED};
 use herald_gateway::GatewaySettings;
 use herald_store::{PgOptions, PgTls};
 use herald_vendor::VendorSettings;
@@ -24,7 +25,7 @@ pub enum LogFormat {
 }
 
 /// Everything the server can be told at start-up.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Address of the HTTP server (API, WebSocket, metrics).
@@ -79,8 +80,57 @@ pub struct Settings {
     pub cluster: Option<ClusterSettings>,
 }
 
+impl std::fmt::Debug for Settings {
+    // The admin token and the store's password stay out of logs and errors. Destructured
+    // whole, so that a new field needs a decision here.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Settings {
+            listen,
+            data_dir,
+            store,
+            postgres_pool_size,
+            postgres_statement_timeout_secs,
+            postgres_tls,
+            postgres_schema,
+            admin_token,
+            max_body_bytes,
+            signature_window_secs,
+            secret_grace_secs,
+            shutdown_timeout_secs,
+            log_format,
+            log_level,
+            sqlite_sync_full,
+            inbox_cache_bytes,
+            gateway,
+            vendor,
+            cluster,
+        } = self;
+        f.debug_struct("Settings")
+            .field("listen", listen)
+            .field("data_dir", data_dir)
+            .field("store", &url_without_password(store))
+            .field("postgres_pool_size", postgres_pool_size)
+            .field("postgres_statement_timeout_secs", postgres_statement_timeout_secs)
+            .field("postgres_tls", postgres_tls)
+            .field("postgres_schema", postgres_schema)
+            .field("admin_token", &admin_token.as_ref().map(|_| REDACTED))
+            .field("max_body_bytes", max_body_bytes)
+            .field("signature_window_secs", signature_window_secs)
+            .field("secret_grace_secs", secret_grace_secs)
+            .field("shutdown_timeout_secs", shutdown_timeout_secs)
+            .field("log_format", log_format)
+            .field("log_level", log_level)
+            .field("sqlite_sync_full", sqlite_sync_full)
+            .field("inbox_cache_bytes", inbox_cache_bytes)
+            .field("gateway", gateway)
+            .field("vendor", vendor)
+            .field("cluster", cluster)
+            .finish()
+    }
+}
+
 /// The `[cluster]` table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterSettings {
     /// `nats://host:port` of the NATS server (JetStream enabled).
@@ -91,6 +141,17 @@ pub struct ClusterSettings {
     /// Stream and subject names start with it: clusters sharing one NATS server use different
     /// prefixes.
     pub prefix: String,
+}
+
+impl std::fmt::Debug for ClusterSettings {
+    // A NATS URL may carry a user's password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSettings")
+            .field("nats", &url_without_password(&self.nats))
+            .field("node_id", &self.node_id)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 impl Default for ClusterSettings {
@@ -368,6 +429,20 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn debug_output_hides_tokens_passwords_and_keys() {
+        let vars = env(&[
+            ("HERALD_ADMIN_TOKEN", "admin-token-never-shown"),
+            ("HERALD_STORE", "postgres://herald:db-password-never-shown@db/herald"),
+            ("HERALD_VENDOR_CREDENTIALS_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            ("HERALD_CLUSTER_NATS", "nats://herald:nats-password-never-shown@nats:4222"),
+        ]);
+        let settings = Settings::load(None, vars, Overrides::default()).unwrap();
+        let shown = format!("{settings:?}");
+        assert!(shown.contains("postgres://herald@db/herald") && shown.contains("nats:4222"));
+        assert!(!shown.contains("never-shown") && !shown.contains("AAAAAAAA"), "{shown}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use herald_bus::{BusSettings, NatsBus};
+use herald_core::redact::url_without_password;
 use herald_core::AppId;
 use herald_store::{PgStore, SqliteOptions, SqliteStore, Store, StoreError};
 use tokio::net::{TcpListener, TcpSocket};
@@ -163,19 +164,9 @@ pub(crate) fn store_target(settings: &Settings, choice: &StoreChoice) -> String 
     match choice {
         StoreChoice::Sqlite => format!("sqlite in {}", settings.data_dir.display()),
         StoreChoice::Postgres(options) => {
-            format!("{} (schema {})", without_password(&options.url), options.schema)
+            format!("{} (schema {})", url_without_password(&options.url), options.schema)
         }
     }
-}
-
-/// `postgres://user:secret@host/db` as `postgres://user@host/db`.
-fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
-    let Some((userinfo, host)) = authority.rsplit_once('@') else { return url.to_owned() };
-    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-    let path = if rest.contains('/') { format!("/{path}") } else { String::new() };
-    format!("{scheme}://{user}@{host}{path}")
 }
 
 /// Rebuilds what lives in memory from the store (audience indexes, offline inbox), wires the
@@ -445,24 +436,4 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(content.as_bytes())?;
     file.sync_all()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_password;
-
-    #[test]
-    fn store_urls_are_shown_without_their_password() {
-        for (url, shown) in [
-            ("postgres://herald:s3cr%40t@db:5432/herald", "postgres://herald@db:5432/herald"),
-            (
-                "postgres://herald@db/herald?sslmode=require",
-                "postgres://herald@db/herald?sslmode=require",
-            ),
-            ("postgres://u:p@host", "postgres://u@host"),
-            ("postgres://db/herald", "postgres://db/herald"),
-        ] {
-            assert_eq!(without_password(url), shown);
-        }
-    }
 }

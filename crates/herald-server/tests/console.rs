@@ -179,10 +179,10 @@ async fn an_app_sign_in_sees_its_app_only() {
     assert!(body.contains("shop") && !body.contains("news"));
     for page in [format!("pushes?app={}", news.id), format!("compose?app={}", news.id)] {
         let (res, _) = browser.get(&page).await;
-        assert_eq!(res.status(), 403, "{page}");
+        assert_eq!(res.status(), 404, "{page}");
     }
     let (res, _) = browser.get(&format!("report?app={}&push=p_x", news.id)).await;
-    assert_eq!(res.status(), 403);
+    assert_eq!(res.status(), 404);
 
     // The admin sees every app and picks one.
     let mut admin = Browser::new(&herald);

@@ -45,12 +45,23 @@ pub use sqlite::{SqliteOptions, SqliteStore};
 pub use vendors::{DeviceToken, SealedCredentials};
 
 /// A new app as the caller chose it; the store assigns the id and timestamps.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewApp {
     pub name: String,
     pub key: String,
     pub secret: String,
     pub limits: Limits,
+}
+
+impl std::fmt::Debug for NewApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewApp")
+            .field("name", &self.name)
+            .field("key", &self.key)
+            .field("secret", &herald_core::redact::REDACTED)
+            .field("limits", &self.limits)
+            .finish()
+    }
 }
 
 /// Changes to an app; `None` keeps the field.

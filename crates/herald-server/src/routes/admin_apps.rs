@@ -42,8 +42,8 @@ impl From<App> for AppView {
     }
 }
 
-/// A new app with its secret, shown this once.
-#[derive(Debug, Serialize, ToSchema)]
+/// A new app with its secret, shown this once. No `Debug`: it holds the secret.
+#[derive(Serialize, ToSchema)]
 pub struct CreatedApp {
     #[serde(flatten)]
     pub app: AppView,
@@ -74,7 +74,8 @@ pub struct RotateSecret {
     pub grace_secs: Option<u64>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// No `Debug`: it holds the secret.
+#[derive(Serialize, ToSchema)]
 pub struct RotatedSecret {
     pub secret: String,
     pub previous_secret_expires_at: DateTime<Utc>,

@@ -166,7 +166,8 @@ pub struct CreateClientToken {
     pub ttl_secs: Option<i64>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// No `Debug`: the token is a bearer credential.
+#[derive(Serialize, ToSchema)]
 pub struct ClientToken {
     pub token: String,
     pub expires_at: DateTime<Utc>,

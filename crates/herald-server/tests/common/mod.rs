@@ -25,6 +25,8 @@ pub struct Herald {
     pub stdout: mpsc::Receiver<String>,
     /// Lines printed on stdout before and including the listening line.
     pub banner: Vec<String>,
+    /// Lines printed on stderr (the logs), when the start asked to capture them.
+    pub stderr: Option<mpsc::Receiver<String>>,
     http: reqwest::Client,
 }
 
@@ -35,6 +37,8 @@ pub struct Start {
     pub args: Vec<String>,
     /// Leave HERALD_ADMIN_TOKEN unset so the server generates one.
     pub generated_token: bool,
+    /// Keep stderr (the logs) in [`Herald::stderr`] instead of passing it through.
+    pub capture_stderr: bool,
 }
 
 impl Herald {
@@ -56,17 +60,11 @@ impl Herald {
             }
         }
         cmd.envs(start.env.iter().map(|(k, v)| (k, v)));
-        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let stderr = if start.capture_stderr { Stdio::piped() } else { Stdio::inherit() };
+        cmd.stdout(Stdio::piped()).stderr(stderr);
         let mut child = cmd.spawn().expect("start herald");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = lines_of(child.stdout.take().expect("stdout"));
+        let stderr = child.stderr.take().map(lines_of);
         let mut banner = Vec::new();
         let base = loop {
             let line = rx.recv_timeout(Duration::from_secs(60)).expect("herald did not start");
@@ -81,6 +79,7 @@ impl Herald {
             data: data.to_owned(),
             stdout: rx,
             banner,
+            stderr,
             http: reqwest::Client::new(),
         }
     }
@@ -168,6 +167,19 @@ impl Herald {
         );
         send(req.body(body)).await
     }
+}
+
+/// The lines of a child's output, read on a thread of their own so that the child never blocks.
+fn lines_of(out: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// The PostgreSQL server of tests (`HERALD_TEST_POSTGRES`, by default the machine's).

@@ -85,7 +85,7 @@ impl From<PgTls> for PgSslMode {
 }
 
 /// How to reach the database.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct PgOptions {
     /// `postgres://user:password@host:5432/database`; libpq's URL parameters (`sslmode`,
     /// `sslrootcert`, ...) are honoured.
@@ -104,6 +104,21 @@ pub struct PgOptions {
     /// Shown in `pg_stat_activity`, so operators can tell herald's sessions apart; an
     /// `application_name` in the URL wins.
     pub application_name: String,
+}
+
+impl std::fmt::Debug for PgOptions {
+    // The URL may carry the database password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("url", &herald_core::redact::url_without_password(&self.url))
+            .field("schema", &self.schema)
+            .field("pool_size", &self.pool_size)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("tls", &self.tls)
+            .field("application_name", &self.application_name)
+            .finish()
+    }
 }
 
 impl PgOptions {

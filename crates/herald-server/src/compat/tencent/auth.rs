@@ -40,7 +40,7 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// A decoded usersig, not yet verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct UserSig {
     pub identifier: String,
     pub sdkappid: u64,
@@ -50,6 +50,20 @@ pub struct UserSig {
     pub expire: i64,
     sig: String,
     userbuf: Option<String>,
+}
+
+impl std::fmt::Debug for UserSig {
+    // With its signature, a usersig is a bearer credential until it expires.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSig")
+            .field("identifier", &self.identifier)
+            .field("sdkappid", &self.sdkappid)
+            .field("time", &self.time)
+            .field("expire", &self.expire)
+            .field("sig", &"<redacted>")
+            .field("userbuf", &self.userbuf)
+            .finish()
+    }
 }
 
 impl UserSig {
