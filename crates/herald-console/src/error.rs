@@ -56,7 +56,9 @@ pub fn service_status(err: &ServiceError) -> StatusCode {
         ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
         ServiceError::Conflict(_) | ServiceError::PushState { .. } => StatusCode::CONFLICT,
         ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ServiceError::Unavailable(_) | ServiceError::StorageFull(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use herald_core::redact::{url_without_password, REDACTED};
 use herald_gateway::GatewaySettings;
+use herald_service::webhooks::WebhookSettings;
 use herald_store::{PgOptions, PgTls};
 use herald_vendor::VendorSettings;
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,9 @@ pub struct Settings {
     /// APNs / FCM: endpoints, limits, retries and the key sealing credentials (the `[vendor]`
     /// table; the key also as `HERALD_VENDOR_CREDENTIALS_KEY`).
     pub vendor: VendorSettings,
+    /// Webhook retries: first and longest wait, when an event is given up, post timeout (the
+    /// `[webhooks]` table; no environment variables).
+    pub webhooks: WebhookSettings,
     /// Several nodes on one PostgreSQL store with NATS JetStream between them (the
     /// `[cluster]` table; also `HERALD_CLUSTER_NATS`, `HERALD_CLUSTER_NODE_ID`,
     /// `HERALD_CLUSTER_PREFIX`). Absent: one node on its own.
@@ -181,6 +185,7 @@ impl Default for Settings {
             inbox_cache_bytes: 256 * 1024 * 1024,
             gateway: GatewaySettings::default(),
             vendor: VendorSettings::default(),
+            webhooks: WebhookSettings::default(),
             cluster: None,
         }
     }
@@ -358,6 +363,9 @@ impl Settings {
         }
         if let Err(err) = self.vendor.validate() {
             problems.push(invalid("vendor", &err.to_string()));
+        }
+        if let Err(reason) = self.webhooks.validate() {
+            problems.push(invalid("webhooks", &reason));
         }
         problems
     }
@@ -588,6 +596,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let example = toml::from_str::<Settings>(&text).unwrap();
         assert_eq!(example.gateway, GatewaySettings::default(), "the example shows the defaults");
+        assert_eq!(example.webhooks, WebhookSettings::default(), "the example shows the defaults");
         for key in KEYS {
             assert!(text.contains(&format!("{key} =")), "{key} is not documented in the example");
         }

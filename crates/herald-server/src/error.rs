@@ -65,6 +65,8 @@ pub enum ApiErrorKind {
     RateLimited { limit: &'static str, value: u64, retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    #[error("storage full: {0}")]
+    StorageFull(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -91,7 +93,7 @@ impl ApiErrorKind {
             Self::NotFound { .. } | Self::NoRoute(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::PushState { .. } => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -120,6 +122,7 @@ impl ApiErrorKind {
             Self::PushState { code, .. } => code,
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
+            Self::StorageFull(_) => "storage_full",
             Self::Internal(_) => "internal",
         }
     }
@@ -192,6 +195,7 @@ impl From<ServiceError> for ApiErrorKind {
                 Self::RateLimited { limit, value, retry_after_secs }
             }
             ServiceError::Unavailable(message) => Self::Unavailable(message),
+            ServiceError::StorageFull(message) => Self::StorageFull(message),
             ServiceError::Internal(detail) => Self::Internal(detail),
         }
     }

@@ -193,7 +193,7 @@ async fn build_state(
     let live = Arc::new(live.context("cannot load the offline inbox")?);
     let receipts =
         Receipts::spawn(store.clone(), live.clone(), RECEIPTS_FLUSH_INTERVAL, DEVICE_LINGER, tasks);
-    let webhooks = Webhooks::spawn(store.clone(), tasks);
+    let webhooks = Webhooks::spawn(store.clone(), settings.webhooks.clone(), tasks);
     let authenticator = StoreAuthenticator::new(store.clone());
     let app_caches =
         AppCaches { by_key: authenticator.cache(), by_id: Arc::new(AppCache::default()) };
@@ -380,7 +380,11 @@ async fn vendors(settings: &Settings) -> anyhow::Result<Vendors> {
     };
     let secrets = SecretBox::new(&key, &settings.vendor.previous_credentials_keys)
         .context("invalid vendor credentials key")?;
-    Ok(Vendors { sender: Arc::new(sender), secrets: Arc::new(secrets) })
+    Ok(Vendors {
+        sender: Arc::new(sender),
+        secrets: Arc::new(secrets),
+        redelivery: settings.vendor.redelivery.clone(),
+    })
 }
 
 /// Binds with a backlog large enough for a reconnect storm: thousands of devices coming back at

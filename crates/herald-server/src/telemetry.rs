@@ -49,7 +49,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// The metrics without labels, with their help text; each is exported from the start (at 0),
 /// so that a dashboard's `rate()` has a series before the first event.
-const COUNTERS: [(&str, &str); 20] = [
+const COUNTERS: [(&str, &str); 21] = [
     ("herald_gateway_connections_total", "WebSocket connections accepted"),
     ("herald_gateway_acks_total", "ack frames received from clients"),
     ("herald_gateway_ack_failures_total", "acks that could not be recorded"),
@@ -62,6 +62,7 @@ const COUNTERS: [(&str, &str); 20] = [
     ("herald_pushes_opened_total", "opens counted in reports"),
     ("herald_inbox_content_reads_total", "push contents read back from the store"),
     ("herald_dispatch_store_retries_total", "dispatch steps repeated while the store was away"),
+    ("herald_webhook_failures_total", "webhook posts not accepted (retried later or given up)"),
     ("herald_cluster_gap_reads_total", "pushes read from the store after missed bus events"),
     ("herald_cluster_report_timeouts_total", "fan-outs without every node's report in time"),
     ("herald_cluster_publish_retries_total", "bus publishes repeated while NATS was away"),

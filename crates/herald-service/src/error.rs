@@ -34,6 +34,10 @@ pub enum ServiceError {
     RateLimited { limit: &'static str, value: u64, retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The store has no room to write: nothing was changed; reads go on working and writes
+    /// work again once space is freed, without a restart.
+    #[error("storage full: {0}")]
+    StorageFull(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -42,7 +46,7 @@ impl ServiceError {
     /// Whether the caller can fix it by asking differently (as opposed to a fault of the
     /// service or a part it depends on, where asking again later helps).
     pub fn is_caller_fault(&self) -> bool {
-        !matches!(self, Self::Unavailable(_) | Self::Internal(_))
+        !matches!(self, Self::Unavailable(_) | Self::StorageFull(_) | Self::Internal(_))
     }
 }
 
@@ -76,6 +80,14 @@ impl From<StoreError> for ServiceError {
                 // The cause (host, SQLSTATE) goes to the logs; the caller learns to retry.
                 tracing::warn!(error = %err, "store unavailable");
                 Self::Unavailable("the store is not answering; retry shortly".into())
+            }
+            err @ StoreError::Full(_) => {
+                tracing::error!(error = %err, "store full: writes are refused until space is freed");
+                Self::StorageFull(
+                    "the server's storage has no room for this write; nothing was changed. \
+                     Reads still work; retry once the operator has freed space"
+                        .into(),
+                )
             }
             other => Self::Internal(other.to_string()),
         }

@@ -7,11 +7,14 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use herald_core::account::{Device, TokenKind, VendorToken};
 use herald_core::push::PushStatus;
 use herald_core::{App, AppId};
 use herald_index::RoaringBitmap;
 use herald_store::{DeviceToken, DynStore};
+use herald_vendor::retry::RedeliverySettings;
+use herald_vendor::PreparedPush;
 use herald_vendor::{
     ApnsCredentials, CredentialsError, FcmCredentials, Outcome, SecretBox, Vendor, VendorPush,
     WebPushCredentials, WebPushSubscription,
@@ -22,17 +25,19 @@ use serde_json::{json, Value};
 
 use crate::directory::{self, Directory};
 use crate::dispatch::Receipts;
+use crate::tasks::Tasks;
 use crate::webhooks::Webhooks;
 use crate::ServiceError;
 
 /// Device tokens read from the store per page, and sent per `send_many` call.
 const PAGE: u32 = 10_000;
 
-/// The vendor sender and the key sealing credentials.
+/// The vendor sender, the key sealing credentials, and how failed sends are sent again.
 #[derive(Clone)]
 pub struct Vendors {
     pub sender: Arc<dyn Vendor>,
     pub secrets: Arc<SecretBox>,
+    pub redelivery: RedeliverySettings,
 }
 
 fn kind_of(vendor: &str) -> Result<TokenKind, ServiceError> {
@@ -226,76 +231,133 @@ pub struct OfflinePush {
     /// Accounts of the audience that no live connection reached.
     pub offline: RoaringBitmap,
     pub platforms: Option<Vec<String>>,
+    /// When the push leaves the offline inbox; sends that failed retryably are sent again
+    /// until then.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What sending to the offline devices needs besides the push.
+pub struct OfflineContext<'a> {
+    pub vendors: &'a Vendors,
+    pub store: &'a DynStore,
+    pub directory: &'a Directory,
+    pub receipts: &'a Receipts,
+    pub webhooks: &'a Webhooks,
+    pub tasks: &'a Tasks,
 }
 
 /// Sends a push to the offline devices with vendor tokens, page by page: counts outcomes per
 /// platform, removes tokens the vendor says are dead (and tells the app's webhook), and stops
-/// when the push is cancelled meanwhile.
-pub async fn notify_offline(
-    vendors: &Vendors,
-    store: &DynStore,
-    directory: &Directory,
-    receipts: &Receipts,
-    webhooks: &Webhooks,
-    job: OfflinePush,
-) {
+/// when the push is cancelled meanwhile. Sends that failed retryably are sent again in rounds
+/// (see [`RedeliverySettings`]) until they go through, the push expires or is cancelled, or
+/// the server stops.
+pub async fn notify_offline(context: OfflineContext<'_>, job: OfflinePush) {
+    let OfflineContext { vendors, store, .. } = context;
     let prepared = vendors.sender.prepare(&job.push);
+    let mut again = Vec::new();
     let mut after = None;
     loop {
         let page = match store.device_tokens(job.app, after, PAGE).await {
             Ok(page) => page,
             Err(err) => {
                 tracing::error!(app_id = job.app, push_id = %job.push_id, %err, "cannot read device tokens");
-                return;
+                break;
             }
         };
-        let Some(last) = page.last() else { return };
+        let Some(last) = page.last() else { break };
         after = Some(last.cursor);
         if cancelled(store, job.app, &job.push_id).await {
             tracing::info!(app_id = job.app, push_id = %job.push_id, "vendor sends stopped: push cancelled");
             return;
         }
-        let targets: Vec<&DeviceToken> = page
-            .iter()
+        let targets: Vec<DeviceToken> = page
+            .into_iter()
             .filter(|d| job.offline.contains(d.account_id))
             .filter(|d| job.platforms.as_ref().is_none_or(|only| only.contains(&d.platform)))
             .filter(|d| vendors.sender.has_channel(job.app, d.kind))
             .collect();
-        if targets.is_empty() {
-            continue;
+        again.extend(send_round(&context, &job, &prepared, targets).await);
+    }
+    redeliver(&context, &job, &prepared, again).await;
+}
+
+/// Sends the devices whose send failed retryably again, round after round.
+async fn redeliver(
+    context: &OfflineContext<'_>,
+    job: &OfflinePush,
+    prepared: &PreparedPush,
+    mut again: Vec<DeviceToken>,
+) {
+    let mut round = 0;
+    while !again.is_empty() {
+        let wait = context.vendors.redelivery.delay(round);
+        round = round.saturating_add(1);
+        if job.expires_at.is_some_and(|at| Utc::now() + wait >= at) {
+            tracing::warn!(app_id = job.app, push_id = %job.push_id, devices = again.len(), "vendor sends given up: the push expires before the next round");
+            return;
         }
-        let tokens: Vec<VendorToken> =
-            targets.iter().map(|d| VendorToken { kind: d.kind, token: d.token.clone() }).collect();
-        let outcomes = vendors.sender.send_many(job.app, &prepared, &tokens).await;
-        let mut counts: BTreeMap<String, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
-        for (device, outcome) in targets.iter().zip(&outcomes) {
-            let entry = counts.entry(device.platform.clone()).or_default();
-            // Kinds, not the vendor's reason text: a label's values must stay few (reasons
-            // are in each push's report).
-            let kind = match outcome {
-                Outcome::Sent { .. } => "sent",
-                Outcome::Unregistered { .. } => "unregistered",
-                Outcome::BadDeviceToken { .. } => "bad_token",
-                Outcome::Failed { .. } => "failed",
-            };
-            let vendor = device.kind.as_str();
-            metrics::counter!("herald_vendor_notifications_total", "vendor" => vendor, "outcome" => kind)
-                .increment(1);
-            match outcome {
-                Outcome::Sent { .. } => entry.0 += 1,
-                failure => {
-                    let reason = failure.reason().unwrap_or("Unknown").to_owned();
-                    *entry.1.entry(reason.clone()).or_default() += 1;
-                    if failure.removes_token() {
-                        prune(store, directory, webhooks, job.app, device, &reason).await;
-                    }
+        tokio::select! {
+            () = context.tasks.stopping() => {
+                tracing::warn!(app_id = job.app, push_id = %job.push_id, devices = again.len(), "vendor sends not retried: shutting down");
+                return;
+            }
+            () = tokio::time::sleep(wait) => {}
+        }
+        if cancelled(context.store, job.app, &job.push_id).await {
+            return;
+        }
+        tracing::info!(app_id = job.app, push_id = %job.push_id, devices = again.len(), round, "sending again what the vendors refused for now");
+        again = send_round(context, job, prepared, again).await;
+    }
+}
+
+/// Sends to `targets`, counts the outcomes and prunes dead tokens; returns the devices whose
+/// send failed retryably.
+async fn send_round(
+    context: &OfflineContext<'_>,
+    job: &OfflinePush,
+    prepared: &PreparedPush,
+    targets: Vec<DeviceToken>,
+) -> Vec<DeviceToken> {
+    let OfflineContext { vendors, store, directory, receipts, webhooks, .. } = *context;
+    if targets.is_empty() {
+        return targets;
+    }
+    let tokens: Vec<VendorToken> =
+        targets.iter().map(|d| VendorToken { kind: d.kind, token: d.token.clone() }).collect();
+    let outcomes = vendors.sender.send_many(job.app, prepared, &tokens).await;
+    let mut counts: BTreeMap<String, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
+    let mut again = Vec::new();
+    for (device, outcome) in targets.into_iter().zip(&outcomes) {
+        let entry = counts.entry(device.platform.clone()).or_default();
+        // Kinds, not the vendor's reason text: a label's values must stay few (reasons
+        // are in each push's report).
+        let kind = match outcome {
+            Outcome::Sent { .. } => "sent",
+            Outcome::Unregistered { .. } => "unregistered",
+            Outcome::BadDeviceToken { .. } => "bad_token",
+            Outcome::Failed { .. } => "failed",
+        };
+        let vendor = device.kind.as_str();
+        metrics::counter!("herald_vendor_notifications_total", "vendor" => vendor, "outcome" => kind)
+            .increment(1);
+        match outcome {
+            Outcome::Sent { .. } => entry.0 += 1,
+            failure => {
+                let reason = failure.reason().unwrap_or("Unknown").to_owned();
+                *entry.1.entry(reason.clone()).or_default() += 1;
+                if failure.removes_token() {
+                    prune(store, directory, webhooks, job.app, &device, &reason).await;
+                } else if matches!(failure, Outcome::Failed { retryable: true, .. }) {
+                    again.push(device);
                 }
             }
         }
-        for (platform, (sent, failed)) in counts {
-            receipts.vendor(job.app, &job.push_id, &platform, sent, failed);
-        }
     }
+    for (platform, (sent, failed)) in counts {
+        receipts.vendor(job.app, &job.push_id, &platform, sent, failed);
+    }
+    again
 }
 
 async fn cancelled(store: &DynStore, app: AppId, push_id: &str) -> bool {

@@ -24,6 +24,11 @@ pub enum StoreError {
     /// the same call may succeed later.
     #[error("storage unavailable: {0}")]
     Unavailable(sqlx::Error),
+    /// The backend has no room left to write (the disk or the database's quota is full).
+    /// Nothing of the call was committed; reads still work, and the same call succeeds once
+    /// space is freed.
+    #[error("storage full: {0}")]
+    Full(sqlx::Error),
     /// The backend failed otherwise (SQL, decoding).
     #[error("storage backend: {0}")]
     Backend(sqlx::Error),
@@ -56,19 +61,34 @@ impl StoreError {
         }
     }
 
-    /// Whether the call may succeed if made again later, once the backend is back.
+    /// Whether the call may succeed if made again later, once the backend is back (or has
+    /// room again).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        matches!(self, Self::Unavailable(_) | Self::Full(_))
     }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
-        if is_transient(&err) {
+        if is_full(&err) {
+            Self::Full(err)
+        } else if is_transient(&err) {
             Self::Unavailable(err)
         } else {
             Self::Backend(err)
         }
+    }
+}
+
+/// A write refused for lack of space: SQLite's SQLITE_FULL, PostgreSQL's 53100 disk_full.
+fn is_full(err: &sqlx::Error) -> bool {
+    const SQLITE_FULL: u32 = 13;
+    let sqlx::Error::Database(db) = err else { return false };
+    let Some(code) = db.code() else { return false };
+    if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+        code == "53100"
+    } else {
+        code.parse::<u32>().is_ok_and(|code| code & 0xff == SQLITE_FULL)
     }
 }
 
@@ -109,4 +129,33 @@ fn transient_sqlite(code: u32) -> bool {
     const SQLITE_IOERR: u32 = 10;
     const SQLITE_FULL: u32 = 13;
     matches!(code & 0xff, SQLITE_IOERR | SQLITE_FULL)
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    use super::*;
+
+    /// A database that may not grow answers SQLITE_FULL, as one on a full disk does.
+    #[tokio::test]
+    async fn a_full_sqlite_database_is_full_and_worth_retrying() {
+        let pool = SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await;
+        let pool = pool.unwrap_or_else(|err| panic!("in-memory SQLite: {err}"));
+        for sql in ["CREATE TABLE t (v BLOB)", "PRAGMA max_page_count = 8"] {
+            sqlx::query(sql).execute(&pool).await.unwrap_or_else(|err| panic!("{sql}: {err}"));
+        }
+        let mut refused = None;
+        for _ in 0..100 {
+            let insert = sqlx::query("INSERT INTO t VALUES (zeroblob(4096))").execute(&pool).await;
+            if let Err(err) = insert {
+                refused = Some(StoreError::from(err));
+                break;
+            }
+        }
+        let err = refused.unwrap_or_else(|| panic!("the database never filled up"));
+        assert!(matches!(err, StoreError::Full(_)), "{err:?}");
+        assert!(err.is_unavailable());
+        assert!(err.to_string().starts_with("storage full"), "{err}");
+    }
 }

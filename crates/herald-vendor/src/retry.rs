@@ -2,7 +2,7 @@
 //! stops an app's sends from queueing behind a vendor endpoint that is down.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use rand::Rng;
@@ -43,6 +43,33 @@ impl RetrySettings {
         let jitter =
             if capped > half { rand::thread_rng().gen_range(0..=capped - half) } else { 0 };
         Duration::from_millis(half + jitter)
+    }
+}
+
+/// How notifications that still failed retryably after [`RetrySettings::max_retries`] (the
+/// endpoint down, the breaker open, rate limited) are sent again, until the push's offline TTL
+/// ends or it is cancelled: a vendor outage of minutes delays notifications, it does not drop
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedeliverySettings {
+    /// Wait before the first new round, in milliseconds; it doubles on every further round.
+    pub first_delay_ms: u64,
+    /// Longest wait between two rounds, in milliseconds.
+    pub max_delay_ms: u64,
+}
+
+impl Default for RedeliverySettings {
+    fn default() -> Self {
+        Self { first_delay_ms: 5_000, max_delay_ms: 300_000 }
+    }
+}
+
+impl RedeliverySettings {
+    /// The wait before round `round` (0-based) of sending again.
+    pub fn delay(&self, round: u32) -> Duration {
+        let doubled = self.first_delay_ms.saturating_mul(1u64 << round.min(30));
+        Duration::from_millis(doubled.min(self.max_delay_ms))
     }
 }
 
@@ -120,7 +147,8 @@ pub struct BreakerSettings {
     /// 0 disables it.
     pub failures: u32,
     /// Seconds the breaker stays open: sends fail at once as retryable, without a request.
-    /// Afterwards requests flow again and the first success closes it.
+    /// Afterwards it is half-open: one request at a time probes the endpoint (the others still
+    /// fail at once); a probe the endpoint answers closes it, a failed probe opens it again.
     pub cooldown_secs: u64,
 }
 
@@ -140,36 +168,82 @@ pub(crate) trait VendorFailure: Sized {
     fn step(self) -> Step;
 }
 
-/// A per-endpoint circuit breaker. Lock-free: a failure counter and the time it opened.
+/// A per-endpoint circuit breaker. Lock-free: a failure counter, the time it opened, and
+/// whether a probe is out.
+///
+/// Closed: requests flow, consecutive outages are counted. Open (that count reached
+/// [`BreakerSettings::failures`]): requests are refused until the cooldown ends. Half-open
+/// (cooldown over): one probe at a time; its answer closes the breaker, its failure opens it
+/// for another cooldown. So an endpoint that is down for minutes gets one request per cooldown,
+/// not the whole send queue.
 #[derive(Debug)]
 pub(crate) struct Breaker {
     settings: BreakerSettings,
     consecutive: AtomicU32,
     /// Unix milliseconds until which the breaker is open; 0 when closed.
     open_until_ms: AtomicU64,
+    /// A half-open probe is in flight.
+    probing: AtomicBool,
+}
+
+/// What the breaker lets an attempt do.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Closed: go.
+    Pass,
+    /// Half-open: go as the one probe.
+    Probe,
+    /// Open, or half-open with a probe out: fail at once.
+    Refuse,
+}
+
+/// Gives the probe back however the attempt ends, cancelled included.
+struct ProbeGuard<'a>(&'a AtomicBool);
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl Breaker {
     pub(crate) fn new(settings: BreakerSettings) -> Self {
-        Self { settings, consecutive: AtomicU32::new(0), open_until_ms: AtomicU64::new(0) }
+        Self {
+            settings,
+            consecutive: AtomicU32::new(0),
+            open_until_ms: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
+        }
     }
 
-    /// Whether a request may go out now.
-    pub(crate) fn allows(&self, now: SystemTime) -> bool {
-        let until = self.open_until_ms.load(Ordering::Relaxed);
-        until == 0 || unix_ms(now) >= until
+    /// Whether (and how) a request may go out now; a `Probe` admission must be followed by
+    /// `succeeded` or `failed` and the release of the probe.
+    pub(crate) fn admit(&self, now: SystemTime) -> Admission {
+        let until = self.open_until_ms.load(Ordering::Acquire);
+        if until == 0 {
+            return Admission::Pass;
+        }
+        if unix_ms(now) < until {
+            return Admission::Refuse;
+        }
+        match self.probing.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => Admission::Probe,
+            Err(_) => Admission::Refuse,
+        }
     }
 
-    /// One attempt through the breaker: refused while it is open; an outage counts towards
-    /// opening it, any answer of the vendor (even an error) closes it.
+    /// One attempt through the breaker: refused while it is open or another probe is out; an
+    /// outage counts towards opening it, any answer of the vendor (even an error) closes it.
     pub(crate) async fn attempt<E, F>(&self, now: SystemTime, request: F) -> Step
     where
         E: VendorFailure,
         F: Future<Output = Result<Option<String>, E>>,
     {
-        if !self.allows(now) {
-            return E::circuit_open().step();
-        }
+        let _probe = match self.admit(now) {
+            Admission::Pass => None,
+            Admission::Probe => Some(ProbeGuard(&self.probing)),
+            Admission::Refuse => return E::circuit_open().step(),
+        };
         match request.await {
             Ok(id) => {
                 self.succeeded();
@@ -188,7 +262,7 @@ impl Breaker {
 
     pub(crate) fn succeeded(&self) {
         self.consecutive.store(0, Ordering::Relaxed);
-        self.open_until_ms.store(0, Ordering::Relaxed);
+        self.open_until_ms.store(0, Ordering::Release);
     }
 
     pub(crate) fn failed(&self, now: SystemTime) {
@@ -199,7 +273,7 @@ impl Breaker {
         if count >= self.settings.failures {
             let until =
                 unix_ms(now).saturating_add(self.settings.cooldown_secs.saturating_mul(1000));
-            self.open_until_ms.store(until.max(1), Ordering::Relaxed);
+            self.open_until_ms.store(until.max(1), Ordering::Release);
         }
     }
 }
@@ -243,11 +317,78 @@ mod tests {
         let b = Breaker::new(BreakerSettings { failures: 2, cooldown_secs: 10 });
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
         b.failed(t0);
-        assert!(b.allows(t0));
+        assert_eq!(b.admit(t0), Admission::Pass);
         b.failed(t0);
-        assert!(!b.allows(t0 + Duration::from_secs(9)));
-        assert!(b.allows(t0 + Duration::from_secs(10)));
+        assert_eq!(b.admit(t0 + Duration::from_secs(9)), Admission::Refuse);
+        assert_eq!(b.admit(t0 + Duration::from_secs(10)), Admission::Probe);
         b.succeeded();
-        assert!(b.allows(t0));
+        b.probing.store(false, Ordering::Release);
+        assert_eq!(b.admit(t0), Admission::Pass);
+    }
+
+    /// A vendor error that is always an outage, for driving the breaker.
+    #[derive(Debug)]
+    struct Down;
+
+    impl VendorFailure for Down {
+        fn circuit_open() -> Self {
+            Down
+        }
+        fn is_outage(&self) -> bool {
+            true
+        }
+        fn step(self) -> Step {
+            Step::Retry { reason: "Down".into(), after: None }
+        }
+    }
+
+    #[tokio::test]
+    async fn half_open_lets_one_probe_through_and_a_failed_probe_reopens() {
+        let b = Breaker::new(BreakerSettings { failures: 1, cooldown_secs: 10 });
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        b.attempt::<Down, _>(t0, async { Err(Down) }).await;
+        assert_eq!(b.admit(t0), Admission::Refuse, "open after one failure");
+
+        let t1 = t0 + Duration::from_secs(10);
+        let (release, hold) = tokio::sync::oneshot::channel::<()>();
+        let probe = b.attempt::<Down, _>(t1, async move {
+            let _ = hold.await;
+            Err(Down)
+        });
+        tokio::pin!(probe);
+        assert!(futures_poll_once(probe.as_mut()).await.is_none(), "the probe is out");
+        assert_eq!(b.admit(t1), Admission::Refuse, "one probe at a time");
+        release.send(()).unwrap();
+        probe.await;
+        assert_eq!(b.admit(t1 + Duration::from_secs(9)), Admission::Refuse, "reopened");
+
+        let t2 = t1 + Duration::from_secs(10);
+        let step = b.attempt::<Down, _>(t2, async { Ok(Some("id".into())) }).await;
+        assert!(matches!(step, Step::Done(Outcome::Sent { .. })), "{step:?}");
+        assert_eq!(b.admit(t2), Admission::Pass, "a probe that went through closes it");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_probe_gives_the_probe_back() {
+        let b = Breaker::new(BreakerSettings { failures: 1, cooldown_secs: 1 });
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        b.failed(t0);
+        let t1 = t0 + Duration::from_secs(1);
+        let mut probe = Box::pin(b.attempt::<Down, _>(t1, std::future::pending()));
+        assert!(futures_poll_once(probe.as_mut()).await.is_none());
+        assert_eq!(b.admit(t1), Admission::Refuse);
+        drop(probe);
+        assert_eq!(b.admit(t1), Admission::Probe);
+    }
+
+    /// Polls `future` once: `Some` if it finished.
+    async fn futures_poll_once<F: Future + Unpin>(mut future: F) -> Option<F::Output> {
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut future).poll(cx) {
+                std::task::Poll::Ready(out) => Some(out),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 }

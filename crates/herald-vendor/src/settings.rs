@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::apns::ApnsSettings;
 use crate::fcm::FcmSettings;
-use crate::retry::{BreakerSettings, RetrySettings};
+use crate::retry::{BreakerSettings, RedeliverySettings, RetrySettings};
 use crate::secret::{SecretBox, SecretError};
 use crate::webpush::WebPushSettings;
 
@@ -30,6 +30,7 @@ pub struct VendorSettings {
     pub connect_timeout_ms: u64,
     pub retry: RetrySettings,
     pub breaker: BreakerSettings,
+    pub redelivery: RedeliverySettings,
     /// Key that seals vendor credentials at rest: standard base64 of 32 random bytes
     /// (`SecretBox::generate_key`). Without it herald refuses to store credentials.
     pub credentials_key: Option<String>,
@@ -50,6 +51,7 @@ impl Default for VendorSettings {
             connect_timeout_ms: 5_000,
             retry: RetrySettings::default(),
             breaker: BreakerSettings::default(),
+            redelivery: RedeliverySettings::default(),
             credentials_key: None,
             previous_credentials_keys: Vec::new(),
         }
@@ -70,6 +72,7 @@ impl std::fmt::Debug for VendorSettings {
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("retry", &self.retry)
             .field("breaker", &self.breaker)
+            .field("redelivery", &self.redelivery)
             .field("credentials_key", &redacted(&self.credentials_key))
             .field("previous_credentials_keys", &self.previous_credentials_keys.len())
             .finish()
@@ -97,6 +100,13 @@ impl VendorSettings {
         }
         if self.request_timeout_ms == 0 || self.connect_timeout_ms == 0 {
             return Err(invalid("request_timeout_ms", "timeouts must be positive"));
+        }
+        let redelivery = &self.redelivery;
+        if redelivery.first_delay_ms == 0 || redelivery.max_delay_ms < redelivery.first_delay_ms {
+            return Err(invalid(
+                "redelivery.first_delay_ms",
+                "must be positive and at most redelivery.max_delay_ms",
+            ));
         }
         if !(1..=3600).contains(&self.fcm.token_lifetime_secs) {
             return Err(invalid("fcm.token_lifetime_secs", "must be 1 to 3600"));

@@ -32,7 +32,7 @@ pub use scheduler::Scheduler;
 
 use crate::directory::{self, Directory};
 use crate::tasks::Tasks;
-use crate::vendors::{notify_offline, OfflinePush, Vendors};
+use crate::vendors::{notify_offline, OfflineContext, OfflinePush, Vendors};
 use crate::webhooks::Webhooks;
 use crate::ServiceError;
 
@@ -547,16 +547,26 @@ fn spawn_vendor_sends(
         ),
         offline: &push.recipients - &delivery.reached,
         platforms: push.platforms.clone(),
+        expires_at: push.expires_at,
     };
-    let (vendors, store, directory, receipts, webhooks) = (
+    let (vendors, store, directory, receipts, webhooks, tasks) = (
         context.vendors.clone(),
         context.store.clone(),
         context.directory.clone(),
         context.receipts.clone(),
         context.webhooks.clone(),
+        context.tasks.clone(),
     );
     context.tasks.spawn(async move {
-        notify_offline(&vendors, &store, &directory, &receipts, &webhooks, job).await
+        let offline = OfflineContext {
+            vendors: &vendors,
+            store: &store,
+            directory: &directory,
+            receipts: &receipts,
+            webhooks: &webhooks,
+            tasks: &tasks,
+        };
+        notify_offline(offline, job).await
     });
 }
 

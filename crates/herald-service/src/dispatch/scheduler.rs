@@ -1,5 +1,12 @@
 //! Pushes with a future push time wait here, ordered by time; each is handed to the dispatcher
 //! when its time comes. The store is the truth: at start-up every scheduled push is put back.
+//!
+//! Push times are wall-clock times, but timers run on the monotonic clock, which does not
+//! follow a step of the wall clock (NTP correcting it, an operator setting it). So no wait is
+//! longer than [`WALL_CLOCK_CHECK`]: after a jump forward, the pushes now due go out within
+//! that time; after a jump back, none goes out before its time on the new clock. Each goes
+//! out once: firing takes it out of the waiting set, and the dispatch starts only for a push
+//! the store still holds as scheduled.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -10,6 +17,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::tasks::Tasks;
+
+/// Longest the scheduler sleeps before it reads the wall clock again.
+const WALL_CLOCK_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The waiting pushes and the task that fires them.
 #[derive(Clone)]
@@ -54,10 +64,10 @@ async fn run(
         };
         let wait = (at - Utc::now()).to_std().unwrap_or_default();
         if !wait.is_zero() {
-            // Woken early by a new, possibly earlier push: look again.
+            // Woken early by a new, possibly earlier push, or to read the clock: look again.
             tokio::select! {
                 () = &mut stopping => return,
-                () = tokio::time::sleep(wait) => {}
+                () = tokio::time::sleep(wait.min(WALL_CLOCK_CHECK)) => continue,
                 () = shared.changed.notified() => continue,
             }
         }

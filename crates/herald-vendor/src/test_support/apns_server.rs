@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::jwt::DecodedJwt;
 use super::keys::TestApnsKey;
-use super::server::{json_response, Handler, Listener, Req, Resp};
+use super::server::{json_response, reset_connection, Handler, Listener, Req, Resp};
 use super::Reply;
 use crate::clock::{unix_secs, Clock, SystemClock};
 
@@ -162,6 +162,7 @@ async fn handle(state: &State, req: Req) -> Resp {
         }
         (200, Reply::AuthExpired) => reason(403, "ExpiredProviderToken"),
         (200, Reply::Hang) => std::future::pending().await,
+        (200, Reply::Reset) => return reset_connection(),
         (200, Reply::Raw { status, body }) => {
             record.status = status;
             keep(state, record);

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::jwt::DecodedJwt;
 use super::keys::TestServiceAccount;
-use super::server::{json_response, Handler, Listener, Req, Resp};
+use super::server::{json_response, reset_connection, Handler, Listener, Req, Resp};
 use super::Reply;
 use crate::clock::{unix_secs, Clock, SystemClock};
 use crate::fcm::FCM_SCOPE;
@@ -295,6 +295,11 @@ async fn answer(state: &State, record: &mut FcmRequest) -> Resp {
         }
         Reply::AuthExpired => fail(record, 401, "UNAUTHENTICATED", None, &[]),
         Reply::Hang => std::future::pending().await,
+        Reply::Reset => {
+            record.status = 0;
+            record.error = Some("connection reset".into());
+            reset_connection()
+        }
         Reply::Raw { status, body } => {
             record.status = status;
             json_response(status, body, &[])

@@ -49,6 +49,10 @@ pub enum Reply {
     AuthExpired,
     /// Never answers: an endpoint that accepted the connection and then stalled.
     Hang,
+    /// Closes the connection the request came on without an answer (every request in flight
+    /// on it fails): an endpoint that crashed or a middlebox that cut it. Recorded (where
+    /// requests are) with status 0.
+    Reset,
     /// Any status with a raw body.
     Raw { status: u16, body: String },
 }

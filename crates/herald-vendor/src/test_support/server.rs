@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -50,19 +51,31 @@ impl Listener {
                 let handler = handler.clone();
                 connections.spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let reset = Arc::new(Notify::new());
+                    let resetting = reset.clone();
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let handler = handler.clone();
+                        let (handler, reset) = (handler.clone(), reset.clone());
                         async move {
                             let (parts, body) = req.into_parts();
                             let body =
                                 body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            Ok::<_, Infallible>(handler(Request::from_parts(parts, body)).await)
+                            let resp = handler(Request::from_parts(parts, body)).await;
+                            if resp.extensions().get::<ResetConnection>().is_some() {
+                                reset.notify_one();
+                                std::future::pending::<()>().await;
+                            }
+                            Ok::<_, Infallible>(resp)
                         }
                     });
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    let serving = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                         .max_concurrent_streams(1000)
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
+                        .serve_connection(TokioIo::new(tls), service);
+                    // Dropping the connection closes the socket under every stream on it,
+                    // with no HTTP/2 goodbye: what a crashing endpoint or a middlebox does.
+                    tokio::select! {
+                        _ = serving => {}
+                        () = resetting.notified() => {}
+                    }
                 });
                 // Reap finished connections so the set does not grow over a long benchmark.
                 while connections.try_join_next().is_some() {}
@@ -74,6 +87,17 @@ impl Listener {
     pub(crate) fn url(&self) -> String {
         format!("https://127.0.0.1:{}", self.addr.port())
     }
+}
+
+/// Marks a response that is never sent: the listener closes the connection instead.
+#[derive(Clone, Copy)]
+struct ResetConnection;
+
+/// Closes the connection the request came on, without an answer.
+pub(crate) fn reset_connection() -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    resp.extensions_mut().insert(ResetConnection);
+    resp
 }
 
 /// A response with a JSON body and extra headers.

@@ -15,7 +15,7 @@ use rand::RngCore;
 use serde_json::{json, Value};
 
 use super::jwt::DecodedJwt;
-use super::server::{json_response, Handler, Listener, Req, Resp};
+use super::server::{json_response, reset_connection, Handler, Listener, Req, Resp};
 use super::Reply;
 use crate::clock::{unix_secs, Clock, SystemClock};
 use crate::webpush::ece::{self, EceError, AUTH_SECRET_BYTES};
@@ -242,6 +242,7 @@ async fn handle(state: &State, req: Req) -> Resp {
         }
         Reply::AuthExpired => answer(state, record, 401, Some("ExpiredVapid".into()), Vec::new()),
         Reply::Hang => std::future::pending().await,
+        Reply::Reset => reset_connection(),
         Reply::Raw { status, body } => {
             record.status = status;
             keep(state, record);

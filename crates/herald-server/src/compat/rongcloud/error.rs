@@ -122,7 +122,9 @@ impl RongError {
                     | AudienceErrorKind::UnknownAttribute { .. } => PARAM,
                 },
                 ApiErrorKind::RateLimited { .. } => (1008, StatusCode::TOO_MANY_REQUESTS),
-                ApiErrorKind::Unavailable(_) | ApiErrorKind::Internal(_) => INTERNAL,
+                ApiErrorKind::Unavailable(_)
+                | ApiErrorKind::StorageFull(_)
+                | ApiErrorKind::Internal(_) => INTERNAL,
             },
         }
     }

@@ -146,6 +146,7 @@ fn api_code(kind: &ApiErrorKind) -> u32 {
         ApiErrorKind::Conflict(_)
         | ApiErrorKind::PushState { .. }
         | ApiErrorKind::Unavailable(_)
+        | ApiErrorKind::StorageFull(_)
         | ApiErrorKind::Internal(_) => 91000,
     }
 }
