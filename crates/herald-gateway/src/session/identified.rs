@@ -48,6 +48,8 @@ pub(super) struct IdentifiedSession {
 }
 
 impl IdentifiedSession {
+    // One argument per part of the session; a struct of them would only rename the list.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         conn: Conn,
         identity: Identity,
