@@ -34,6 +34,11 @@ pub enum Command {
     Stats,
     /// Closes every connection (herald ones after a last cumulative ack).
     Disconnect,
+    /// Starts misbehaving herald clients; they go on (reconnecting when cut off) until the
+    /// next disconnect command.
+    Hostile(HostileAttack),
+    /// Asks for what happened to the misbehaving clients so far.
+    HostileReport,
     Exit,
 }
 
@@ -59,6 +64,29 @@ pub struct HeraldConnect {
     /// what it acked, as members of the current round.
     #[serde(default)]
     pub rejoin: bool,
+    /// Percent of the connections that close and reconnect (resuming from their ack) per
+    /// minute, at random times; above 0 a connection the server closes reconnects too,
+    /// instead of dropping out (the soak's clients).
+    #[serde(default)]
+    pub churn_per_min: f64,
+}
+
+/// Misbehaving clients, by kind: how many of each.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostileAttack {
+    /// `herald` connection settings; `first`, `count`, `resume` … are not used.
+    pub herald: HeraldConnect,
+    /// Say hello, then never read.
+    pub never_read: u32,
+    /// Say hello, then read one byte a second.
+    pub slow_read: u32,
+    /// Say hello, then send a 1 MiB frame; again after each close.
+    pub big_frames: u32,
+    /// Open WebSocket connections and never say hello, all from `no_hello_source`.
+    pub no_hello: u32,
+    pub no_hello_source: Ipv4Addr,
+    /// Say hello, then send acks as fast as the socket takes them; again after each close.
+    pub ack_flood: u32,
 }
 
 /// Where and how to open MQTT subscriptions.
@@ -111,6 +139,10 @@ pub enum Event {
     Disconnected {
         closed: u32,
     },
+    /// What happened to the misbehaving clients: `kind:outcome` → count.
+    HostileReport {
+        outcomes: BTreeMap<String, u64>,
+    },
     /// The worker could not do what it was told.
     Failed {
         error: String,
@@ -140,6 +172,14 @@ pub struct RoundStats {
     pub closes: BTreeMap<String, u32>,
     /// Receive time − send stamp, µs.
     pub latency: Histogram,
+    /// Pushes a connection never received: seqs it skipped over (cumulative over rounds).
+    #[serde(default)]
+    pub gaps: u64,
+    /// Lowest and highest last seq over the connections that should be connected.
+    #[serde(default)]
+    pub min_last_seq: Option<u64>,
+    #[serde(default)]
+    pub max_last_seq: u64,
 }
 
 impl RoundStats {
@@ -169,6 +209,12 @@ impl RoundStats {
             *self.closes.entry(reason.clone()).or_default() += n;
         }
         self.latency.merge(&other.latency);
+        self.gaps += other.gaps;
+        self.min_last_seq = match (self.min_last_seq, other.min_last_seq) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.max_last_seq = self.max_last_seq.max(other.max_last_seq);
     }
 
     /// Merges the figures of all workers; `None` for no workers.

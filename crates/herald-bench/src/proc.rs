@@ -111,3 +111,8 @@ mod tests {
         assert_eq!(parent_found, Some(me));
     }
 }
+
+/// Open file descriptors of process `pid` (entries of /proc/PID/fd).
+pub fn open_fds(pid: u32) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}

@@ -81,6 +81,12 @@ impl AckQueue {
 
     /// Queues an ack of the device; never waits. Must run inside a tokio runtime (the writer
     /// is spawned on demand and ends when nothing waits).
+    /// Devices whose acks wait to be recorded or are being recorded.
+    pub(crate) fn pending(&self) -> usize {
+        let state = self.state();
+        state.waiting.len() + state.writing.len()
+    }
+
     pub(crate) fn enqueue(
         self: &Arc<Self>,
         app: AppId,

@@ -10,7 +10,9 @@
 //! `herald_gateway_connections_total`, `herald_gateway_sessions` (gauge of identified
 //! sessions), `herald_gateway_frames_queued_total`, `herald_gateway_frames_sent_total`,
 //! `herald_gateway_disconnects_total{reason}` (close code labels, `client_closed`,
-//! `connection_lost`), `herald_gateway_acks_total`, `herald_gateway_opened_total`.
+//! `connection_lost`), `herald_gateway_refused_total{limit}` (`per_ip`, `unidentified`),
+//! `herald_gateway_acks_total`, `herald_gateway_opened_total`. Queue sizes are read with
+//! [`Gateway::queued_frames`], [`Gateway::pending_acks`], [`Gateway::unidentified_count`].
 //!
 //! ```no_run
 //! # use std::sync::Arc;
@@ -27,6 +29,7 @@
 //! ```
 
 mod acks;
+mod admission;
 pub mod auth;
 pub mod inbox;
 mod outbox;
@@ -43,6 +46,7 @@ use std::sync::Arc;
 use tokio::sync::{watch, Notify};
 
 use acks::AckQueue;
+use admission::Admission;
 
 pub use herald_protocol::token;
 
@@ -66,6 +70,8 @@ struct Shared {
     /// Acks on their way to the inbox, recorded by one writer.
     acks: Arc<AckQueue>,
     registry: Arc<Registry>,
+    /// Connections per address and app, and those waiting for their hello, against limits.
+    admission: Arc<Admission>,
     shutdown: watch::Sender<bool>,
     /// Open WebSocket connections, identified or not: [`Gateway::closed`] waits for zero.
     connections: AtomicUsize,
@@ -90,8 +96,10 @@ impl Gateway {
         inbox: Arc<dyn Inbox>,
     ) -> Self {
         let registry = Arc::new(Registry::new(settings.queue_capacity));
+        let admission = Admission::new(&settings);
         Self {
             inner: Arc::new(Shared {
+                admission,
                 settings,
                 auth,
                 acks: Arc::new(AckQueue::new(inbox.clone())),
@@ -132,6 +140,21 @@ impl Gateway {
     /// Open WebSocket connections, including those still waiting for their hello.
     pub fn connection_count(&self) -> usize {
         self.inner.connections.load(Ordering::Acquire)
+    }
+
+    /// Open connections that have not sent their hello yet.
+    pub fn unidentified_count(&self) -> usize {
+        self.inner.admission.unidentified()
+    }
+
+    /// Frames waiting in the outgoing queues of all connections.
+    pub fn queued_frames(&self) -> usize {
+        outbox::queued_frames()
+    }
+
+    /// Devices whose acks wait to be recorded.
+    pub fn pending_acks(&self) -> usize {
+        self.inner.acks.pending()
     }
 
     /// Waits until no connection is open (after [`Gateway::shutdown`], until all have closed)

@@ -6,11 +6,21 @@
 //! it also lets a close carry its reason and drop waiting frames at once.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::Notify;
 
 use crate::protocol::{CloseCode, Frame};
+
+/// Frames waiting in all outboxes of the process, for the queue gauge: one atomic add per
+/// offer, shared by every connection, rather than a metric call per frame.
+static QUEUED: AtomicUsize = AtomicUsize::new(0);
+
+/// Frames waiting in all outboxes.
+pub(crate) fn queued_frames() -> usize {
+    QUEUED.load(Ordering::Relaxed)
+}
 
 /// One queued frame.
 #[derive(Debug, Clone)]
@@ -65,9 +75,10 @@ impl Outbox {
             Offer::Closed
         } else if state.items.len() + items.len() > self.capacity {
             state.closed = Some(CloseCode::TooSlow);
-            state.items = VecDeque::new();
+            state.drop_items();
             Offer::Full
         } else {
+            QUEUED.fetch_add(items.len(), Ordering::Relaxed);
             state.items.extend(items.drain(..));
             Offer::Queued
         };
@@ -84,7 +95,7 @@ impl Outbox {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.closed.is_none() {
             state.closed = Some(code);
-            state.items = VecDeque::new();
+            state.drop_items();
         }
         drop(state);
         self.notify.notify_one();
@@ -103,6 +114,7 @@ impl Outbox {
                     return Err(code);
                 }
                 if !state.items.is_empty() {
+                    QUEUED.fetch_sub(state.items.len(), Ordering::Relaxed);
                     batch.extend(state.items.drain(..));
                     // Give back the memory of a burst: idle connections should hold none.
                     if state.items.capacity() > 16 {
@@ -129,6 +141,19 @@ impl Outbox {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.state.lock().unwrap_or_else(PoisonError::into_inner).items.len()
+    }
+}
+
+impl State {
+    fn drop_items(&mut self) {
+        QUEUED.fetch_sub(self.items.len(), Ordering::Relaxed);
+        self.items = VecDeque::new();
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        self.state.get_mut().unwrap_or_else(PoisonError::into_inner).drop_items();
     }
 }
 

@@ -43,6 +43,25 @@ pub struct GatewaySettings {
     pub max_frame_size: usize,
     /// How many stored pushes are fetched from the inbox per call while a device catches up.
     pub pending_page: usize,
+    /// Open connections (identified or not) from one IP address; more are refused with HTTP
+    /// 429 before the upgrade. High enough for a carrier NAT in front of many devices, low
+    /// enough that one host cannot take the gateway's file descriptors.
+    pub max_connections_per_ip: usize,
+    /// Identified sessions of one app; a hello beyond it is answered with error
+    /// `too_many_connections` and close 4012, so that one app (or a leaked app key) cannot
+    /// crowd out the others.
+    pub max_connections_per_app: usize,
+    /// Connections that have not sent their hello yet; more are refused with HTTP 503. Bounds
+    /// what clients that connect and say nothing can hold between them within the hello
+    /// timeout.
+    pub max_unidentified: usize,
+    /// Frames per second a client may send on average (acks, opens, pings, control frames);
+    /// a client that exceeds it beyond `client_frame_burst` gets error `rate_limited` and
+    /// close 4013.
+    pub client_frame_rate: f64,
+    /// Frames a client may send at once above `client_frame_rate`: a device acking each push
+    /// of a page of stored ones must fit in it.
+    pub client_frame_burst: u32,
 }
 
 impl Default for GatewaySettings {
@@ -58,6 +77,11 @@ impl Default for GatewaySettings {
             max_write_buffer_size: 256 * 1024,
             max_frame_size: 64 * 1024,
             pending_page: 100,
+            max_connections_per_ip: 5_000,
+            max_connections_per_app: 1_000_000,
+            max_unidentified: 20_000,
+            client_frame_rate: 50.0,
+            client_frame_burst: 500,
         }
     }
 }
@@ -82,6 +106,21 @@ impl GatewaySettings {
         }
         if self.max_frame_size < 1024 {
             return Err("max_frame_size must be at least 1024 bytes".into());
+        }
+        if self.max_connections_per_ip == 0
+            || self.max_connections_per_app == 0
+            || self.max_unidentified == 0
+        {
+            return Err(
+                "max_connections_per_ip, max_connections_per_app and max_unidentified must be at least 1"
+                    .into(),
+            );
+        }
+        if !(self.client_frame_rate.is_finite() && self.client_frame_rate > 0.0) {
+            return Err("client_frame_rate must be a positive number of frames per second".into());
+        }
+        if self.client_frame_burst == 0 {
+            return Err("client_frame_burst must be at least 1".into());
         }
         if self.max_write_buffer_size <= self.write_buffer_size {
             return Err("max_write_buffer_size must exceed write_buffer_size".into());
@@ -129,5 +168,9 @@ mod tests {
         let bad = GatewaySettings { idle_timeout: Duration::from_secs(1), ..Default::default() };
         assert!(bad.validate().unwrap_err().contains("idle_timeout"));
         assert!(serde_json::from_str::<GatewaySettings>(r#"{"heartbeat": -1}"#).is_err());
+        let bad = GatewaySettings { max_unidentified: 0, ..Default::default() };
+        assert!(bad.validate().unwrap_err().contains("max_unidentified"));
+        let bad = GatewaySettings { client_frame_rate: f64::NAN, ..Default::default() };
+        assert!(bad.validate().unwrap_err().contains("client_frame_rate"));
     }
 }

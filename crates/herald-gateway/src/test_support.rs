@@ -217,6 +217,8 @@ pub async fn serve(gateway: Gateway) -> std::io::Result<(String, SocketAddr)> {
     let app = axum::Router::new()
         .route("/v1/connect", axum::routing::get(crate::connect))
         .with_state(gateway);
+    // With peer addresses, as the server serves it, so that per-address limits apply.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok((format!("ws://{addr}/v1/connect"), addr))
 }

@@ -32,6 +32,11 @@ pub enum CloseCode {
     /// 4011: the server ended the session (device unbound, account removed); reconnect with
     /// backoff and the server decides again.
     Evicted,
+    /// 4012: the app has as many connections as the server allows it; reconnect with backoff.
+    TooManyConnections,
+    /// 4013: the client sent frames faster than the server allows; reconnect with backoff
+    /// and send less (ack cumulatively).
+    RateLimited,
 }
 
 /// What a client should do after a close.
@@ -47,7 +52,7 @@ pub enum Retry {
 
 impl CloseCode {
     /// Every code, for documentation tests and exhaustive tables.
-    pub const ALL: [CloseCode; 13] = [
+    pub const ALL: [CloseCode; 15] = [
         CloseCode::Normal,
         CloseCode::ShuttingDown,
         CloseCode::Internal,
@@ -61,6 +66,8 @@ impl CloseCode {
         CloseCode::TooSlow,
         CloseCode::Replaced,
         CloseCode::Evicted,
+        CloseCode::TooManyConnections,
+        CloseCode::RateLimited,
     ];
 
     /// The numeric WebSocket close code.
@@ -79,6 +86,8 @@ impl CloseCode {
             CloseCode::TooSlow => 4009,
             CloseCode::Replaced => 4010,
             CloseCode::Evicted => 4011,
+            CloseCode::TooManyConnections => 4012,
+            CloseCode::RateLimited => 4013,
         }
     }
 
@@ -103,6 +112,8 @@ impl CloseCode {
             CloseCode::TooSlow => "too slow: outgoing queue full",
             CloseCode::Replaced => "replaced by a newer connection of this device",
             CloseCode::Evicted => "session ended by the server",
+            CloseCode::TooManyConnections => "too many connections for this app",
+            CloseCode::RateLimited => "too many frames from the client",
         }
     }
 
@@ -120,7 +131,9 @@ impl CloseCode {
             | CloseCode::Refused
             | CloseCode::IdleTimeout
             | CloseCode::TooSlow
-            | CloseCode::Evicted => Retry::Reconnect,
+            | CloseCode::Evicted
+            | CloseCode::TooManyConnections
+            | CloseCode::RateLimited => Retry::Reconnect,
         }
     }
 
@@ -140,6 +153,8 @@ impl CloseCode {
             CloseCode::TooSlow => "too_slow",
             CloseCode::Replaced => "replaced",
             CloseCode::Evicted => "evicted",
+            CloseCode::TooManyConnections => "too_many_connections",
+            CloseCode::RateLimited => "rate_limited",
         }
     }
 }

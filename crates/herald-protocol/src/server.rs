@@ -154,6 +154,10 @@ pub enum ErrorCode {
     FrameTooLarge,
     /// The server failed to handle the frame; retrying later may work.
     Internal,
+    /// The app has as many connections as the server allows it (close 4012 follows).
+    TooManyConnections,
+    /// The client sent frames faster than the server allows (close 4013 follows).
+    RateLimited,
     /// A code added by a newer server.
     #[serde(other)]
     Unknown,

@@ -73,8 +73,14 @@ const COUNTERS: [(&str, &str); 21] = [
     ("herald_bus_received_bytes_total", "bytes this node received from NATS"),
 ];
 
-const GAUGES: [(&str, &str); 4] = [
+const GAUGES: [(&str, &str); 10] = [
     ("herald_gateway_sessions", "identified client sessions on this node"),
+    ("herald_gateway_connections", "open client connections, identified or not"),
+    ("herald_gateway_unidentified", "client connections that have not sent their hello yet"),
+    ("herald_gateway_queued_frames", "frames waiting in the outgoing queues of all connections"),
+    ("herald_gateway_pending_acks", "devices whose acks wait to be recorded"),
+    ("herald_dispatch_queued_pushes", "pushes waiting for their app's dispatch worker"),
+    ("herald_receipts_queued", "acks, deliveries and opens waiting for the report recorder"),
     ("herald_cluster_nodes", "nodes alive at the last heartbeat"),
     ("herald_cluster_leases", "dispatch leases this node holds"),
     ("herald_cluster_bus_lag_events", "cluster events this node has yet to apply"),
@@ -96,6 +102,10 @@ fn describe_metrics() {
     metrics::describe_counter!(
         "herald_gateway_disconnects_total",
         "client connections ended, by reason"
+    );
+    metrics::describe_counter!(
+        "herald_gateway_refused_total",
+        "client connections refused before the upgrade, by limit (per_ip, unidentified)"
     );
     metrics::describe_counter!(
         "herald_vendor_notifications_total",

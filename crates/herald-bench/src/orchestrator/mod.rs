@@ -6,11 +6,14 @@
 //! measured, even when the server under test stalls.
 
 mod cluster;
+pub mod hostile;
 mod nchan;
 mod peer;
 mod report;
 mod scenarios;
 mod server;
+pub mod soak;
+mod soak_report;
 mod workers;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -154,25 +157,13 @@ impl FanoutArgs {
     }
 
     fn sources(&self) -> Vec<Ipv4Addr> {
-        (0..self.sources.max(1)).map(|i| Ipv4Addr::new(127, 0, 0, 2 + i)).collect()
+        source_addrs(self.sources)
     }
 
     /// (first, count) of each worker's share.
     fn shares(&self, connections: u32) -> Vec<(u64, u32)> {
-        let per = self.per_worker.clamp(1, MAX_PER_WORKER);
         // In a cluster every node gets clients: at least one worker per node.
-        let workers = connections.div_ceil(per).max(self.cluster).clamp(1, connections.max(1));
-        let base = connections / workers;
-        let extra = connections % workers;
-        let mut first = 0u64;
-        (0..workers)
-            .map(|w| {
-                let count = base + u32::from(w < extra);
-                let share = (first, count);
-                first += u64::from(count);
-                share
-            })
-            .collect()
+        shares(connections, self.per_worker, self.cluster)
     }
 
     /// A pause after a measurement in which the clients' acks reach the server; long ack
@@ -184,6 +175,40 @@ impl FanoutArgs {
     fn phase_timeout(&self) -> Duration {
         Duration::from_secs(self.phase_timeout.max(1))
     }
+}
+
+/// Source addresses 127.0.0.2 … 127.0.0.(1+K).
+fn source_addrs(count: u8) -> Vec<Ipv4Addr> {
+    (0..count.max(1)).map(|i| Ipv4Addr::new(127, 0, 0, 2 + i)).collect()
+}
+
+/// (first, count) of each worker's share of `connections`, at most `per_worker` each and at
+/// least `min_workers` workers.
+fn shares(connections: u32, per_worker: u32, min_workers: u32) -> Vec<(u64, u32)> {
+    let per = per_worker.clamp(1, MAX_PER_WORKER);
+    let workers = connections.div_ceil(per).max(min_workers).clamp(1, connections.max(1));
+    let base = connections / workers;
+    let extra = connections % workers;
+    let mut first = 0u64;
+    (0..workers)
+        .map(|w| {
+            let count = base + u32::from(w < extra);
+            let share = (first, count);
+            first += u64::from(count);
+            share
+        })
+        .collect()
+}
+
+/// `--server-env NAME=VALUE` pairs.
+fn server_env(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    pairs
+        .iter()
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').context("--server-env takes NAME=VALUE")?;
+            Ok((k.to_owned(), v.to_owned()))
+        })
+        .collect()
 }
 
 /// Runs the whole benchmark and prints the summary table.
@@ -252,14 +277,7 @@ struct Target {
 
 impl Target {
     async fn start(args: &FanoutArgs) -> anyhow::Result<Self> {
-        let env = args
-            .server_env
-            .iter()
-            .map(|pair| {
-                let (k, v) = pair.split_once('=').context("--server-env takes NAME=VALUE")?;
-                Ok((k.to_owned(), v.to_owned()))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let env = server_env(&args.server_env)?;
         let (bases, admin_token, local, cluster) = match (&args.server, args.cluster) {
             (Some(url), _) => {
                 let token = args.admin_token.clone().context("--admin-token is required")?;
@@ -351,6 +369,7 @@ async fn herald_scenarios(
             ack_interval_ms: args.ack_interval_ms,
             resume,
             rejoin: false,
+            churn_per_min: 0.0,
         })
     };
 

@@ -238,12 +238,17 @@ impl Api {
     /// The sum of the samples of Prometheus counters named `name` on `/metrics` (0 when the
     /// server has not counted any yet).
     pub async fn counter(&self, name: &str) -> anyhow::Result<f64> {
-        let text = self.http.get(format!("{}/metrics", self.base)).send().await?.text().await?;
+        let text = self.metrics_text().await?;
         Ok(text
             .lines()
             .filter(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{'])))
             .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
             .sum())
+    }
+
+    /// `GET /metrics`: the Prometheus text.
+    pub async fn metrics_text(&self) -> anyhow::Result<String> {
+        Ok(self.http.get(format!("{}/metrics", self.base)).send().await?.text().await?)
     }
 
     /// `GET /v1/cluster` with the admin token.

@@ -23,7 +23,7 @@ use crate::mqtt::tcp_connect;
 type Ws = WebSocketStream<TcpStream>;
 
 /// Tokens are minted for the whole run; a day is longer than any run.
-const TOKEN_LIFETIME_SECS: u64 = 86_400;
+pub(super) const TOKEN_LIFETIME_SECS: u64 = 86_400;
 /// How long a closing connection waits for the server's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(3);
 
@@ -76,22 +76,107 @@ async fn connection(worker: Rc<Worker>, target: Rc<Target>, attempts: Rc<Attempt
     let global = target.config.first + index as u64;
     let resumes = target.config.resume || target.config.rejoin;
     let last_seq = if resumes { worker.slot(index).acked } else { 0 };
-    let open = open(&target, global, last_seq);
-    let Some((mut ws, heartbeat)) = attempt(&worker, attempts, index, open).await else {
+    let first = open(&target, global, last_seq);
+    let Some((mut ws, mut heartbeat)) = attempt(&worker, attempts, index, first).await else {
         return;
     };
+    let churn = Churn::new(target.config.churn_per_min);
+    loop {
+        let reason = match session(&worker, &target, index, ws, heartbeat, &mut stop, &churn).await
+        {
+            Ended::Stopped => return,
+            Ended::Closed(reason) if churn.is_some() => reason,
+            Ended::Closed(reason) => {
+                worker.lost(index, &reason);
+                return;
+            }
+        };
+        // A churning client comes back at once, resuming from what it acked; one the server
+        // closed waits a moment, as a real client backs off.
+        worker.reconnecting(&reason);
+        if reason != CHURNED {
+            tokio::time::sleep(RECONNECT_BACKOFF).await;
+        }
+        loop {
+            let acked = worker.slot(index).acked;
+            let opened = tokio::select! {
+                _ = stop.changed() => return,
+                opened = tokio::time::timeout(CONNECT_TIMEOUT, open(&target, global, acked)) => opened,
+            };
+            match opened {
+                Ok(Ok(opened)) => {
+                    (ws, heartbeat) = opened;
+                    break;
+                }
+                _ => {
+                    worker.reconnecting("reconnect_failed");
+                    tokio::time::sleep(RECONNECT_BACKOFF).await;
+                }
+            }
+        }
+    }
+}
 
+/// The close reason of a connection that reconnected by its own choice.
+const CHURNED: &str = "churned";
+/// How long a soak client waits before reconnecting after the server closed it.
+const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// When a churning connection next closes on its own: exponential waits, so that `percent` of
+/// the connections reconnect per minute on average, spread evenly over time.
+struct Churn {
+    mean: Duration,
+}
+
+impl Churn {
+    fn new(percent_per_min: f64) -> Option<Self> {
+        (percent_per_min > 0.0)
+            .then(|| Self { mean: Duration::from_secs_f64(6_000.0 / percent_per_min) })
+    }
+
+    fn next(&self) -> Instant {
+        let uniform: f64 = rand::random::<f64>().max(f64::MIN_POSITIVE);
+        Instant::now() + self.mean.mul_f64(-uniform.ln())
+    }
+}
+
+/// How one connection's session ended.
+enum Ended {
+    /// The orchestrator asked every connection to close.
+    Stopped,
+    /// The server closed it, it broke, or it churned: why.
+    Closed(String),
+}
+
+/// Receives pushes, acks and pings until told to stop, the connection ends or it churns.
+async fn session(
+    worker: &Worker,
+    target: &Target,
+    index: usize,
+    mut ws: Ws,
+    heartbeat: Duration,
+    stop: &mut tokio::sync::watch::Receiver<u64>,
+    churn: &Option<Churn>,
+) -> Ended {
     let ack_interval = Duration::from_millis(target.config.ack_interval_ms);
     let ack_timer = tokio::time::sleep(Duration::from_secs(86_400));
     tokio::pin!(ack_timer);
     let mut ack_armed = false;
     let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+    let churn_at =
+        churn.as_ref().map_or(Instant::now() + Duration::from_secs(86_400 * 365), Churn::next);
+    let lost = || Ended::Closed("connection_lost".into());
     loop {
         tokio::select! {
             _ = stop.changed() => {
-                let _ = send_ack(&worker, index, &mut ws).await;
+                let _ = send_ack(worker, index, &mut ws).await;
                 close(ws).await;
-                return;
+                return Ended::Stopped;
+            }
+            () = tokio::time::sleep_until(churn_at), if churn.is_some() => {
+                let _ = send_ack(worker, index, &mut ws).await;
+                close(ws).await;
+                return Ended::Closed(CHURNED.into());
             }
             message = ws.next() => match message {
                 Some(Ok(Message::Text(text))) => {
@@ -102,9 +187,8 @@ async fn connection(worker: Rc<Worker>, target: Rc<Target>, attempts: Rc<Attempt
                     let seq = scan::number(text, "seq");
                     worker.on_frame(index, seq, scan::number(text, scan::STAMP));
                     if ack_interval.is_zero() {
-                        if send_ack(&worker, index, &mut ws).await.is_err() {
-                            worker.lost(index, "connection_lost");
-                            return;
+                        if send_ack(worker, index, &mut ws).await.is_err() {
+                            return lost();
                         }
                     } else if !ack_armed {
                         ack_timer.as_mut().reset(Instant::now() + ack_interval);
@@ -113,26 +197,20 @@ async fn connection(worker: Rc<Worker>, target: Rc<Target>, attempts: Rc<Attempt
                 }
                 Some(Ok(Message::Close(frame))) => {
                     let code = frame.map_or_else(|| "close".to_owned(), |f| format!("close_{}", u16::from(f.code)));
-                    worker.lost(index, &code);
-                    return;
+                    return Ended::Closed(code);
                 }
                 Some(Ok(_)) => {}
-                Some(Err(_)) | None => {
-                    worker.lost(index, "connection_lost");
-                    return;
-                }
+                Some(Err(_)) | None => return lost(),
             },
             () = &mut ack_timer, if ack_armed => {
                 ack_armed = false;
-                if send_ack(&worker, index, &mut ws).await.is_err() {
-                    worker.lost(index, "connection_lost");
-                    return;
+                if send_ack(worker, index, &mut ws).await.is_err() {
+                    return lost();
                 }
             }
             _ = ping.tick() => {
                 if ws.send(Message::text(r#"{"type":"ping"}"#)).await.is_err() {
-                    worker.lost(index, "connection_lost");
-                    return;
+                    return lost();
                 }
             }
         }
@@ -153,15 +231,25 @@ async fn open(target: &Target, global: u64, last_seq: u64) -> anyhow::Result<(Ws
     .await
     .context("WebSocket upgrade")?;
     let account = format!("bench-{global}");
-    let hello = ClientFrame::Hello(Hello {
+    let device = format!("bench-dev-{global}");
+    let hello = hello_text(&target.config, &account, &device, target.expires, last_seq);
+    ws.send(Message::text(hello)).await.context("sending hello")?;
+    let heartbeat = await_welcome(&mut ws).await?;
+    Ok((ws, heartbeat))
+}
+
+/// A hello of `account` on `device`, as JSON text.
+pub(super) fn hello_text(
+    config: &HeraldConnect,
+    account: &str,
+    device: &str,
+    expires: i64,
+    last_seq: u64,
+) -> String {
+    ClientFrame::Hello(Hello {
         v: PROTOCOL_VERSION,
-        token: herald_gateway::token::mint(
-            &target.config.key,
-            &target.config.secret,
-            &account,
-            target.expires,
-        ),
-        device_id: format!("bench-dev-{global}"),
+        token: herald_gateway::token::mint(&config.key, &config.secret, account, expires),
+        device_id: device.into(),
         platform: "android".into(),
         package: "com.example.bench".into(),
         vendor_token: None,
@@ -169,15 +257,22 @@ async fn open(target: &Target, global: u64, last_seq: u64) -> anyhow::Result<(Ws
         app_version: None,
         locale: None,
         time_zone: None,
-    });
-    ws.send(Message::text(hello.encode())).await.context("sending hello")?;
+    })
+    .encode()
+}
+
+/// Waits for the welcome; the heartbeat interval it asks for.
+pub(super) async fn await_welcome<S>(ws: &mut WebSocketStream<S>) -> anyhow::Result<Duration>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(text))) => {
                 let text = text.as_bytes();
                 if text.starts_with(br#"{"type":"welcome""#) {
                     let secs = scan::number(text, "heartbeat_secs").unwrap_or(30).max(1);
-                    return Ok((ws, Duration::from_secs(secs)));
+                    return Ok(Duration::from_secs(secs));
                 }
                 bail!("before welcome: {}", String::from_utf8_lossy(text));
             }

@@ -7,6 +7,7 @@
 //! Everything lives on a `LocalSet`, shared through `Rc`/`RefCell` without locks.
 
 mod herald;
+mod hostile;
 mod mqtt;
 mod nchan;
 mod round;
@@ -46,6 +47,8 @@ pub(crate) struct Slot {
     last_seq: u64,
     /// Highest seq acked cumulatively to herald.
     acked: u64,
+    /// Seqs skipped over: pushes this connection never received.
+    gaps: u64,
     /// Should be connected: false once it failed or the server closed it.
     wanted: bool,
     /// Counted among the current round's members.
@@ -60,6 +63,8 @@ pub(crate) struct Worker {
     stop: watch::Sender<u64>,
     live: Cell<u32>,
     drained: Notify,
+    /// What happened to this worker's misbehaving clients, if it runs any.
+    hostile: Rc<hostile::Outcomes>,
 }
 
 impl Worker {
@@ -75,6 +80,7 @@ impl Worker {
         let duplicate = match seq {
             Some(seq) if seq <= slot.last_seq => true,
             Some(seq) => {
+                slot.gaps += seq - slot.last_seq - 1;
                 slot.last_seq = seq;
                 false
             }
@@ -98,6 +104,11 @@ impl Worker {
             drop(slots);
             self.emit_round(&mut round, events);
         }
+    }
+
+    /// Connection `index` closed (`reason`) and reconnects: it stays in the round.
+    pub(crate) fn reconnecting(&self, reason: &str) {
+        *self.round.borrow_mut().closes.entry(reason.to_owned()).or_default() += 1;
     }
 
     fn emit_round(&self, round: &mut Round, progress: round::Advance) {
@@ -202,6 +213,7 @@ async fn serve(fd_limit: u64) -> anyhow::Result<()> {
         stop: watch::Sender::new(0),
         live: Cell::new(0),
         drained: Notify::new(),
+        hostile: Rc::default(),
     });
     worker.emit(Event::Ready { pid: std::process::id(), fd_limit });
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -258,6 +270,15 @@ async fn serve(fd_limit: u64) -> anyhow::Result<()> {
             }
             Command::Disconnect => {
                 tokio::task::spawn_local(disconnect(worker.clone()));
+            }
+            Command::Hostile(attack) => {
+                if let Err(err) = hostile::spawn_all(&worker, attack) {
+                    worker.emit(Event::Failed { error: format!("{err:#}") });
+                }
+            }
+            Command::HostileReport => {
+                let outcomes = worker.hostile.borrow().clone();
+                worker.emit(Event::HostileReport { outcomes });
             }
             Command::Exit => break,
         }

@@ -142,6 +142,9 @@ impl Round {
             lost: self.lost,
             closes: self.closes.clone(),
             latency: self.latency.clone(),
+            gaps: slots.iter().map(|s| s.gaps).sum(),
+            min_last_seq: slots.iter().filter(|s| s.wanted).map(|s| s.last_seq).min(),
+            max_last_seq: slots.iter().map(|s| s.last_seq).max().unwrap_or(0),
         }
     }
 }

@@ -10,6 +10,7 @@ use futures_util::SinkExt;
 use tokio::time::Sleep;
 
 use super::{deadline, Conn, End};
+use crate::admission::AppSlot;
 use crate::auth::Identity;
 use crate::inbox::DeviceInfo;
 use crate::outbox::Outbound;
@@ -32,6 +33,8 @@ pub(super) struct IdentifiedSession {
     account_id: u32,
     device: DeviceInfo,
     registration: Registration,
+    /// The session's place among its app's (`max_connections_per_app`).
+    _app_slot: AppSlot,
     /// Pushes above this seq are due: `max(hello.last_seq, stored cursor)`.
     resume_from: u64,
     /// Highest push seq sent on this connection (starts at `resume_from`). Pushes at or below
@@ -45,12 +48,15 @@ pub(super) struct IdentifiedSession {
 }
 
 impl IdentifiedSession {
+    // One argument per part of the session; a struct of them would only rename the list.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         conn: Conn,
         identity: Identity,
         account_id: u32,
         device: DeviceInfo,
         registration: Registration,
+        app_slot: AppSlot,
         resume_from: u64,
         webpush_key: Option<String>,
     ) -> Self {
@@ -62,6 +68,7 @@ impl IdentifiedSession {
             account_id,
             device,
             registration,
+            _app_slot: app_slot,
             resume_from,
             last_sent: resume_from,
             idle,
@@ -229,6 +236,9 @@ impl IdentifiedSession {
             Some(Err(err)) => return Err(self.conn.on_read_error(err).await),
             Some(Ok(message)) => message,
         };
+        if !matches!(message, Message::Close(_)) {
+            self.conn.count_frame().await?;
+        }
         let idle_timeout = self.conn.gateway.settings().idle_timeout;
         self.idle.as_mut().reset(deadline(idle_timeout));
         match message {

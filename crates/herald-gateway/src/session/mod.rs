@@ -5,52 +5,85 @@
 //! state consumes itself into the next, so an unidentified connection has no way to reach the
 //! registry or the inbox.
 
+mod budget;
 mod identified;
 mod unidentified;
 
 use std::future::Future;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite;
 
+use crate::admission::{Admitted, Refusal};
 use crate::protocol::{CloseCode, ErrorCode, ErrorFrame, ServerFrame};
 use crate::Gateway;
 
+use budget::FrameBudget;
 use identified::IdentifiedSession;
 use unidentified::UnidentifiedSession;
 
 /// Handle the `GET /v1/connect` route: upgrade to a WebSocket configured for many mostly idle
 /// connections (small buffers, capped message size) and serve one client session on it.
 ///
-/// Answers 503 once the gateway is shutting down.
-pub async fn connect(State(gateway): State<Gateway>, ws: WebSocketUpgrade) -> Response {
+/// Answers 503 once the gateway is shutting down or while `max_unidentified` connections wait
+/// for their hello, and 429 while the client's address has `max_connections_per_ip` open
+/// (the address is known when the server is served with `ConnectInfo<SocketAddr>`).
+pub async fn connect(
+    State(gateway): State<Gateway>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ws: WebSocketUpgrade,
+) -> Response {
     if gateway.is_shut_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
+    let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let admitted = match gateway.inner.admission.admit(ip) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refused(refusal),
+    };
     let settings = gateway.settings();
     ws.read_buffer_size(settings.read_buffer_size)
         .write_buffer_size(settings.write_buffer_size)
         .max_write_buffer_size(settings.max_write_buffer_size)
         .max_message_size(settings.max_frame_size)
         .max_frame_size(settings.max_frame_size)
-        .on_upgrade(move |socket| serve(gateway, socket))
+        .on_upgrade(move |socket| serve(gateway, socket, admitted))
 }
 
-fn serve(gateway: Gateway, socket: WebSocket) -> impl Future<Output = ()> + Send {
+fn refused(refusal: Refusal) -> Response {
+    let (status, label) = match refusal {
+        Refusal::PerIp(_) => (StatusCode::TOO_MANY_REQUESTS, "per_ip"),
+        Refusal::Unidentified(_) => (StatusCode::SERVICE_UNAVAILABLE, "unidentified"),
+    };
+    metrics::counter!("herald_gateway_refused_total", "limit" => label).increment(1);
+    (status, [(header::RETRY_AFTER, "5")], refusal.to_string()).into_response()
+}
+
+fn serve(
+    gateway: Gateway,
+    socket: WebSocket,
+    admitted: Admitted,
+) -> impl Future<Output = ()> + Send {
     // The task's own future holds only boxes: each phase's state (handshake, session, close)
     // exists only while that phase runs, and no value outlives its phase in this future's
     // layout. Idle connections are most of them, so every byte here counts many times.
     let guard = gateway.track_connection();
     let shutdown = gateway.inner.shutdown.subscribe();
-    let conn = Conn { gateway, socket, shutdown, read_failed: false };
-    let hello = Box::pin(UnidentifiedSession::new(conn).on_hello());
+    let budget = FrameBudget::new(gateway.settings().client_frame_burst);
+    let conn = Conn { gateway, socket, shutdown, read_failed: false, budget };
+    let Admitted { ip, hello } = admitted;
+    let hello = Box::pin(UnidentifiedSession::new(conn, hello).on_hello());
     async move {
         let _guard = guard;
+        let _ip = ip;
         let session = match hello.await {
             Some(session) => Box::pin(session.run()),
             None => return,
@@ -87,6 +120,8 @@ pub(crate) struct Conn {
     shutdown: watch::Receiver<bool>,
     /// Reading failed mid-message: the rest of it is still unread in the socket.
     read_failed: bool,
+    /// Frames the client may still send before it is closed with 4013.
+    budget: FrameBudget,
 }
 
 impl Conn {
@@ -101,17 +136,34 @@ impl Conn {
         self.send(&ServerFrame::Error(ErrorFrame::new(code, message))).await
     }
 
-    /// Sends an error frame and returns the close that follows it.
+    /// Sends an error frame and returns the close that follows it. Bounded by the close
+    /// timeout: a client that does not read cannot hold the connection with it.
     async fn reject(
         &mut self,
         code: ErrorCode,
         message: impl Into<String>,
         close: CloseCode,
     ) -> End {
-        match self.send_error(code, message).await {
-            Ok(()) => End::Close(close),
-            Err(end) => end,
+        let limit = self.gateway.settings().close_timeout;
+        match tokio::time::timeout(limit, self.send_error(code, message)).await {
+            Ok(Ok(())) => End::Close(close),
+            Ok(Err(end)) => end,
+            Err(_) => End::Lost,
         }
+    }
+
+    /// Counts one frame from the client against its budget; a client over it is closed with
+    /// 4013 (after an error frame saying so).
+    async fn count_frame(&mut self) -> Result<(), End> {
+        let settings = self.gateway.settings();
+        let (rate, burst) = (settings.client_frame_rate, settings.client_frame_burst);
+        if self.budget.spend(rate, burst, tokio::time::Instant::now()) {
+            return Ok(());
+        }
+        let message = format!(
+            "more than {rate} frames a second (bursts of {burst}); ack cumulatively with up_to"
+        );
+        Err(self.reject(ErrorCode::RateLimited, message, CloseCode::RateLimited).await)
     }
 
     /// Resolves once the gateway shuts down.

@@ -3,6 +3,7 @@
 use axum::extract::ws::Message;
 
 use super::{Conn, End, IdentifiedSession};
+use crate::admission::HelloSlot;
 use crate::auth::AuthError;
 use crate::inbox::{DeviceInfo, InboxError};
 use crate::protocol::{ClientFrame, CloseCode, ErrorCode, Hello, ProtocolError};
@@ -16,17 +17,22 @@ struct Rejection {
 
 pub(super) struct UnidentifiedSession {
     conn: Conn,
+    /// The connection's place among those waiting for a hello, given back when it arrives.
+    waiting: Option<HelloSlot>,
 }
 
 impl UnidentifiedSession {
-    pub(super) fn new(conn: Conn) -> Self {
-        Self { conn }
+    pub(super) fn new(conn: Conn, waiting: HelloSlot) -> Self {
+        Self { conn, waiting: Some(waiting) }
     }
 
     /// Waits for the hello, authenticates it, logs the device in and registers it; consumes
     /// the session into an identified one, or closes the connection and returns `None`.
     pub(super) async fn on_hello(mut self) -> Option<IdentifiedSession> {
-        let end = match self.await_hello().await {
+        let hello = self.await_hello().await;
+        // The client has spoken: what follows is the server's work, not its waiting.
+        self.waiting = None;
+        let end = match hello {
             Ok(hello) => match self.identify(&hello).await {
                 Ok(session) => return Some(session),
                 Err((mut conn, rejection)) => {
@@ -58,7 +64,10 @@ impl UnidentifiedSession {
                 Some(Err(err)) => return Err(conn.on_read_error(err).await),
                 Some(Ok(Message::Text(text))) => text,
                 // Control frames are answered by the WebSocket layer; keep waiting.
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                    conn.count_frame().await?;
+                    continue;
+                }
                 Some(Ok(Message::Close(_))) => return Err(End::ClientClosed),
                 Some(Ok(Message::Binary(_))) => {
                     let err = ProtocolError::Binary;
@@ -112,6 +121,18 @@ impl UnidentifiedSession {
                 ));
             }
         };
+        let Some(app_slot) = gateway.inner.admission.join_app(identity.app) else {
+            let max = gateway.inner.admission.max_per_app();
+            let message = format!("the app has {max} connections, as many as this server allows");
+            return Err((
+                conn,
+                Rejection {
+                    code: ErrorCode::TooManyConnections,
+                    message,
+                    close: CloseCode::TooManyConnections,
+                },
+            ));
+        };
         let device = DeviceInfo::from(hello);
         let login = match gateway.inner.inbox.login(&identity, &device).await {
             Ok(login) => login,
@@ -147,6 +168,7 @@ impl UnidentifiedSession {
             login.account_id,
             device,
             registration,
+            app_slot,
             resume_from,
             login.webpush_key,
         ))

@@ -26,6 +26,12 @@ pub async fn readyz_route(State(state): State<AppState>) -> (StatusCode, Json<Va
 
 /// Handle the `GET /metrics` route: Prometheus text format.
 pub async fn metrics_route(State(state): State<AppState>) -> impl IntoResponse {
+    // The gateway's sizes are read when asked rather than kept current on every frame.
+    let gateway = &state.gateway;
+    metrics::gauge!("herald_gateway_connections").set(gateway.connection_count() as f64);
+    metrics::gauge!("herald_gateway_unidentified").set(gateway.unidentified_count() as f64);
+    metrics::gauge!("herald_gateway_queued_frames").set(gateway.queued_frames() as f64);
+    metrics::gauge!("herald_gateway_pending_acks").set(gateway.pending_acks() as f64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
 

@@ -12,6 +12,7 @@ mod receipts;
 mod scheduler;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -229,6 +230,8 @@ fn enqueue(
         context.tasks.spawn(run_worker(context.clone(), app, rx));
         tx
     });
+    let queued = QUEUED_JOBS.fetch_add(1, Ordering::Relaxed) + 1;
+    metrics::gauge!("herald_dispatch_queued_pushes").set(queued as f64);
     if sender.send(job).is_err() {
         // The worker only ends at shutdown; the push stays in the store and is queued again
         // by `resume` at the next start.
@@ -249,6 +252,10 @@ const FAN_OUT_BATCH: usize = 32;
 /// the first push of a batch waits for the others' store writes, and this bounds that wait.
 const FAN_OUT_DELAY: Duration = Duration::from_millis(20);
 
+/// Pushes handed to the apps' dispatch workers and not yet taken by them, for the gauge
+/// `herald_dispatch_queued_pushes`.
+static QUEUED_JOBS: AtomicUsize = AtomicUsize::new(0);
+
 async fn run_worker(
     context: Arc<DispatchContext>,
     app: AppId,
@@ -265,6 +272,8 @@ async fn run_worker(
                 () = &mut stopping => 0,
                 received = queue.recv_many(&mut waiting, FAN_OUT_BATCH) => received,
             };
+            let queued = QUEUED_JOBS.fetch_sub(received, Ordering::Relaxed) - received;
+            metrics::gauge!("herald_dispatch_queued_pushes").set(queued as f64);
             if received == 0 {
                 return;
             }

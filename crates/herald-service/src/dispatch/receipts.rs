@@ -341,7 +341,9 @@ impl Worker {
     ) {
         tokio::pin!(stopping);
         let mut tick = tokio::time::interval(interval);
+        let queued = metrics::gauge!("herald_receipts_queued");
         loop {
+            queued.set(rx.len() as f64);
             tokio::select! {
                 () = &mut stopping => {
                     // Shutdown: what is queued now is all there will be.
