@@ -7,6 +7,8 @@
 #   STORE=postgres://postgres@127.0.0.1:5432/test BATCH=10000 crates/herald-bench/scripts/import-bench.sh /tmp/users.ndjson
 #
 # BATCH is the app's accounts_per_batch (what one store transaction applies; default 1000).
+# PERCALL=1 then imports the same names again, into a second app, through the per-call API
+# (`POST /v1/accounts/import`, 1,000 names a call, one CLI process per call).
 set -euo pipefail
 file=$1
 herald=${HERALD_BIN:-target/release/herald}
@@ -41,3 +43,15 @@ start=$(date +%s.%N)
 end=$(date +%s.%N)
 python3 -c "print(f'import: {($end - $start):.1f} s, {$lines / ($end - $start):.0f} accounts/s')"
 ps -o rss= -p "$pid" | awk '{printf "server RSS after: %.0f MiB\n", $1 / 1024}'
+[ "$store" = sqlite ] && du -sh "$data" | awk '{print "data directory: " $1}'
+if [ -n "${PERCALL:-}" ]; then
+    app=$("$herald" app create --name percall --json)
+    export HERALD_APP_KEY=$(echo "$app" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+    export HERALD_APP_SECRET=$(echo "$app" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+    python3 -c 'import json,sys
+for line in open(sys.argv[1]): print(json.loads(line)["account"])' "$file" >"$data/names"
+    start=$(date +%s.%N)
+    xargs -n 1000 "$herald" account import <"$data/names" >/dev/null
+    end=$(date +%s.%N)
+    python3 -c "print(f'per-call import of the names: {($end - $start):.1f} s, {$lines / ($end - $start):.0f} accounts/s')"
+fi

@@ -77,6 +77,24 @@ impl Bitmaps {
         });
     }
 
+    /// Adds every member of `other`'s bitmaps to the bitmaps of the same names.
+    pub(crate) fn merge(&mut self, other: Bitmaps) {
+        for (name, bitmap) in other.0 {
+            match self.0.get_mut(&name) {
+                Some(mine) => *mine |= bitmap,
+                None => {
+                    self.0.insert(name, bitmap);
+                }
+            }
+        }
+    }
+
+    /// The same names with every member `id` replaced by `map(id)`, or dropped for `None`;
+    /// names left without members are dropped.
+    pub(crate) fn remap(&self, map: &impl Fn(u32) -> Option<u32>) -> Self {
+        Self::from_entries(self.0.iter().map(|(name, bitmap)| (name.clone(), remap(bitmap, map))))
+    }
+
     /// The map of the non-empty bitmaps among `entries`.
     pub(crate) fn from_entries(
         entries: impl IntoIterator<Item = (Box<str>, RoaringBitmap)>,
@@ -99,4 +117,11 @@ pub(crate) fn bitmap_bytes(bitmap: &RoaringBitmap) -> usize {
     const CONTAINER_RECORD: usize = 32;
     let containers = usize::try_from(bitmap.statistics().n_containers).unwrap_or(usize::MAX);
     bitmap.serialized_size() + containers.saturating_mul(CONTAINER_RECORD)
+}
+
+/// `bitmap` with every member `id` replaced by `map(id)`, or dropped for `None`. An increasing
+/// `map` builds the result by appending, several times faster than inserting.
+pub(crate) fn remap(bitmap: &RoaringBitmap, map: &impl Fn(u32) -> Option<u32>) -> RoaringBitmap {
+    RoaringBitmap::from_sorted_iter(bitmap.iter().filter_map(map))
+        .unwrap_or_else(|_| bitmap.iter().filter_map(map).collect())
 }

@@ -5,7 +5,7 @@ use std::mem::size_of;
 
 use roaring::RoaringBitmap;
 
-use crate::bitmaps::{bitmap_bytes, Bitmaps};
+use crate::bitmaps::{bitmap_bytes, remap, Bitmaps};
 
 /// The audience index of one app: the eligible accounts (imported or logged in) and a bitmap of
 /// account ids per tag, per (attribute slot, value), per platform and per package.
@@ -61,6 +61,46 @@ impl AppIndex {
         self.attributes.retain(|_, values| !values.is_empty());
         self.platforms.remove_all(ids);
         self.packages.remove_all(ids);
+    }
+
+    /// Adds all of `batch`: its eligible accounts, and its members of every tag, attribute
+    /// value, platform and package. A bulk import builds the bitmaps of a batch apart and
+    /// merges them: one union per name instead of one insertion per (account, name).
+    pub fn merge(&mut self, batch: AppIndex) {
+        self.strays |= batch.strays;
+        self.strays -= &batch.eligible;
+        self.eligible |= batch.eligible;
+        self.tags.merge(batch.tags);
+        for (slot, values) in batch.attributes {
+            self.attributes.entry(slot).or_default().merge(values);
+        }
+        self.platforms.merge(batch.platforms);
+        self.packages.merge(batch.packages);
+    }
+
+    /// This index with every account `id` renamed `map(id)`, or left out for `None`. A batch
+    /// built before its accounts had ids (numbered by position) gets their ids this way; an
+    /// increasing `map` is the fast case.
+    pub fn remap(&self, map: impl Fn(u32) -> Option<u32>) -> AppIndex {
+        let attributes = self
+            .attributes
+            .iter()
+            .map(|(slot, values)| (*slot, values.remap(&map)))
+            .filter(|(_, values)| !values.is_empty())
+            .collect();
+        AppIndex {
+            eligible: remap(&self.eligible, &map),
+            strays: remap(&self.strays, &map),
+            tags: self.tags.remap(&map),
+            attributes,
+            platforms: self.platforms.remap(&map),
+            packages: self.packages.remap(&map),
+        }
+    }
+
+    /// Tags in use, in no particular order.
+    pub fn tag_names(&self) -> impl Iterator<Item = &str> {
+        self.tags.iter().map(|(tag, _)| tag)
     }
 
     /// Adds tags to an account; tags it already has are kept once.
@@ -295,6 +335,34 @@ mod tests {
         assert_eq!(split, BTreeMap::from([("android".into(), 1), ("ios".into(), 1)]));
         assert_eq!(index.without_device(&everyone), 1);
         assert!(index.packages.get("com.x").is_some_and(|b| b.contains(1) && !b.contains(2)));
+    }
+
+    #[test]
+    fn a_merged_batch_equals_its_changes_applied_one_by_one() {
+        let mut one_by_one = AppIndex::default();
+        one_by_one.insert_account(1);
+        one_by_one.add_tags(1, &["a"]);
+        one_by_one.add_tags(9, &["a"]);
+        let mut merged = one_by_one.clone();
+        for (id, tags, city) in [(9, ["a", "b"], "sz"), (70_000, ["b", "c"], "bj")] {
+            one_by_one.insert_account(id);
+            one_by_one.add_tags(id, &tags);
+            one_by_one.set_attribute(id, 2, Some(city));
+        }
+        one_by_one.set_devices(9, &[("ios", "com.x")]);
+        // The batch numbered by position (0, 1, 2): 2 is a line that was not applied.
+        let mut batch = crate::IndexBuilder::new();
+        batch.account(0).tags(0, &["a", "b"]).attribute(0, 2, "sz").device(0, "ios", "com.x");
+        batch.account(1).tags(1, &["b", "c"]).attribute(1, 2, "bj");
+        batch.account(2).tags(2, &["d"]).attribute(2, 3, "x");
+        let ids = [9, 70_000];
+        let batch = batch.finish().remap(|at| ids.get(at as usize).copied());
+        assert_eq!(batch.tag_names().count(), 3, "the line left out leaves no name behind");
+        merged.merge(batch);
+        assert_eq!(merged, one_by_one);
+        assert!(merged.strays.is_empty(), "9 was a stray until the batch made it eligible");
+        let reversed = merged.remap(|id| Some(u32::MAX - id));
+        assert!(reversed.eligible.contains(u32::MAX - 70_000) && reversed.eligible.len() == 3);
     }
 
     #[test]

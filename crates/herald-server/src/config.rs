@@ -50,6 +50,10 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Largest request body accepted, in bytes; larger bodies get `413 body_too_large`.
     pub max_body_bytes: usize,
+    /// Largest body of a bulk import (`POST /v1/accounts/bulk`), in bytes: a migration sends
+    /// its file in calls this large, so that each call keeps the store busy for longer than
+    /// the call takes to arrive.
+    pub max_import_body_bytes: usize,
     /// How far a signed request's timestamp may be from the server's clock, in seconds. Nonces
     /// are remembered for as long, so a replay inside the window is refused.
     pub signature_window_secs: u64,
@@ -176,6 +180,7 @@ impl Default for Settings {
             postgres_schema: "public".into(),
             admin_token: None,
             max_body_bytes: 1024 * 1024,
+            max_import_body_bytes: 64 * 1024 * 1024,
             signature_window_secs: 300,
             secret_grace_secs: 86_400,
             shutdown_timeout_secs: 30,
@@ -236,7 +241,7 @@ pub enum StoreChoice {
 const CLUSTER_KEYS: [&str; 3] = ["nats", "node_id", "prefix"];
 
 /// Names accepted in the file and as `HERALD_<NAME>` variables.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "listen",
     "data_dir",
     "store",
@@ -246,6 +251,7 @@ const KEYS: [&str; 16] = [
     "postgres_schema",
     "admin_token",
     "max_body_bytes",
+    "max_import_body_bytes",
     "signature_window_secs",
     "secret_grace_secs",
     "shutdown_timeout_secs",
@@ -347,6 +353,9 @@ impl Settings {
         let mut problems = Vec::new();
         if self.max_body_bytes == 0 {
             problems.push(invalid("max_body_bytes", "must be positive"));
+        }
+        if self.max_import_body_bytes == 0 {
+            problems.push(invalid("max_import_body_bytes", "must be positive"));
         }
         if self.signature_window_secs == 0 {
             problems.push(invalid("signature_window_secs", "must be positive"));

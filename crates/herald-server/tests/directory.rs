@@ -580,3 +580,130 @@ async fn a_file_of_accounts_is_imported_in_bulk_and_bad_lines_are_listed() {
     assert_eq!(out["rejected"], json!([{"line": 42, "reason": out["rejected"][0]["reason"]}]));
     assert_eq!((out["lines"].as_u64(), out["created"].as_u64()), (Some(2), Some(1)));
 }
+
+/// Posts NDJSON to the bulk import as an app back end would.
+async fn bulk(herald: &Herald, app: &AppCreds, body: &str) -> (u16, Value) {
+    let path = "/v1/accounts/bulk";
+    let req = common::Signer::new(app).sign(
+        herald.request(Method::POST, path),
+        "POST",
+        path,
+        body.as_bytes(),
+    );
+    herald.raw(req.body(body.to_owned())).await
+}
+
+/// Lines carry devices, bound as `PUT /v1/devices/{id}` binds them; a line refused by the
+/// store (an existing account over its tag limit) writes none of its tags, values or devices.
+#[tokio::test]
+async fn bulk_lines_bind_devices_and_a_refused_line_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app_with(json!({"tags_per_account": 2})).await;
+    let names = json!({"names": {"0": "city"}});
+    let (status, _) = herald.signed(&app, Method::PUT, "/v1/attributes/names", Some(names)).await;
+    assert_eq!(status, 200);
+    register(&herald, &app, "old-phone", "carol", "android").await;
+    let (status, _) =
+        post(&herald, &app, "/v1/tags/add", json!({"accounts": ["carol"], "tags": ["a", "b"]}))
+            .await;
+    assert_eq!(status, 200);
+
+    let lines = [
+        json!({"account": "ann", "tags": ["vip"], "devices": [
+            {"device_id": "p1", "platform": "ios", "package": "com.shop",
+             "vendor_token": {"kind": "apns", "token": "a1b2"}},
+            {"device_id": "old-phone", "platform": "android", "package": "com.shop"}]}),
+        json!({"account": "carol", "tags": ["c"], "attributes": {"city": "sz"},
+               "devices": [{"device_id": "p3", "platform": "web", "package": "com.shop"}]}),
+        json!({"account": "dan", "devices": [{"device_id": "p4", "platform": "Android", "package": "x"}]}),
+    ];
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let (status, out) = bulk(&herald, &app, &body).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        (out["created"].as_u64(), out["existing"].as_u64(), out["devices"].as_u64()),
+        (Some(1), Some(0), Some(2)),
+        "{out}"
+    );
+    let rejected = out["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{out}");
+    assert_eq!(rejected[0]["line"], 2);
+    assert!(rejected[0]["reason"].as_str().unwrap().contains("tags_per_account"), "{out}");
+    assert_eq!(rejected[1]["line"], 3);
+    assert!(rejected[1]["reason"].as_str().unwrap().starts_with("devices[0]: platform"), "{out}");
+
+    let (_, ann) = herald.signed(&app, Method::GET, "/v1/accounts/ann", None).await;
+    let ids: Vec<&str> = ann["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["device_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["old-phone", "p1"], "{ann}");
+    assert_eq!(ann["devices"][1]["vendor_token"], json!({"kind": "apns", "token": "a1b2"}));
+    let (_, carol) = herald.signed(&app, Method::GET, "/v1/accounts/carol", None).await;
+    assert_eq!(
+        (carol["tags"].clone(), carol["attributes"].clone()),
+        (json!(["a", "b"]), json!({}))
+    );
+    assert_eq!(carol["devices"], json!([]), "old-phone moved to ann, p3 was never bound");
+    let (status, _) = herald.signed(&app, Method::GET, "/v1/devices/p3", None).await;
+    assert_eq!(status, 404);
+    // The index agrees: ann is on both platforms, carol on none.
+    assert_eq!(total(&herald, &app, json!({"platform": "android"})).await, 1);
+    assert_eq!(
+        total(&herald, &app, json!({"and": [{"platform": "ios"}, {"tag": "vip"}]})).await,
+        1
+    );
+    assert_eq!(total(&herald, &app, json!({"platform": "web"})).await, 0);
+}
+
+/// A server killed in the middle of an import keeps whole batches: after a restart every
+/// account stored has all of its tags and values, and their number is a multiple of the batch.
+#[tokio::test]
+async fn a_crash_mid_import_keeps_whole_batches() {
+    const LINES: usize = 60_000;
+    const BATCH: u64 = 5_000;
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let app = herald.create_app_with(json!({"accounts_per_batch": BATCH})).await;
+    let names = json!({"names": {"0": "city"}});
+    let (status, _) = herald.signed(&app, Method::PUT, "/v1/attributes/names", Some(names)).await;
+    assert_eq!(status, 200);
+    let body: String = (0..LINES)
+        .map(|i| {
+            let line = json!({"account": format!("user{i:06}"), "tags": ["all", format!("t{}", i % 7)],
+                              "attributes": {"city": format!("c{}", i % 5)}});
+            format!("{line}\n")
+        })
+        .collect();
+    let path = "/v1/accounts/bulk";
+    let req = common::Signer::new(&app).sign(
+        herald.request(Method::POST, path),
+        "POST",
+        path,
+        body.as_bytes(),
+    );
+    let import = tokio::spawn(req.body(body).send());
+    loop {
+        if total(&herald, &app, json!({"all": true})).await > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    drop(herald); // SIGKILL
+    let _ = import.await;
+
+    let herald = Herald::start(dir.path());
+    let stored = total(&herald, &app, json!({"all": true})).await;
+    assert!(stored > 0 && stored < LINES as u64, "killed mid-way: {stored} accounts");
+    assert_eq!(stored % BATCH, 0, "whole batches only: {stored}");
+    assert_eq!(total(&herald, &app, json!({"tag": "all"})).await, stored);
+    let cities = json!({"or": (0..5).map(|c| json!({"attr": {"name": "city", "eq": format!("c{c}")}})).collect::<Vec<_>>()});
+    assert_eq!(total(&herald, &app, cities).await, stored);
+    let (status, last) = herald
+        .signed(&app, Method::GET, &format!("/v1/accounts/user{:06}", stored - 1), None)
+        .await;
+    assert_eq!((status, last["tags"].as_array().map(Vec::len)), (200, Some(2)), "{last}");
+}

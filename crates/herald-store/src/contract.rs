@@ -7,9 +7,10 @@ use herald_core::push::PushStatus;
 use herald_core::{App, LimitBreach, Limits};
 
 use crate::{
-    AccountFailure, AppUpdate, AttributeUpdate, BroadcastQuota, Cursor, DayCount, DeviceSet,
-    Dispatch, IndexSink, MinuteCount, NewApp, NewPush, PlatformReport, PushFilter, QuotaBreach,
-    ReceiptsFlush, SlotChange, Store, StoreError, TagChange, TagOp, TagUpdate, WebhookAttempt,
+    AccountFailure, AppUpdate, AttributeUpdate, BroadcastQuota, BulkAccount, BulkApplied, Cursor,
+    DayCount, DeviceSet, Dispatch, IndexSink, MinuteCount, NewApp, NewPush, PlatformReport,
+    PushFilter, QuotaBreach, ReceiptsFlush, SlotChange, Store, StoreError, TagChange, TagOp,
+    TagUpdate, WebhookAttempt,
 };
 
 /// Generates one `#[tokio::test]` per contract check for the store built by `$make`.
@@ -20,6 +21,7 @@ macro_rules! suite {
             update_changes_only_given_fields, rotate_keeps_previous_secret, delete_removes_app,
             import_is_idempotent_and_ids_are_never_reused, accounts_page_in_name_order,
             tag_batches_apply_or_report_each_account, attribute_names_and_values,
+            bulk_import_creates_updates_and_refuses_whole_lines,
             devices_bind_move_and_count, devices_register_in_batches,
             deleting_an_account_removes_its_devices,
             load_index_feeds_everything, load_index_of_reads_back_some_accounts,
@@ -286,6 +288,80 @@ pub(crate) async fn attribute_names_and_values(store: &dyn Store) {
     store.set_attribute_names(app.id, &[(0, None)]).await.unwrap();
     assert_eq!(store.attribute_names(app.id).await.unwrap()[0], None);
     assert_eq!(store.account(app.id, "u1").await.unwrap().attributes[0], None);
+}
+
+pub(crate) async fn bulk_import_creates_updates_and_refuses_whole_lines(store: &dyn Store) {
+    let app = create_demo_app(store, "bulk").await;
+    store.import_accounts(app.id, &names(&["old", "full"])).await.unwrap();
+    let tag = |accounts: &[&str], tags: &[&str]| TagUpdate {
+        accounts: names(accounts),
+        op: TagOp::Add(names(tags)),
+        tags_per_account: 3,
+    };
+    store.update_tags(app.id, tag(&["old"], &["x"])).await.unwrap();
+    store.update_tags(app.id, tag(&["full"], &["p", "q", "r"])).await.unwrap();
+    let set = vec![AttributeUpdate { account: "old".into(), changes: vec![(0, Some("a".into()))] }];
+    store.update_attributes(app.id, set).await.unwrap();
+
+    let line = |account: &str, tags: &[&str], attributes: &[(u8, &str)], devices| BulkAccount {
+        account: account.into(),
+        tags: names(tags),
+        attributes: attributes.iter().map(|(slot, v)| (*slot, v.to_string())).collect(),
+        devices,
+    };
+    let batch = [
+        line("new1", &["a", "b"], &[(0, "sz"), (3, "gold")], vec![device("d1", "ios")]),
+        line("old", &["y"], &[(0, "bj")], vec![]),
+        line("full", &["s"], &[(0, "gz")], vec![device("d9", "ios")]),
+        line("new2", &[], &[], vec![device("d1", "web")]),
+    ];
+    let out = store.bulk_import(app.id, &batch, 3).await.unwrap();
+    let breach = LimitBreach { limit: "tags_per_account", value: 3, actual: 4 };
+    let slot = |slot, before: Option<&str>, after: &str| SlotChange {
+        slot,
+        before: before.map(Into::into),
+        after: Some(after.into()),
+    };
+    assert_eq!(
+        out.accounts,
+        vec![
+            BulkApplied::Created(2),
+            BulkApplied::Updated {
+                id: 0,
+                tags: TagChange { before: names(&["x"]), after: names(&["x", "y"]) },
+                attributes: vec![slot(0, Some("a"), "bj")],
+            },
+            BulkApplied::Refused(AccountFailure::Limit(breach)),
+            BulkApplied::Created(3),
+        ]
+    );
+    let owners: Vec<u32> = out.devices.iter().map(|b| b.account_id).collect();
+    assert_eq!(owners, [2, 3], "the refused line's device is not registered");
+    assert_eq!(out.devices[1].changed[1], DeviceSet { account_id: 2, devices: vec![] });
+
+    let new1 = store.account(app.id, "new1").await.unwrap();
+    assert_eq!(new1.tags, names(&["a", "b"]));
+    assert_eq!(
+        (new1.attributes[0].as_deref(), new1.attributes[3].as_deref()),
+        (Some("sz"), Some("gold"))
+    );
+    assert!(new1.devices.is_empty(), "d1 moved to new2, the later line");
+    let old = store.account(app.id, "old").await.unwrap();
+    assert_eq!((old.tags, old.attributes[0].as_deref()), (names(&["x", "y"]), Some("bj")));
+    let full = store.account(app.id, "full").await.unwrap();
+    assert_eq!((full.tags.len(), full.attributes[0].as_deref()), (3, None));
+    assert!(full.devices.is_empty());
+    assert_eq!(store.device(app.id, "d1").await.unwrap().0, "new2");
+    assert!(matches!(store.device(app.id, "d9").await, Err(StoreError::NotFound { .. })));
+
+    let twice = [line("u", &[], &[], vec![]), line("u", &[], &[], vec![])];
+    assert!(matches!(store.bulk_import(app.id, &twice, 3).await, Err(StoreError::Invalid(_))));
+    assert_eq!(
+        store.import_accounts(app.id, &names(&["u"])).await.unwrap(),
+        vec![("u".into(), 4, true)],
+        "a refused batch wrote nothing, and ids go on after the bulk's"
+    );
+    assert!(store.bulk_import(i64::MAX, &[line("z", &[], &[], vec![])], 3).await.is_err());
 }
 
 pub(crate) async fn devices_register_in_batches(store: &dyn Store) {

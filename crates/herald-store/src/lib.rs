@@ -3,6 +3,7 @@
 //! Nothing outside this crate writes SQL.
 
 mod accounts;
+mod bulk;
 mod error;
 mod migrations;
 mod packed;
@@ -30,6 +31,7 @@ pub use accounts::{
     DeviceBinding, DeviceCounts, DeviceSet, IndexSink, SlotChange, TagChange, TagOp, TagUpdate,
     ATTRIBUTE_SLOTS,
 };
+pub use bulk::{BulkAccount, BulkApplied, BulkImported};
 pub use error::{StoreError, StoreResult};
 pub use migrations::StoreProbe;
 #[cfg(feature = "test-support")]
@@ -132,6 +134,17 @@ pub trait Store: Send + Sync + 'static {
         app: AppId,
         update: TagUpdate,
     ) -> StoreResult<BatchOutcome<TagChange>>;
+
+    /// Creates the accounts that do not exist and updates the others, with their tags,
+    /// attribute values and devices, in one transaction: a crash leaves all of the batch or
+    /// none of it. The names must be distinct. An existing account whose tags would exceed
+    /// `tags_per_account` is refused whole: nothing of its line is written.
+    async fn bulk_import(
+        &self,
+        app: AppId,
+        accounts: &[BulkAccount],
+        tags_per_account: u32,
+    ) -> StoreResult<BulkImported>;
 
     /// Attribute name per slot (always [`ATTRIBUTE_SLOTS`] entries).
     async fn attribute_names(&self, app: AppId) -> StoreResult<Vec<Option<String>>>;

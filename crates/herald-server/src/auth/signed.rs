@@ -14,6 +14,9 @@ use herald_store::StoreError;
 use crate::error::{ApiError, ApiErrorKind};
 use crate::state::AppState;
 
+/// The one route whose body may be larger than `max_body_bytes`.
+pub const BULK_IMPORT_PATH: &str = "/v1/accounts/bulk";
+
 /// The authenticated app of a signed request, for handlers to extract.
 #[derive(Clone, Debug)]
 pub struct CallingApp(pub App);
@@ -59,7 +62,10 @@ pub async fn require_signature(
         StoreError::NotFound { .. } => ApiErrorKind::UnknownApp,
         other => other.into(),
     })?;
-    let limit = state.settings.max_body_bytes;
+    let limit = match parts.uri.path() {
+        BULK_IMPORT_PATH => state.settings.max_import_body_bytes,
+        _ => state.settings.max_body_bytes,
+    };
     let body = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiErrorKind::BodyTooLarge { limit })?;

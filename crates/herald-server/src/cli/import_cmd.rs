@@ -1,6 +1,8 @@
-//! `herald account import --file`: a file of accounts, with their tags and attributes, sent to
-//! `POST /v1/accounts/bulk` a few thousand lines per call, with a progress bar (rate, ETA) and
-//! every rejected line listed at the end by its line number in the file.
+//! `herald account import --file`: a file of accounts, with their tags, attributes and
+//! devices, sent to `POST /v1/accounts/bulk` in large calls, with a progress bar (rate, ETA)
+//! and every rejected line listed at the end by its line number in the file. A thread reads
+//! and converts the next call while the server applies the current one; calls go one at a
+//! time, so the file applies in its order.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -15,22 +17,22 @@ use serde_json::{json, Map, Value};
 use super::app_cmd::show;
 use super::{Client, ClientError, Connection};
 
-/// Most bytes of one call's body: under the server's default `max_body_bytes` (1 MiB).
-const MAX_CALL_BYTES: usize = 768 * 1024;
-
 #[derive(Debug, Args)]
 pub struct ImportFile {
-    /// NDJSON: one `{"account":"u1","tags":["vip"],"attributes":{"city":"sz"}}` per line. CSV:
-    /// a header `account,tags,<attribute>...`, tags separated by `;`, an empty cell sets
-    /// nothing.
+    /// NDJSON: one `{"account":"u1","tags":["vip"],"attributes":{"city":"sz"},"devices":[...]}`
+    /// per line. CSV: a header `account,tags,<attribute>...`, tags separated by `;`, an empty
+    /// cell sets nothing (devices only in NDJSON).
     #[arg(long)]
     pub file: Option<PathBuf>,
     /// The file's format [default: from its extension, `.csv` or else NDJSON].
     #[arg(long, value_enum)]
     pub format: Option<FileFormat>,
-    /// Lines per call.
-    #[arg(long, default_value_t = 2000)]
+    /// Most lines per call.
+    #[arg(long, default_value_t = 200_000)]
     pub lines_per_call: usize,
+    /// Most bytes per call: at most the server's `max_import_body_bytes` (64 MiB by default).
+    #[arg(long, default_value_t = 48 * 1024 * 1024)]
+    pub bytes_per_call: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -46,6 +48,10 @@ struct Call {
     body: String,
     /// The file's line number of each body line.
     lines: Vec<usize>,
+    /// Lines refused while reading (CSV records that do not fit the header).
+    unreadable: Vec<(usize, String)>,
+    /// Bytes of the file read so far.
+    position: u64,
 }
 
 /// What the whole import did.
@@ -54,6 +60,7 @@ struct Totals {
     lines: usize,
     created: u64,
     existing: u64,
+    devices: u64,
     rejected: Vec<(usize, String)>,
 }
 
@@ -64,26 +71,34 @@ impl ImportFile {
         let size = std::fs::metadata(path).map_err(unreadable)?.len();
         let reader = BufReader::new(File::open(path).map_err(unreadable)?);
         let format = self.format.unwrap_or_else(|| guess_format(path));
-        let mut source = match format {
+        let source = match format {
             FileFormat::Ndjson => Source::Ndjson { lines: reader.lines().enumerate(), bytes: 0 },
             FileFormat::Csv => Source::csv(reader)?,
         };
         let client = Client::new(conn.clone());
         let progress = progress_bar(size, conn.json);
         let (started, mut totals) = (Instant::now(), Totals::default());
-        loop {
-            let call = source.next_call(self.lines_per_call.max(1), &mut totals)?;
-            if call.lines.is_empty() {
-                break;
+        let limits = (self.lines_per_call.max(1), self.bytes_per_call.max(1));
+        let (mut calls, reading) = read_ahead(source, limits);
+        while let Some(call) = calls.recv().await {
+            totals.lines += call.unreadable.len();
+            totals.rejected.extend(call.unreadable);
+            if !call.lines.is_empty() {
+                let answer = client
+                    .signed_body(
+                        Method::POST,
+                        "/v1/accounts/bulk",
+                        call.body,
+                        "application/x-ndjson",
+                    )
+                    .await?;
+                totals.add(&answer, &call.lines);
             }
-            let answer = client
-                .signed_body(Method::POST, "/v1/accounts/bulk", call.body, "application/x-ndjson")
-                .await?;
-            totals.add(&answer, &call.lines);
-            progress.set_position(source.bytes_read().min(size));
+            progress.set_position(call.position.min(size));
             let rate = totals.lines as f64 / started.elapsed().as_secs_f64().max(0.001);
             progress.set_message(format!("{} lines, {rate:.0}/s", totals.lines));
         }
+        reading.await.map_err(|err| ClientError::Usage(format!("reading the file: {err}")))??;
         progress.finish_and_clear();
         totals.rejected.sort();
         totals.show(conn, started.elapsed().as_secs_f64());
@@ -92,6 +107,22 @@ impl ImportFile {
             n => Err(ClientError::Rejected(n)),
         }
     }
+}
+
+/// Reads calls on a thread of its own, one call ahead of the one being sent.
+fn read_ahead(
+    mut source: Source,
+    (lines, bytes): (usize, usize),
+) -> (tokio::sync::mpsc::Receiver<Call>, tokio::task::JoinHandle<Result<(), ClientError>>) {
+    let (sender, calls) = tokio::sync::mpsc::channel(1);
+    let reading = tokio::task::spawn_blocking(move || loop {
+        let call = source.next_call(lines, bytes)?;
+        let last = call.lines.is_empty() && call.unreadable.is_empty();
+        if last || sender.blocking_send(call).is_err() {
+            return Ok(());
+        }
+    });
+    (calls, reading)
 }
 
 fn guess_format(path: &Path) -> FileFormat {
@@ -138,20 +169,24 @@ impl Source {
         Ok(Source::Csv { records, header })
     }
 
-    /// The next lines, up to `max` of them and [`MAX_CALL_BYTES`]; a line that cannot be read
+    /// The next lines, up to `max` of them and about `max_bytes`; a line that cannot be read
     /// is counted as rejected here.
-    fn next_call(&mut self, max: usize, totals: &mut Totals) -> Result<Call, ClientError> {
+    fn next_call(&mut self, max: usize, max_bytes: usize) -> Result<Call, ClientError> {
         let mut call = Call::default();
-        while call.lines.len() < max && call.body.len() < MAX_CALL_BYTES {
-            let Some((line, text)) = self.next_line(totals)? else { break };
+        while call.lines.len() < max && call.body.len() < max_bytes {
+            let Some((line, text)) = self.next_line(&mut call.unreadable)? else { break };
             call.body.push_str(&text);
             call.body.push('\n');
             call.lines.push(line);
         }
+        call.position = self.bytes_read();
         Ok(call)
     }
 
-    fn next_line(&mut self, totals: &mut Totals) -> Result<Option<(usize, String)>, ClientError> {
+    fn next_line(
+        &mut self,
+        unreadable: &mut Vec<(usize, String)>,
+    ) -> Result<Option<(usize, String)>, ClientError> {
         loop {
             match self {
                 Source::Ndjson { lines, bytes } => {
@@ -171,9 +206,9 @@ impl Source {
                         Ok(false) => return Ok(None),
                         Ok(true) => match csv_line(header, &record) {
                             Ok(json) => return Ok(Some((line, json))),
-                            Err(reason) => totals.reject(line, reason),
+                            Err(reason) => unreadable.push((line, reason)),
                         },
-                        Err(err) => totals.reject(line, format!("CSV: {err}")),
+                        Err(err) => unreadable.push((line, format!("CSV: {err}"))),
                     }
                 }
             }
@@ -215,16 +250,12 @@ fn csv_line(header: &[String], record: &csv::StringRecord) -> Result<String, Str
 }
 
 impl Totals {
-    fn reject(&mut self, line: usize, reason: String) {
-        self.lines += 1;
-        self.rejected.push((line, reason));
-    }
-
     /// Adds a call's answer; its line numbers count from 1 within the call's body.
     fn add(&mut self, answer: &Value, lines: &[usize]) {
         self.lines += lines.len();
         self.created += answer["created"].as_u64().unwrap_or_default();
         self.existing += answer["existing"].as_u64().unwrap_or_default();
+        self.devices += answer["devices"].as_u64().unwrap_or_default();
         for rejected in answer["rejected"].as_array().into_iter().flatten() {
             let at = rejected["line"].as_u64().and_then(|n| usize::try_from(n).ok());
             let line = at.and_then(|n| lines.get(n.wrapping_sub(1))).copied().unwrap_or_default();
@@ -243,6 +274,7 @@ impl Totals {
             "lines": self.lines,
             "created": self.created,
             "existing": self.existing,
+            "devices": self.devices,
             "rejected": rejected,
             "seconds": (seconds * 10.0).round() / 10.0,
         });
@@ -252,10 +284,11 @@ impl Totals {
             }
             let rate = self.lines as f64 / seconds.max(0.001);
             println!(
-                "{} lines in {seconds:.1} s ({rate:.0}/s): {} accounts created, {} updated, {} lines rejected",
+                "{} lines in {seconds:.1} s ({rate:.0}/s): {} accounts created, {} updated, {} devices bound, {} lines rejected",
                 self.lines,
                 self.created,
                 self.existing,
+                self.devices,
                 self.rejected.len()
             );
         });

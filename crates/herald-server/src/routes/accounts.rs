@@ -75,9 +75,12 @@ pub struct BulkQuery {
     pub first_line: Option<usize>,
 }
 
-/// Handle the `POST /v1/accounts/bulk` route: NDJSON, one account per line with its tags and
-/// attributes (`{"account":"u1","tags":["vip"],"attributes":{"city":"sz"}}`). Accounts are
-/// created if new; tags are added; attributes set. A bad line is reported and skipped.
+/// Handle the `POST /v1/accounts/bulk` route: NDJSON, one account per line with its tags,
+/// attributes and devices (`{"account":"u1","tags":["vip"],"attributes":{"city":"sz"},
+/// "devices":[{"device_id":"d1","platform":"ios","package":"com.example"}]}`). Accounts are
+/// created if new; tags are added; attributes set; devices bound as `PUT /v1/devices/{id}`
+/// binds them. A bad line is reported and nothing of it is written. The body may be up to
+/// `max_import_body_bytes`.
 #[utoipa::path(post, path = "/v1/accounts/bulk", tag = "accounts", security(("signature" = [])),
     params(BulkQuery),
     request_body(content = String, content_type = "application/x-ndjson"),
@@ -92,12 +95,8 @@ pub async fn bulk_import_route(
     let Query(query) = query.map_err(|err| ApiErrorKind::InvalidRequest(err.body_text()))?;
     let text = std::str::from_utf8(&body)
         .map_err(|err| ApiErrorKind::InvalidRequest(format!("the body is not UTF-8: {err}")))?;
-    let (lines, unreadable) = directory::parse_ndjson(text, query.first_line.unwrap_or(1));
-    let mut outcome = directory::bulk_import(&state.directory, &app, lines).await?;
-    outcome.lines += unreadable.len();
-    outcome.rejected.extend(unreadable);
-    outcome.rejected.sort_by_key(|r| r.line);
-    Ok(Json(outcome))
+    let first_line = query.first_line.unwrap_or(1);
+    Ok(Json(directory::bulk_import(&state.directory, &app, text.into(), first_line).await?))
 }
 
 /// Handle the `GET /v1/accounts` route: accounts in name order, a page at a time.

@@ -54,7 +54,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/app", get(app::get_calling_app_route))
         .route("/v1/accounts", get(accounts::list_accounts_route))
         .route("/v1/accounts/import", post(accounts::import_accounts_route))
-        .route("/v1/accounts/bulk", post(accounts::bulk_import_route))
+        .route(
+            crate::auth::BULK_IMPORT_PATH,
+            post(accounts::bulk_import_route)
+                .layer(DefaultBodyLimit::max(state.settings.max_import_body_bytes)),
+        )
         .route(
             "/v1/accounts/{account}",
             get(accounts::get_account_route).delete(accounts::delete_account_route),

@@ -30,7 +30,7 @@ pub async fn attribute_names(
     Ok(named_slots(&dir.attribute_names(), app))
 }
 
-fn named_slots(names: &[Option<String>], app: &App) -> BTreeMap<u8, String> {
+pub(super) fn named_slots(names: &[Option<String>], app: &App) -> BTreeMap<u8, String> {
     names
         .iter()
         .enumerate()

@@ -40,6 +40,14 @@ impl AppDirectory {
         self.index.write().unwrap_or_else(|poisoned| poisoned.into_inner()).apply_all(changes);
     }
 
+    /// Merges a batch's bitmaps of new accounts, then applies the changes of the others, under
+    /// one hold of the index; as [`AppDirectory::apply`] otherwise.
+    pub(super) fn apply_batch<'a>(&self, created: AppIndex, changes: Vec<IndexChange<'a>>) {
+        let mut index = self.index.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        index.merge(created);
+        index.apply_all(changes);
+    }
+
     /// Attribute name per slot.
     pub fn attribute_names(&self) -> Vec<Option<String>> {
         self.attribute_names.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()

@@ -17,7 +17,7 @@ pub use attributes::{
     attribute_names, get_attributes, named_attributes, set_attribute_names, update_attributes,
     AttributeChange,
 };
-pub use bulk::{bulk_import, parse_ndjson, BulkAccount, BulkOutcome, RejectedLine};
+pub use bulk::{bulk_import, BulkDevice, BulkLine, BulkOutcome, RejectedLine};
 pub use devices::{device_changed, forget_login, register_device, unregister_device};
 pub use estimate::{estimate, plan_audience, resolve_audience, Estimate};
 pub use feed::{ChangeFeed, DirectoryChange};

@@ -113,7 +113,11 @@ pub(super) async fn ensure(
 /// its own, outside the caller's transaction: the app's row (whose seq every dispatch moves)
 /// is locked for that statement only, not for a whole batch. Ids reserved by a transaction
 /// that then fails are skipped, never reused.
-async fn allocate_ids(reserve: &PgPool, app: AppId, count: usize) -> StoreResult<AccountId> {
+pub(super) async fn allocate_ids(
+    reserve: &PgPool,
+    app: AppId,
+    count: usize,
+) -> StoreResult<AccountId> {
     let count = i64::try_from(count).unwrap_or(i64::MAX);
     let end: i64 = sqlx::query_scalar(
         "UPDATE apps SET next_account_id = next_account_id + $1 WHERE id = $2 RETURNING next_account_id",

@@ -55,6 +55,21 @@ pub(super) async fn register_all(
         return Ok(Vec::new());
     }
     let mut tx = pool.begin().await?;
+    let bound = register_in(&mut tx, reserve, app, devices).await?;
+    tx.commit().await?;
+    Ok(bound)
+}
+
+/// [`register_all`] inside the caller's transaction.
+pub(super) async fn register_in(
+    tx: &mut PgConnection,
+    reserve: &PgPool,
+    app: AppId,
+    devices: &[(String, Device)],
+) -> StoreResult<Vec<DeviceBinding>> {
+    if devices.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids: Vec<&str> = devices.iter().map(|(_, d)| d.device_id.as_str()).collect();
     sqlx::query(
         "SELECT pg_advisory_xact_lock(hashtextextended($1::TEXT || '/' || d, 0)) \
@@ -66,12 +81,12 @@ pub(super) async fn register_all(
     .await?;
     let names: Vec<String> = devices.iter().map(|(account, _)| account.clone()).collect();
     let mut accounts: HashMap<String, (AccountId, bool)> =
-        accounts::ensure(reserve, &mut tx, app, &names)
+        accounts::ensure(reserve, &mut *tx, app, &names)
             .await?
             .into_iter()
             .map(|(name, id, created)| (name, (id, created)))
             .collect();
-    let mut owners = owners_of(&mut tx, app, &ids).await?;
+    let mut owners = owners_of(&mut *tx, app, &ids).await?;
     let mut fresh = fresh_keys(reserve, app, &ids, &owners).await?;
     let mut bound = Vec::with_capacity(devices.len());
     for (account, device) in devices {
@@ -86,7 +101,7 @@ pub(super) async fn register_all(
                 StoreError::Corrupt(format!("no key reserved for device {}", device.device_id))
             })?,
         };
-        write(&mut tx, app, account_id, device, key).await?;
+        write(&mut *tx, app, account_id, device, key).await?;
         owners.insert(device.device_id.clone(), (account_id, Some(key)));
         let key =
             u32::try_from(key).map_err(|_| StoreError::Corrupt(format!("device key {key}")))?;
@@ -97,8 +112,7 @@ pub(super) async fn register_all(
         .flat_map(|(account, _, _, previous)| [Some(*account), *previous])
         .flatten()
         .collect();
-    let mut sets = sets_of(&mut tx, app, &touched).await?;
-    tx.commit().await?;
+    let mut sets = sets_of(&mut *tx, app, &touched).await?;
     let mut set = |account: AccountId| DeviceSet {
         account_id: account,
         devices: sets.entry(account).or_default().clone(),

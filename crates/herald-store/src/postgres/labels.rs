@@ -16,7 +16,7 @@ use crate::{
 /// The named accounts' rows, locked until the transaction ends so that two batches changing
 /// one account's tags apply one after the other; locked in id order, so that two batches
 /// never wait for each other in a circle.
-async fn lock_by_name(
+pub(super) async fn lock_by_name(
     conn: &mut PgConnection,
     app: AppId,
     names: &[String],

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod apps;
+mod bulk;
 mod devices;
 mod labels;
 mod nonces;
@@ -439,6 +440,15 @@ impl Store for PgStore {
         update: TagUpdate,
     ) -> StoreResult<BatchOutcome<TagChange>> {
         labels::update_tags(&self.pool, app, update).await
+    }
+
+    async fn bulk_import(
+        &self,
+        app: AppId,
+        accounts: &[crate::BulkAccount],
+        tags_per_account: u32,
+    ) -> StoreResult<crate::BulkImported> {
+        bulk::bulk_import(&self.pool, &self.reserve, app, accounts, tags_per_account).await
     }
 
     async fn attribute_names(&self, app: AppId) -> StoreResult<Vec<Option<String>>> {

@@ -40,17 +40,17 @@ fn record(row: &SqliteRow) -> StoreResult<AccountRecord> {
 }
 
 /// Rows of the named accounts that exist (any order).
-pub(super) async fn rows_by_name(
+pub(super) async fn rows_by_name<S: AsRef<str>>(
     conn: &mut SqliteConnection,
     app: AppId,
-    names: &[String],
+    names: &[S],
 ) -> StoreResult<Vec<AccountRecord>> {
     let mut out = Vec::with_capacity(names.len());
     for chunk in names.chunks(CHUNK) {
         let sql = by_name_sql(chunk.len());
         let mut query = sqlx::query(&sql);
         for name in chunk {
-            query = query.bind(name);
+            query = query.bind(name.as_ref());
         }
         for row in query.bind(app).fetch_all(&mut *conn).await? {
             out.push(record(&row)?);
@@ -111,7 +111,7 @@ pub(super) async fn ensure(
 }
 
 /// Reserves `count` ids; ids are never handed out twice, even after deletion.
-async fn allocate_ids(
+pub(super) async fn allocate_ids(
     conn: &mut SqliteConnection,
     app: AppId,
     count: usize,

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod apps;
+mod bulk;
 mod devices;
 mod labels;
 mod nonces;
@@ -223,6 +224,15 @@ impl Store for SqliteStore {
         update: TagUpdate,
     ) -> StoreResult<BatchOutcome<TagChange>> {
         labels::update_tags(&self.writer, app, update).await
+    }
+
+    async fn bulk_import(
+        &self,
+        app: AppId,
+        accounts: &[crate::BulkAccount],
+        tags_per_account: u32,
+    ) -> StoreResult<crate::BulkImported> {
+        bulk::bulk_import(&self.writer, app, accounts, tags_per_account).await
     }
 
     async fn attribute_names(&self, app: AppId) -> StoreResult<Vec<Option<String>>> {
