@@ -90,7 +90,7 @@ fn naive(accounts: &[Account], plan: &Plan) -> BTreeSet<u32> {
             let named = lookup(names);
             select(&|id, _| named.contains(id))
         }
-        Plan::Tag(tag) => select(&|_, a| a.tags.contains(&tag.as_str())),
+        Plan::Tag(tag) => select(&|_, a| a.tags.iter().any(|t| *t == tag.as_str())),
         Plan::Attr { slot, values } => {
             select(&|_, a| a.attrs.iter().any(|(s, v)| s == slot && values.iter().any(|w| w == v)))
         }

@@ -11,7 +11,8 @@ use herald_server::config::{Overrides, Settings};
 use libfuzzer_sys::fuzz_target;
 
 fn load(text: &str) -> Result<Settings, herald_server::config::ConfigError> {
-    Settings::load_text(Path::new("herald.toml"), text, Vec::new(), Overrides::default())
+    let env: Vec<(String, String)> = Vec::new();
+    Settings::load_text(Path::new("herald.toml"), text, env, Overrides::default())
 }
 
 fuzz_target!(|data: &[u8]| {
