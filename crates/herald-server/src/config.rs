@@ -268,10 +268,32 @@ impl Settings {
         env: impl IntoIterator<Item = (String, String)>,
         overrides: Overrides,
     ) -> Result<Self, ConfigError> {
-        let mut table = match file {
-            Some(path) => read_file(path)?,
-            None => toml::Table::new(),
-        };
+        match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                Self::load_text(path, &text, env, overrides)
+            }
+            None => Self::merge(toml::Table::new(), env, overrides),
+        }
+    }
+
+    /// Builds the settings from the text of the file at `path` (named in errors), the given
+    /// environment and the flags: [`Settings::load`] after reading the file.
+    pub fn load_text(
+        path: &Path,
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: Overrides,
+    ) -> Result<Self, ConfigError> {
+        Self::merge(parse_file(path, text)?, env, overrides)
+    }
+
+    fn merge(
+        mut table: toml::Table,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: Overrides,
+    ) -> Result<Self, ConfigError> {
         let env: BTreeMap<String, String> = env.into_iter().collect();
         for key in KEYS {
             if let Some(value) = env.get(&format!("HERALD_{}", key.to_ascii_uppercase())) {
@@ -419,13 +441,11 @@ impl Settings {
     }
 }
 
-fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+fn parse_file(path: &Path, text: &str) -> Result<toml::Table, ConfigError> {
     // Parse as `Settings` first so that a typo in the file is reported against the file.
-    toml::from_str::<Settings>(&text)
+    toml::from_str::<Settings>(text)
         .map_err(|source| ConfigError::File { path: path.into(), source: source.clone() })?;
-    toml::from_str(&text).map_err(|source| ConfigError::File { path: path.into(), source })
+    toml::from_str(text).map_err(|source| ConfigError::File { path: path.into(), source })
 }
 
 /// Environment values are strings; numbers and booleans are given their TOML type so that

@@ -9,4 +9,4 @@ pub use admin::require_admin;
 pub use client_token::StoreAuthenticator;
 pub use herald_service::token;
 pub use nonce::{NonceCache, Nonces, SharedNonces};
-pub use signed::{require_signature, CallingApp, BULK_IMPORT_PATH};
+pub use signed::{require_signature, CallingApp, SignatureHeaders, BULK_IMPORT_PATH};

@@ -29,6 +29,41 @@ fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Api
         .ok_or(ApiErrorKind::MissingHeader(name))
 }
 
+/// The signature headers of a request, read and checked for shape and freshness; the
+/// signature itself is checked once the app's secrets are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureHeaders<'a> {
+    pub key: &'a str,
+    /// Unix seconds, within the window of the clock it was read against.
+    pub timestamp: i64,
+    pub nonce: &'a str,
+    pub signature: &'a str,
+}
+
+impl<'a> SignatureHeaders<'a> {
+    /// Reads the four headers: all present, the timestamp Unix seconds within `window` of `now`,
+    /// the nonce of the accepted shape.
+    ///
+    /// # Errors
+    /// The first missing header, then a bad or stale timestamp, then a bad nonce.
+    pub fn read(headers: &'a HeaderMap, now: i64, window: u64) -> Result<Self, ApiErrorKind> {
+        let key = header(headers, signature::KEY_HEADER)?;
+        let timestamp = header(headers, signature::TIMESTAMP_HEADER)?;
+        let nonce = header(headers, signature::NONCE_HEADER)?;
+        let given = header(headers, signature::SIGNATURE_HEADER)?;
+        let timestamp: i64 = timestamp.parse().map_err(|_| {
+            ApiErrorKind::InvalidRequest("x-herald-timestamp must be Unix seconds".into())
+        })?;
+        if timestamp.abs_diff(now) > window {
+            return Err(ApiErrorKind::StaleTimestamp { given: timestamp, now, window });
+        }
+        if !signature::valid_nonce(nonce) {
+            return Err(ApiErrorKind::BadNonce);
+        }
+        Ok(Self { key, timestamp, nonce, signature: given })
+    }
+}
+
 /// Middleware: verifies the signature and hands the app to the handler as [`CallingApp`].
 pub async fn require_signature(
     State(state): State<AppState>,
@@ -36,28 +71,10 @@ pub async fn require_signature(
     next: Next,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let headers = &parts.headers;
-    let key = header(headers, signature::KEY_HEADER)?;
-    let timestamp = header(headers, signature::TIMESTAMP_HEADER)?;
-    let nonce = header(headers, signature::NONCE_HEADER)?;
-    let given = header(headers, signature::SIGNATURE_HEADER)?;
-
     let window = state.settings.signature_window_secs;
     let now = Utc::now();
-    let timestamp: i64 = timestamp.parse().map_err(|_| {
-        ApiErrorKind::InvalidRequest("x-herald-timestamp must be Unix seconds".into())
-    })?;
-    if timestamp.abs_diff(now.timestamp()) > window {
-        return Err(ApiErrorKind::StaleTimestamp {
-            given: timestamp,
-            now: now.timestamp(),
-            window,
-        }
-        .into());
-    }
-    if !signature::valid_nonce(nonce) {
-        return Err(ApiErrorKind::BadNonce.into());
-    }
+    let SignatureHeaders { key, timestamp, nonce, signature: given } =
+        SignatureHeaders::read(&parts.headers, now.timestamp(), window)?;
     let app = state.store.app_by_key(key).await.map_err(|err| match err {
         StoreError::NotFound { .. } => ApiErrorKind::UnknownApp,
         other => other.into(),

@@ -53,37 +53,66 @@ pub fn timestamp_secs(raw: &str) -> Option<i64> {
     Some(if value >= MILLIS_FROM { value / 1000 } else { value })
 }
 
+/// The signature headers of a call, read and checked for shape and freshness; the signature
+/// itself is checked once the app's secrets are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RongHeaders<'a> {
+    pub key: &'a str,
+    pub nonce: &'a str,
+    /// The `Timestamp` header as sent: the signature covers these characters.
+    pub raw_timestamp: &'a str,
+    /// Unix seconds, within the window of the clock it was read against.
+    pub timestamp: i64,
+    pub signature: &'a str,
+}
+
+impl<'a> RongHeaders<'a> {
+    /// Reads the four headers (each also with the `RC-` prefix): all present, the timestamp
+    /// within `window` of `now`, the nonce at most [`MAX_NONCE_LEN`] bytes.
+    ///
+    /// # Errors
+    /// The first missing header, then a bad or stale timestamp, then a long nonce.
+    pub fn read(headers: &'a HeaderMap, now: i64, window: u64) -> Result<Self, RongError> {
+        let key = header(headers, "App-Key")?;
+        let nonce = header(headers, "Nonce")?;
+        let raw_timestamp = header(headers, "Timestamp")?;
+        let signature = header(headers, "Signature")?;
+
+        let timestamp = timestamp_secs(raw_timestamp).ok_or_else(|| {
+            RongError::Auth("Timestamp must be Unix time in seconds or milliseconds".into())
+        })?;
+        if timestamp.abs_diff(now) > window {
+            return Err(ApiErrorKind::StaleTimestamp { given: timestamp, now, window }.into());
+        }
+        if nonce.len() > MAX_NONCE_LEN {
+            return Err(RongError::Auth(format!("Nonce is longer than {MAX_NONCE_LEN} bytes")));
+        }
+        Ok(Self { key, nonce, raw_timestamp, timestamp, signature })
+    }
+
+    /// Whether the `Signature` header was made with `secret` (hex in either case); compared in
+    /// constant time.
+    pub fn signed_with(&self, secret: &str) -> bool {
+        let given = self.signature.to_ascii_lowercase();
+        let expected = signature(secret, self.nonce, self.raw_timestamp);
+        bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+    }
+}
+
 /// Verifies the request's signature headers; the calling app on success.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     now: DateTime<Utc>,
 ) -> Result<App, RongError> {
-    let key = header(headers, "App-Key")?;
-    let nonce = header(headers, "Nonce")?;
-    let raw_timestamp = header(headers, "Timestamp")?;
-    let given = header(headers, "Signature")?;
-
-    let timestamp = timestamp_secs(raw_timestamp).ok_or_else(|| {
-        RongError::Auth("Timestamp must be Unix time in seconds or milliseconds".into())
-    })?;
     let window = state.settings.signature_window_secs;
-    if timestamp.abs_diff(now.timestamp()) > window {
-        let stale = ApiErrorKind::StaleTimestamp { given: timestamp, now: now.timestamp(), window };
-        return Err(stale.into());
-    }
-    if nonce.len() > MAX_NONCE_LEN {
-        return Err(RongError::Auth(format!("Nonce is longer than {MAX_NONCE_LEN} bytes")));
-    }
+    let call = RongHeaders::read(headers, now.timestamp(), window)?;
+    let RongHeaders { key, nonce, raw_timestamp, timestamp, .. } = call;
     let app = state.store.app_by_key(key).await.map_err(|err| match err {
         StoreError::NotFound { .. } => ApiErrorKind::UnknownApp,
         other => other.into(),
     })?;
-    let given = given.to_ascii_lowercase();
-    let matches = |secret: &str| {
-        bool::from(signature(secret, nonce, raw_timestamp).as_bytes().ct_eq(given.as_bytes()))
-    };
-    if !app.valid_secrets(now).any(matches) {
+    if !app.valid_secrets(now).any(|secret| call.signed_with(secret)) {
         return Err(ApiErrorKind::BadSignature.into());
     }
     // Recorded only once the signature holds, so nobody can burn another app's nonces. The

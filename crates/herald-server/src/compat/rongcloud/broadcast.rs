@@ -29,13 +29,19 @@ pub async fn broadcast_route(State(state): State<AppState>, call: Call) -> Reply
 }
 
 async fn broadcast(state: &AppState, call: &Call) -> Result<Vec<(&'static str, Value)>, RongError> {
-    let form = Form::parse(&call.body)?;
-    let message = message(form.optional("objectName"), form.optional("content").map(Value::from))?;
-    let notification = notification(form.optional("pushContent"), form.optional("pushData"));
-    let sender = form.optional("fromUserId").map(str::to_owned);
+    let (message, notification, sender) = read(&call.body)?;
     let target = Target { audience: json!({"all": true}), platforms: None };
     let id = send(state, call, target, message, notification, sender).await?;
     Ok(vec![("id", Value::String(id))])
+}
+
+/// The message, notification and sender of a broadcast form body.
+pub fn read(body: &[u8]) -> Result<(Value, Option<Notification>, Option<String>), RongError> {
+    let form = Form::parse(body)?;
+    let message = message(form.optional("objectName"), form.optional("content").map(Value::from))?;
+    let notification = notification(form.optional("pushContent"), form.optional("pushData"));
+    let sender = form.optional("fromUserId").map(str::to_owned);
+    Ok((message, notification, sender))
 }
 
 /// The notification of `pushContent` and `pushData`, if either is given.

@@ -35,17 +35,17 @@ impl Call {
     ) -> Reply {
         Reply::from_result(self.format, result)
     }
+}
 
-    /// The body as JSON; an empty body is "no POST data", malformed JSON a parameter error.
-    /// The `Content-Type` is not checked: RongCloud asks for `application/json`, but a body
-    /// that parses is taken whatever its label.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, RongError> {
-        if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Err(RongError::NoPostData);
-        }
-        serde_json::from_slice(&self.body)
-            .map_err(|err| RongError::Api(ApiErrorKind::InvalidJson(err.to_string())))
+/// A call's body as JSON; an empty body is "no POST data", malformed JSON a parameter error.
+/// The `Content-Type` is not checked: RongCloud asks for `application/json`, but a body that
+/// parses is taken whatever its label.
+pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, RongError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(RongError::NoPostData);
     }
+    serde_json::from_slice(body)
+        .map_err(|err| RongError::Api(ApiErrorKind::InvalidJson(err.to_string())))
 }
 
 impl FromRequest<AppState> for Call {

@@ -7,7 +7,7 @@
 //! into herald's directory and push operations; docs/migrate-rongcloud.md is the guide.
 
 mod audience;
-mod auth;
+pub mod auth;
 mod broadcast;
 mod call;
 mod envelope;
@@ -23,6 +23,9 @@ use axum::routing::post;
 use axum::Router;
 
 use crate::state::AppState;
+
+pub use envelope::{Format, Reply};
+pub use error::RongError;
 
 /// The RongCloud routes, each under its `.json` and its `.xml` path.
 pub fn router() -> Router<AppState> {
@@ -46,4 +49,23 @@ where
     router
         .route(&format!("{stem}.json"), post(handler.clone()))
         .route(&format!("{stem}.xml"), post(handler))
+}
+
+/// Reads and checks the body of the call at `path` (such as `/push.json`) as its handler does
+/// before it touches the store. The fuzz targets in `fuzz/` drive it.
+///
+/// # Errors
+/// The refusal the call would answer with; a path the layer does not route is a parameter
+/// error.
+pub fn check_request(path: &str, body: &[u8]) -> Result<(), RongError> {
+    let stem = path.strip_suffix(".json").or_else(|| path.strip_suffix(".xml"));
+    match stem {
+        Some("/user/getToken" | "/user/checkOnline") => user::read_user(body).map(drop),
+        Some("/user/tag/set") => tags::read_set(body).map(drop),
+        Some("/user/tag/batch/set") => tags::read_batch_set(body).map(drop),
+        Some("/user/tags/get") => tags::read_get(body).map(drop),
+        Some("/push") => push::read(body).map(drop),
+        Some("/message/broadcast") => broadcast::read(body).map(drop),
+        _ => Err(RongError::param(format!("no call at {path}"))),
+    }
 }

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::audience::{translate, RongAudience, Target};
-use super::call::Call;
+use super::call::{json_body, Call};
 use super::envelope::Reply;
 use super::error::RongError;
 use super::notification::RongNotification;
@@ -116,7 +116,22 @@ pub async fn push_route(State(state): State<AppState>, call: Call) -> Reply {
 }
 
 async fn push(state: &AppState, call: &Call) -> Result<Vec<(&'static str, Value)>, RongError> {
-    let body: PushBody = call.json()?;
+    let PushCall { target, message, notification, sender } = read(&call.body)?;
+    let id = send(state, call, target, message, notification, sender).await?;
+    Ok(vec![("id", Value::String(id))])
+}
+
+/// A `/push` body, read and checked.
+pub struct PushCall {
+    pub target: Target,
+    pub message: Value,
+    pub notification: Option<Notification>,
+    pub sender: Option<String>,
+}
+
+/// Reads a `/push` body as [`push_route`] does before it sends the push.
+pub fn read(body: &[u8]) -> Result<PushCall, RongError> {
+    let body: PushBody = json_body(body)?;
     let platforms = platforms(body.platform)?;
     let audience = body.audience.ok_or_else(|| RongError::param("audience is required"))?;
     let target = translate(&audience, platforms)?;
@@ -129,8 +144,7 @@ async fn push(state: &AppState, call: &Call) -> Result<Vec<(&'static str, Value)
         return Err(RongError::param("notification is required"));
     }
     let sender = body.fromuserid.filter(|s| !s.is_empty());
-    let id = send(state, call, target, message, notification, sender).await?;
-    Ok(vec![("id", Value::String(id))])
+    Ok(PushCall { target, message, notification, sender })
 }
 
 #[cfg(test)]

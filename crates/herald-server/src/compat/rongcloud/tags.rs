@@ -18,9 +18,10 @@ use herald_store::TagOp;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::call::Call;
+use super::call::{json_body, Call};
 use super::envelope::Reply;
 use super::error::RongError;
+use super::form::Form;
 use crate::directory;
 use crate::state::AppState;
 
@@ -88,13 +89,19 @@ pub async fn set_route(State(state): State<AppState>, call: Call) -> Reply {
 }
 
 async fn set(state: &AppState, call: &Call) -> Result<Vec<(&'static str, Value)>, RongError> {
-    let body: SetBody = call.json()?;
+    let (user, tags) = read_set(&call.body)?;
+    replace_tags(state, call, vec![user], tags).await?;
+    Ok(vec![])
+}
+
+/// The user and tags of a `/user/tag/set` body.
+pub fn read_set(body: &[u8]) -> Result<(String, Vec<String>), RongError> {
+    let body: SetBody = json_body(body)?;
     let user = required(body.user_id.filter(|u| !u.is_empty()), "userId")?;
     let tags = required(body.tags, "tags")?;
     check_user("userId", &user)?;
     check_tags("tags", &tags)?;
-    replace_tags(state, call, vec![user], tags).await?;
-    Ok(vec![])
+    Ok((user, tags))
 }
 
 /// Handle the `POST /user/tag/batch/set.{json,xml}` route.
@@ -103,7 +110,14 @@ pub async fn batch_set_route(State(state): State<AppState>, call: Call) -> Reply
 }
 
 async fn batch_set(state: &AppState, call: &Call) -> Result<Vec<(&'static str, Value)>, RongError> {
-    let body: BatchSetBody = call.json()?;
+    let (users, tags) = read_batch_set(&call.body)?;
+    replace_tags(state, call, users, tags).await?;
+    Ok(vec![])
+}
+
+/// The users and tags of a `/user/tag/batch/set` body.
+pub fn read_batch_set(body: &[u8]) -> Result<(Vec<String>, Vec<String>), RongError> {
+    let body: BatchSetBody = json_body(body)?;
     let users = required(body.user_ids.filter(|u| !u.is_empty()), "userIds")?;
     let tags = required(body.tags, "tags")?;
     LimitBreach::check("userIds", MAX_SET_USERS, users.len())?;
@@ -111,8 +125,7 @@ async fn batch_set(state: &AppState, call: &Call) -> Result<Vec<(&'static str, V
         check_user(&format!("userIds[{i}]"), user)?;
     }
     check_tags("tags", &tags)?;
-    replace_tags(state, call, users, tags).await?;
-    Ok(vec![])
+    Ok((users, tags))
 }
 
 /// Imports the users and replaces their tags; a user the store could not update fails the call.
@@ -152,15 +165,7 @@ pub async fn get_route(State(state): State<AppState>, call: Call) -> Reply {
 }
 
 async fn get(state: &AppState, call: &Call) -> Result<Vec<(&'static str, Value)>, RongError> {
-    let form = super::form::Form::parse(&call.body)?;
-    let users = form.all("userIds");
-    if users.is_empty() {
-        return Err(RongError::param("userIds is required"));
-    }
-    LimitBreach::check("userIds", MAX_GET_USERS, users.len())?;
-    for (i, user) in users.iter().enumerate() {
-        check_user(&format!("userIds[{i}]"), user)?;
-    }
+    let users = read_get(&call.body)?;
     let (found, _unknown) = directory::get_tags(&state.directory, &call.app, &users).await?;
     let result: Map<String, Value> = users
         .into_iter()
@@ -170,6 +175,20 @@ async fn get(state: &AppState, call: &Call) -> Result<Vec<(&'static str, Value)>
         })
         .collect();
     Ok(vec![("result", Value::Object(result))])
+}
+
+/// The users of a `/user/tags/get` form body.
+pub fn read_get(body: &[u8]) -> Result<Vec<String>, RongError> {
+    let form = Form::parse(body)?;
+    let users = form.all("userIds");
+    if users.is_empty() {
+        return Err(RongError::param("userIds is required"));
+    }
+    LimitBreach::check("userIds", MAX_GET_USERS, users.len())?;
+    for (i, user) in users.iter().enumerate() {
+        check_user(&format!("userIds[{i}]"), user)?;
+    }
+    Ok(users)
 }
 
 #[cfg(test)]

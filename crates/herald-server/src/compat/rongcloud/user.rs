@@ -34,9 +34,7 @@ pub async fn get_token_route(State(state): State<AppState>, call: Call) -> Reply
 }
 
 async fn get_token(state: &AppState, call: &Call) -> Result<Vec<(&'static str, Value)>, RongError> {
-    let form = Form::parse(&call.body)?;
-    let user = form.required("userId")?.to_owned();
-    check_user("userId", &user)?;
+    let user = read_user(&call.body)?;
     directory::import_accounts(&state.directory, &call.app, std::slice::from_ref(&user)).await?;
     let expires_at = (Utc::now() + Duration::seconds(TOKEN_TTL_SECS)).timestamp();
     let token = herald_gateway::token::mint(&call.app.key, &call.app.secret, &user, expires_at);
@@ -54,9 +52,7 @@ async fn check_online(
     state: &AppState,
     call: &Call,
 ) -> Result<Vec<(&'static str, Value)>, RongError> {
-    let form = Form::parse(&call.body)?;
-    let user = form.required("userId")?.to_owned();
-    check_user("userId", &user)?;
+    let user = read_user(&call.body)?;
     let ids = state
         .store
         .account_ids(call.app.id, std::slice::from_ref(&user))
@@ -75,4 +71,12 @@ async fn check_online(
         }
     };
     Ok(vec![("status", Value::from(if online { "1" } else { "0" }))])
+}
+
+/// The `userId` of a `/user/getToken` or `/user/checkOnline` form body.
+pub fn read_user(body: &[u8]) -> Result<String, RongError> {
+    let form = Form::parse(body)?;
+    let user = form.required("userId")?.to_owned();
+    check_user("userId", &user)?;
+    Ok(user)
 }

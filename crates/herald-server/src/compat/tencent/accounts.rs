@@ -28,6 +28,13 @@ fn valid_user_id(id: &str) -> bool {
 /// Handle `POST /v4/im_open_login_svc/account_import`. `Nick` and `FaceUrl` are accepted and
 /// not kept: herald has no user profiles.
 pub async fn import_route(caller: &Caller, body: &Body) -> Result<Fields, TencentError> {
+    let id = read_import(body)?;
+    directory::import_accounts(&caller.state.directory, &caller.app, &[id.to_owned()]).await?;
+    Ok(Fields::new())
+}
+
+/// The UserID of an `account_import` body.
+pub fn read_import(body: &Body) -> Result<&str, TencentError> {
     let id = match (body.get("UserID"), body.get("Identifier")) {
         (Some(id), _) | (None, Some(id)) => id,
         (None, None) => return Err(request::invalid("UserID is required".into())),
@@ -40,13 +47,23 @@ pub async fn import_route(caller: &Caller, body: &Body) -> Result<Fields, Tencen
             return Err(request::invalid(format!("{optional} must be a string")));
         }
     }
-    directory::import_accounts(&caller.state.directory, &caller.app, &[id.to_owned()]).await?;
-    Ok(Fields::new())
+    Ok(id)
 }
 
 /// Handle `POST /v4/im_open_login_svc/multiaccount_import`: valid ids are imported, the
 /// others are listed in `FailAccounts`.
 pub async fn multi_import_route(caller: &Caller, body: &Body) -> Result<Fields, TencentError> {
+    let (valid, failed) = read_multi_import(body)?;
+    if !valid.is_empty() {
+        directory::import_accounts(&caller.state.directory, &caller.app, &valid).await?;
+    }
+    let mut fields = Fields::new();
+    fields.insert("FailAccounts".into(), json!(failed));
+    Ok(fields)
+}
+
+/// The distinct valid UserIDs of a `multiaccount_import` body, and the invalid ones.
+pub fn read_multi_import(body: &Body) -> Result<(Vec<String>, Vec<String>), TencentError> {
     let listed = request::entries(body, "Accounts")?;
     let mut valid = Vec::with_capacity(listed.len());
     let mut failed = Vec::new();
@@ -57,13 +74,7 @@ pub async fn multi_import_route(caller: &Caller, body: &Body) -> Result<Fields, 
             None => return Err(request::invalid("Accounts must hold strings".into())),
         }
     }
-    let valid = request::distinct(&valid);
-    if !valid.is_empty() {
-        directory::import_accounts(&caller.state.directory, &caller.app, &valid).await?;
-    }
-    let mut fields = Fields::new();
-    fields.insert("FailAccounts".into(), json!(failed));
-    Ok(fields)
+    Ok((request::distinct(&valid), failed))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use herald_core::account::check_text;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::batch::{check_report, require_existing};
 use super::envelope::Fields;
@@ -42,12 +42,28 @@ fn text<'a>(value: &'a Value, what: &str) -> Result<&'a str, TencentError> {
 /// Handle `POST /v4/all_member_push/im_set_attr_name`. An empty name unnames the slot; slots
 /// not listed keep their names.
 pub async fn set_names_route(caller: &Caller, body: &Body) -> Result<Fields, TencentError> {
-    let names = match body.get("AttrNames") {
-        Some(Value::Object(names)) => names,
-        Some(_) => return Err(request::invalid("AttrNames must be an object".into())),
-        None => return Err(request::invalid("AttrNames is required".into())),
-    };
+    let names = names_given(body)?;
     let mut after = directory::attribute_names(&caller.state.directory, &caller.app).await?;
+    let changes = rename(names, &mut after)?;
+    directory::set_attribute_names(&caller.state.directory, &caller.app, changes).await?;
+    Ok(Fields::new())
+}
+
+/// The `AttrNames` object of `im_set_attr_name`.
+pub fn names_given(body: &Body) -> Result<&Map<String, Value>, TencentError> {
+    match body.get("AttrNames") {
+        Some(Value::Object(names)) => Ok(names),
+        Some(_) => Err(request::invalid("AttrNames must be an object".into())),
+        None => Err(request::invalid("AttrNames is required".into())),
+    }
+}
+
+/// Applies `names` (slot → name, `""` to unname) to the app's names `after`; the changes to
+/// store, unless two slots would share a name.
+pub fn rename(
+    names: &Map<String, Value>,
+    after: &mut BTreeMap<u8, String>,
+) -> Result<Vec<(u8, Option<String>)>, TencentError> {
     let mut changes = Vec::with_capacity(names.len());
     for (key, name) in names {
         let slot = key
@@ -69,8 +85,7 @@ pub async fn set_names_route(caller: &Caller, body: &Body) -> Result<Fields, Ten
     if let Some(name) = after.values().find(|name| !seen.insert(name.as_str())) {
         return Err(invalid(format!("attribute name {name} is given to two slots")));
     }
-    directory::set_attribute_names(&caller.state.directory, &caller.app, changes).await?;
-    Ok(Fields::new())
+    Ok(changes)
 }
 
 /// Handle `POST /v4/all_member_push/im_get_attr_name`.
@@ -102,38 +117,48 @@ pub async fn get_route(caller: &Caller, body: &Body) -> Result<Fields, TencentEr
 
 /// Handle `POST /v4/all_member_push/im_set_attr`.
 pub async fn set_route(caller: &Caller, body: &Body) -> Result<Fields, TencentError> {
-    update(caller, body, |attrs, known| {
-        let attrs = attrs
-            .as_object()
-            .ok_or_else(|| request::invalid("Attrs must be an object of name: value".into()))?;
-        attrs
-            .iter()
-            .map(|(name, value)| {
-                known_name(name, known)?;
-                let value = text(value, &format!("value of {name}"))?.to_owned();
-                Ok(AttributeChange::Set { name: name.clone(), value })
-            })
-            .collect()
-    })
-    .await
+    update(caller, body, set_changes).await
 }
 
 /// Handle `POST /v4/all_member_push/im_remove_attr`.
 pub async fn remove_route(caller: &Caller, body: &Body) -> Result<Fields, TencentError> {
-    update(caller, body, |attrs, known| {
-        let attrs = attrs
-            .as_array()
-            .ok_or_else(|| request::invalid("Attrs must be an array of names".into()))?;
-        attrs
-            .iter()
-            .map(|name| {
-                let name = name.as_str().ok_or_else(|| invalid("names must be strings".into()))?;
-                known_name(name, known)?;
-                Ok(AttributeChange::Remove { name: name.to_owned() })
-            })
-            .collect()
-    })
-    .await
+    update(caller, body, remove_changes).await
+}
+
+/// The `Attrs` of one `im_set_attr` entry: an object of known name → value.
+pub fn set_changes(
+    attrs: &Value,
+    known: &HashSet<String>,
+) -> Result<Vec<AttributeChange>, TencentError> {
+    let attrs = attrs
+        .as_object()
+        .ok_or_else(|| request::invalid("Attrs must be an object of name: value".into()))?;
+    attrs
+        .iter()
+        .map(|(name, value)| {
+            known_name(name, known)?;
+            let value = text(value, &format!("value of {name}"))?.to_owned();
+            Ok(AttributeChange::Set { name: name.clone(), value })
+        })
+        .collect()
+}
+
+/// The `Attrs` of one `im_remove_attr` entry: an array of known names.
+pub fn remove_changes(
+    attrs: &Value,
+    known: &HashSet<String>,
+) -> Result<Vec<AttributeChange>, TencentError> {
+    let attrs = attrs
+        .as_array()
+        .ok_or_else(|| request::invalid("Attrs must be an array of names".into()))?;
+    attrs
+        .iter()
+        .map(|name| {
+            let name = name.as_str().ok_or_else(|| invalid("names must be strings".into()))?;
+            known_name(name, known)?;
+            Ok(AttributeChange::Remove { name: name.to_owned() })
+        })
+        .collect()
 }
 
 fn known_name(name: &str, known: &HashSet<String>) -> Result<(), TencentError> {
@@ -144,28 +169,37 @@ fn known_name(name: &str, known: &HashSet<String>) -> Result<(), TencentError> {
     }
 }
 
+/// The reader of one entry's `Attrs`: [`set_changes`] or [`remove_changes`].
+pub type ChangesOf = fn(&Value, &HashSet<String>) -> Result<Vec<AttributeChange>, TencentError>;
+
 /// Reads each `UserAttrs` entry's `Attrs` with `changes` and applies them in one batch.
-async fn update(
-    caller: &Caller,
-    body: &Body,
-    changes: impl Fn(&Value, &HashSet<String>) -> Result<Vec<AttributeChange>, TencentError>,
-) -> Result<Fields, TencentError> {
+async fn update(caller: &Caller, body: &Body, changes: ChangesOf) -> Result<Fields, TencentError> {
     let known: HashSet<String> = directory::attribute_names(&caller.state.directory, &caller.app)
         .await?
         .into_values()
         .collect();
-    let mut updates = Vec::new();
-    for entry in request::entries(body, "UserAttrs")? {
-        let account = request::entry_account(entry, "UserAttrs")?;
-        let attrs = entry
-            .get("Attrs")
-            .ok_or_else(|| request::invalid(format!("Attrs of {account} is required")))?;
-        updates.push((account, changes(attrs, &known)?));
-    }
+    let updates = read_updates(body, &known, changes)?;
     let accounts: Vec<String> = updates.iter().map(|(account, _)| account.clone()).collect();
     require_existing(caller, &accounts).await?;
     let report =
         directory::update_attributes(&caller.state.directory, &caller.app, updates).await?;
     check_report(&report)?;
     Ok(Fields::new())
+}
+
+/// Reads the `UserAttrs` entries of a set or remove call, given the app's attribute names.
+pub fn read_updates(
+    body: &Body,
+    known: &HashSet<String>,
+    changes: ChangesOf,
+) -> Result<Vec<(String, Vec<AttributeChange>)>, TencentError> {
+    let mut updates = Vec::new();
+    for entry in request::entries(body, "UserAttrs")? {
+        let account = request::entry_account(entry, "UserAttrs")?;
+        let attrs = entry
+            .get("Attrs")
+            .ok_or_else(|| request::invalid(format!("Attrs of {account} is required")))?;
+        updates.push((account, changes(attrs, known)?));
+    }
+    Ok(updates)
 }

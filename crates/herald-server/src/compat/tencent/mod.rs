@@ -26,7 +26,7 @@ mod reports;
 mod request;
 mod tags;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -152,6 +152,48 @@ async fn call(
         Command::RemoveAllTags => tags::remove_all_route(&caller, &body).await,
         Command::PushReport => reports::push_report_route(&caller, &body).await,
         Command::PushStatistics => reports::statistics_route(&caller, &body).await,
+    }
+}
+
+/// Reads and checks the body of the call at `path` (`service/command`) as its handler does
+/// before it touches the store, for an app whose attribute slots are named `attribute_names`
+/// and whose admin is `admin_identifier`. The fuzz targets in `fuzz/` drive it.
+///
+/// # Errors
+/// The refusal the call would answer with.
+pub fn check_request(
+    path: &str,
+    bytes: &[u8],
+    attribute_names: &BTreeMap<u8, String>,
+    admin_identifier: &str,
+) -> Result<(), TencentError> {
+    let which = path
+        .split_once('/')
+        .and_then(|(service, command)| Command::parse(service, command))
+        .ok_or_else(|| TencentError::UnknownCommand(format!("POST /v4/{path}")))?;
+    let body = request::parse(bytes)?;
+    let known: HashSet<String> = attribute_names.values().cloned().collect();
+    match which {
+        Command::AccountImport => accounts::read_import(&body).map(drop),
+        Command::MultiAccountImport => accounts::read_multi_import(&body).map(drop),
+        Command::Push => push::read(&body, admin_identifier, &known).map(drop),
+        Command::SetAttrName => {
+            attributes::rename(attributes::names_given(&body)?, &mut attribute_names.clone())
+                .map(drop)
+        }
+        Command::GetAttrName => Ok(()),
+        Command::GetAttr | Command::GetTag | Command::RemoveAllTags => {
+            request::accounts(&body, "To_Account").map(drop)
+        }
+        Command::SetAttr => {
+            attributes::read_updates(&body, &known, attributes::set_changes).map(drop)
+        }
+        Command::RemoveAttr => {
+            attributes::read_updates(&body, &known, attributes::remove_changes).map(drop)
+        }
+        Command::AddTag | Command::RemoveTag => tags::read_updates(&body).map(drop),
+        Command::PushReport => request::accounts(&body, "TaskIds").map(drop),
+        Command::PushStatistics => reports::StatisticsQuery::read(&body, Utc::now()).map(drop),
     }
 }
 

@@ -34,53 +34,12 @@ pub const MAX_LIFE_TIME_SECS: u32 = 604_800;
 
 /// Handle `POST /v4/all_member_push/im_push`.
 pub async fn push_route(caller: &Caller, body: &Body) -> Result<Fields, TencentError> {
-    let random = body
-        .get("MsgRandom")
-        .and_then(Value::as_u64)
-        .filter(|n| u32::try_from(*n).is_ok())
-        .ok_or(TencentError::MsgRandom)?;
-    let elements = match body.get("MsgBody") {
-        Some(Value::Array(elements)) => elements,
-        Some(_) => return Err(TencentError::MsgBodyNotArray),
-        None => return Err(TencentError::MsgBody("MsgBody is required".into())),
-    };
-    check_elements(elements)?;
-    let ttl_secs = match body.get("MsgLifeTime") {
-        // Tencent's default: online users only.
-        None | Some(Value::Null) => 0,
-        Some(value) => value
-            .as_u64()
-            .and_then(|secs| u32::try_from(secs).ok())
-            .filter(|secs| *secs <= MAX_LIFE_TIME_SECS)
-            .ok_or(TencentError::LifeTime { max: MAX_LIFE_TIME_SECS })?,
-    };
-    let sender = match body.get("From_Account") {
-        None | Some(Value::Null) => caller.settings.admin_identifier.clone(),
-        Some(Value::String(from)) if !from.is_empty() && from.len() <= MAX_USER_ID_BYTES => {
-            from.clone()
-        }
-        Some(_) => {
-            return Err(TencentError::MessageFormat(format!(
-                "From_Account must be a UserID of 1 to {MAX_USER_ID_BYTES} bytes"
-            )))
-        }
-    };
+    let head = Head::read(body, &caller.settings.admin_identifier)?;
     let names: HashSet<String> = directory::attribute_names(&caller.state.directory, &caller.app)
         .await?
         .into_values()
         .collect();
-    let audience = condition::audience(body.get("Condition"), &names)?;
-    let notification = notification::notification(body.get("OfflinePushInfo"), elements)?;
-    let vendor_push = notification::vendor_push(body.get("OfflinePushInfo"))?;
-    let content = PushContent {
-        message: json!({ "MsgBody": elements }),
-        notification,
-        sender: Some(sender),
-        platforms: None,
-        ttl_secs,
-        idempotency_key: Some(format!("tencent:{random}")),
-        vendor_push,
-    };
+    let (audience, content) = head.finish(body, &names)?;
     let request = PushRequest {
         source: PushSource::Layer(Layer::Tencent, caller.settings.limits),
         audience,
@@ -91,6 +50,83 @@ pub async fn push_route(caller: &Caller, body: &Body) -> Result<Fields, TencentE
     let mut fields = Fields::new();
     fields.insert("TaskId".into(), json!(record.id));
     Ok(fields)
+}
+
+/// Reads an `im_push` body into its audience and content, as [`push_route`] does, with the
+/// app's attribute names given rather than read from the store.
+pub fn read(
+    body: &Body,
+    admin_identifier: &str,
+    attribute_names: &HashSet<String>,
+) -> Result<(Value, PushContent), TencentError> {
+    Head::read(body, admin_identifier)?.finish(body, attribute_names)
+}
+
+/// The fields of an `im_push` that are checked before the app's attribute names are needed.
+struct Head<'a> {
+    random: u64,
+    elements: &'a [Value],
+    ttl_secs: u32,
+    sender: String,
+}
+
+impl<'a> Head<'a> {
+    fn read(body: &'a Body, admin_identifier: &str) -> Result<Self, TencentError> {
+        let random = body
+            .get("MsgRandom")
+            .and_then(Value::as_u64)
+            .filter(|n| u32::try_from(*n).is_ok())
+            .ok_or(TencentError::MsgRandom)?;
+        let elements = match body.get("MsgBody") {
+            Some(Value::Array(elements)) => elements,
+            Some(_) => return Err(TencentError::MsgBodyNotArray),
+            None => return Err(TencentError::MsgBody("MsgBody is required".into())),
+        };
+        check_elements(elements)?;
+        let ttl_secs = match body.get("MsgLifeTime") {
+            // Tencent's default: online users only.
+            None | Some(Value::Null) => 0,
+            Some(value) => value
+                .as_u64()
+                .and_then(|secs| u32::try_from(secs).ok())
+                .filter(|secs| *secs <= MAX_LIFE_TIME_SECS)
+                .ok_or(TencentError::LifeTime { max: MAX_LIFE_TIME_SECS })?,
+        };
+        let sender = match body.get("From_Account") {
+            None | Some(Value::Null) => admin_identifier.to_owned(),
+            Some(Value::String(from)) if !from.is_empty() && from.len() <= MAX_USER_ID_BYTES => {
+                from.clone()
+            }
+            Some(_) => {
+                return Err(TencentError::MessageFormat(format!(
+                    "From_Account must be a UserID of 1 to {MAX_USER_ID_BYTES} bytes"
+                )))
+            }
+        };
+        Ok(Self { random, elements, ttl_secs, sender })
+    }
+
+    /// The audience (from `Condition`) and the content of the push.
+    fn finish(
+        self,
+        body: &Body,
+        attribute_names: &HashSet<String>,
+    ) -> Result<(Value, PushContent), TencentError> {
+        let audience = condition::audience(body.get("Condition"), attribute_names)?;
+        let info = body.get("OfflinePushInfo");
+        let notification = notification::notification(info, self.elements)?;
+        let vendor_push = notification::vendor_push(info)?;
+        let content = PushContent {
+            message: json!({ "MsgBody": self.elements }),
+            notification,
+            sender: Some(self.sender),
+            platforms: None,
+            ttl_secs: self.ttl_secs,
+            idempotency_key: Some(format!("tencent:{}", self.random)),
+            vendor_push,
+        };
+        Ok((audience, content))
+    }
 }
 
 /// Each element needs a `MsgType` and a `MsgContent` object; text and custom elements are

@@ -78,7 +78,8 @@ pub async fn push_report_route(caller: &Caller, body: &Body) -> Result<Fields, T
     Ok(fields)
 }
 
-/// Unix seconds, as a number or a numeric string.
+/// Unix seconds, as a number or a numeric string, within the calendar less the default window
+/// at its start and a second at its end: the window arithmetic below panics past them.
 fn unix_time(body: &Body, field: &str) -> Result<Option<DateTime<Utc>>, TencentError> {
     let secs = match body.get(field) {
         None | Some(Value::Null) => return Ok(None),
@@ -86,7 +87,12 @@ fn unix_time(body: &Body, field: &str) -> Result<Option<DateTime<Utc>>, TencentE
         Some(Value::String(s)) => s.parse().ok(),
         Some(_) => None,
     };
+    let shiftable = |at: &DateTime<Utc>| {
+        at.checked_sub_signed(Duration::days(DEFAULT_WINDOW_DAYS)).is_some()
+            && at.checked_add_signed(Duration::seconds(1)).is_some()
+    };
     secs.and_then(|secs| DateTime::from_timestamp(secs, 0))
+        .filter(shiftable)
         .map(Some)
         .ok_or_else(|| request::invalid(format!("{field} must be Unix seconds")))
 }
@@ -94,26 +100,7 @@ fn unix_time(body: &Body, field: &str) -> Result<Option<DateTime<Utc>>, TencentE
 /// The tasks a statistics call is about: those it names, else the layer's pushes created
 /// between `StartTime` and `EndTime`.
 async fn statistics_tasks(caller: &Caller, body: &Body) -> Result<Vec<PushRecord>, TencentError> {
-    let named = match body.get("TaskID") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(ids)) => {
-            let ids: Vec<String> =
-                ids.iter().map(|id| request::account(id, "TaskID")).collect::<Result<_, _>>()?;
-            request::distinct(&ids)
-        }
-        Some(_) => return Err(request::invalid("TaskID must be an array".into())),
-    };
-    if named.len() > MAX_STATISTICS_TASKS {
-        return Err(request::invalid(format!(
-            "TaskID names {} tasks, at most {MAX_STATISTICS_TASKS}",
-            named.len()
-        )));
-    }
-    let end = unix_time(body, "EndTime")?.unwrap_or_else(Utc::now);
-    let start = unix_time(body, "StartTime")?.unwrap_or(end - Duration::days(DEFAULT_WINDOW_DAYS));
-    if start > end {
-        return Err(request::invalid("StartTime is after EndTime".into()));
-    }
+    let StatisticsQuery { named, start, end } = StatisticsQuery::read(body, Utc::now())?;
     if !named.is_empty() {
         let mut tasks = Vec::with_capacity(named.len());
         for id in &named {
@@ -145,6 +132,43 @@ async fn statistics_tasks(caller: &Caller, body: &Body) -> Result<Vec<PushRecord
     }
     tasks.truncate(MAX_LISTED_TASKS as usize);
     Ok(tasks)
+}
+
+/// What a statistics call asks about: the tasks it names, else the window of creation times.
+pub struct StatisticsQuery {
+    pub named: Vec<String>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl StatisticsQuery {
+    /// Reads `TaskID`, `StartTime` and `EndTime`; the window ends at `now` unless given.
+    pub fn read(body: &Body, now: DateTime<Utc>) -> Result<Self, TencentError> {
+        let named = match body.get("TaskID") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(ids)) => {
+                let ids: Vec<String> = ids
+                    .iter()
+                    .map(|id| request::account(id, "TaskID"))
+                    .collect::<Result<_, _>>()?;
+                request::distinct(&ids)
+            }
+            Some(_) => return Err(request::invalid("TaskID must be an array".into())),
+        };
+        if named.len() > MAX_STATISTICS_TASKS {
+            return Err(request::invalid(format!(
+                "TaskID names {} tasks, at most {MAX_STATISTICS_TASKS}",
+                named.len()
+            )));
+        }
+        let end = unix_time(body, "EndTime")?.unwrap_or(now);
+        let start =
+            unix_time(body, "StartTime")?.unwrap_or(end - Duration::days(DEFAULT_WINDOW_DAYS));
+        if start > end {
+            return Err(request::invalid("StartTime is after EndTime".into()));
+        }
+        Ok(Self { named, start, end })
+    }
 }
 
 /// Counts of one platform row, or of all rows added up.
@@ -222,6 +246,26 @@ mod tests {
         assert_eq!(status(PushStatus::Dispatching), 1);
         assert_eq!(status(PushStatus::Done), 2);
         assert_eq!(status(PushStatus::Cancelled), 2);
+    }
+
+    #[test]
+    fn times_at_the_ends_of_the_calendar_are_refused() {
+        // `EndTime` at the calendar's first second made the default window start before it,
+        // and at its last second the listing's end bound after it: both panicked in chrono.
+        let first = DateTime::<Utc>::MIN_UTC.timestamp();
+        let last = DateTime::<Utc>::MAX_UTC.timestamp();
+        for body in [
+            json!({"EndTime": first}),
+            json!({"StartTime": 0, "EndTime": last}),
+            json!({"StartTime": first.to_string(), "EndTime": 0}),
+        ] {
+            let body = body.as_object().cloned().unwrap_or_default();
+            let err = StatisticsQuery::read(&body, Utc::now()).err();
+            assert_eq!(err.map(|e| e.code()), Some(70402), "{body:?}");
+        }
+        let body = json!({"StartTime": first + 7 * 86_400, "EndTime": last - 1});
+        let query = StatisticsQuery::read(body.as_object().unwrap_or(&Body::new()), Utc::now());
+        assert!(query.is_ok());
     }
 
     #[test]

@@ -83,6 +83,24 @@ async fn update(
     body: &Body,
     op: fn(Vec<String>) -> TagOp,
 ) -> Result<Fields, TencentError> {
+    let (batches, accounts) = read_updates(body)?;
+    require_existing(caller, &accounts).await?;
+    for (tags, accounts) in batches {
+        let accounts = request::distinct(&accounts);
+        let report =
+            directory::update_tags(&caller.state.directory, &caller.app, accounts, op(tags))
+                .await?;
+        check_report(&report)?;
+    }
+    Ok(Fields::new())
+}
+
+/// The accounts of each distinct tag set of an add or remove call (sorted, deduplicated), and
+/// every account named, in order.
+pub type TagBatches = (BTreeMap<Vec<String>, Vec<String>>, Vec<String>);
+
+/// Reads the `UserTags` of an add or remove call.
+pub fn read_updates(body: &Body) -> Result<TagBatches, TencentError> {
     let mut batches: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
     let mut accounts = Vec::new();
     for entry in request::entries(body, "UserTags")? {
@@ -107,15 +125,7 @@ async fn update(
         accounts.push(account.clone());
         batches.entry(tags).or_default().push(account);
     }
-    require_existing(caller, &accounts).await?;
-    for (tags, accounts) in batches {
-        let accounts = request::distinct(&accounts);
-        let report =
-            directory::update_tags(&caller.state.directory, &caller.app, accounts, op(tags))
-                .await?;
-        check_report(&report)?;
-    }
-    Ok(Fields::new())
+    Ok((batches, accounts))
 }
 
 #[cfg(test)]
