@@ -240,6 +240,9 @@ pub async fn notify_offline(
     job: OfflinePush,
 ) {
     let prepared = vendors.sender.prepare(&job.push);
+    // A dispatch finished again after a crash sends to every offline device again: its
+    // counts start again with it, so that they count each device once.
+    receipts.vendor_restarted(job.app, &job.push_id);
     let mut after = None;
     loop {
         let page = match store.device_tokens(job.app, after, PAGE).await {
@@ -267,6 +270,7 @@ pub async fn notify_offline(
         let tokens: Vec<VendorToken> =
             targets.iter().map(|d| VendorToken { kind: d.kind, token: d.token.clone() }).collect();
         let outcomes = vendors.sender.send_many(job.app, &prepared, &tokens).await;
+        herald_pause::at("vendor.sent").await;
         let mut counts: BTreeMap<String, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
         for (device, outcome) in targets.iter().zip(&outcomes) {
             let entry = counts.entry(device.platform.clone()).or_default();
