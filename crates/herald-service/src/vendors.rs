@@ -255,6 +255,9 @@ pub async fn notify_offline(context: OfflineContext<'_>, job: OfflinePush) {
     let OfflineContext { vendors, store, .. } = context;
     let prepared = vendors.sender.prepare(&job.push);
     let mut again = Vec::new();
+    // A dispatch finished again after a crash sends to every offline device again: its
+    // counts start again with it, so that they count each device once.
+    context.receipts.vendor_restarted(job.app, &job.push_id);
     let mut after = None;
     loop {
         let page = match store.device_tokens(job.app, after, PAGE).await {
@@ -326,6 +329,7 @@ async fn send_round(
     let tokens: Vec<VendorToken> =
         targets.iter().map(|d| VendorToken { kind: d.kind, token: d.token.clone() }).collect();
     let outcomes = vendors.sender.send_many(job.app, prepared, &tokens).await;
+    herald_pause::at("vendor.sent").await;
     let mut counts: BTreeMap<String, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
     let mut again = Vec::new();
     for (device, outcome) in targets.into_iter().zip(&outcomes) {

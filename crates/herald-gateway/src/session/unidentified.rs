@@ -155,6 +155,11 @@ impl UnidentifiedSession {
         // if the inbox has it too, skipped by seq. Either way nothing falls in between.
         let registration = gateway.registry().register(identity.app, login.account_id, &device);
         let resume_from = hello.last_seq.max(login.cursor);
+        if hello.last_seq > login.cursor {
+            // The device acked these pushes on a connection whose acks were not recorded (the
+            // server went down first): its hello says so, and counts as that ack.
+            gateway.inner.acks.enqueue(identity.app, &device.device_id, Some(hello.last_seq), &[]);
+        }
         tracing::debug!(
             app = identity.app,
             account = login.account_id,

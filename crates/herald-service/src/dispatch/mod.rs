@@ -88,14 +88,17 @@ impl Dispatcher {
         Self { scheduler: Scheduler::spawn(&context.tasks, due), context, workers }
     }
 
-    /// Finishes what a previous run left: pushes caught mid-dispatch are already in their
-    /// recipients' inboxes (devices fetch them when they reconnect), so they are marked done;
-    /// accepted pushes are queued again, scheduled ones wait for their time again.
+    /// Finishes what a previous run left. A push caught mid-dispatch is in its recipients'
+    /// inboxes already, but its report counts and its vendor sends may not have been made:
+    /// it is finished again from the store, in seq order (devices that had it drop it by
+    /// seq). Accepted pushes are queued again, scheduled ones wait for their time again.
     pub async fn resume(&self) -> Result<(), StoreError> {
         let store = &self.context.store;
-        for push in store.pushes_with_status(PushStatus::Dispatching).await? {
-            tracing::info!(app_id = push.app, push_id = %push.id, "completing a dispatch interrupted by a restart");
-            store.finish_push(push.app, &push.id, PushStatus::Done, None).await?;
+        let mut interrupted = store.pushes_with_status(PushStatus::Dispatching).await?;
+        interrupted.sort_by_key(|push| (push.app, push.seq));
+        for push in interrupted {
+            tracing::info!(app_id = push.app, push_id = %push.id, seq = push.seq, "finishing a dispatch interrupted by a restart");
+            enqueue(&self.context, &self.workers, push.app, Job::Finish(Box::new(push)));
         }
         for push in store.pushes_with_status(PushStatus::Scheduled).await? {
             self.submit(&push).await;
@@ -311,10 +314,15 @@ async fn run_worker(
         waiting.drain(..taken);
         // A push cancelled while the others were prepared left the inbox: it stays unsent.
         ready.retain(|p| context.live.get(app, &p.live.id).is_some());
+        if ready.is_empty() {
+            continue;
+        }
+        herald_pause::at("dispatch.fan_out").await;
         let pushes: Vec<_> =
             ready.iter().map(|p| Outgoing { push: &p.live, frames: &p.frames }).collect();
         let deliveries = context.bus.fan_out(app, &pushes).await;
         drop(pushes);
+        herald_pause::at("dispatch.finish").await;
         let now = chrono::Utc::now();
         for prepared in &ready {
             // From when the push was due (accepted, or its scheduled time) to every online
@@ -322,12 +330,14 @@ async fn run_worker(
             let waited = (now - prepared.record.push_at).num_milliseconds().max(0) as f64 / 1e3;
             metrics::histogram!("herald_push_fanout_seconds").record(waited);
         }
+        for (prepared, delivery) in ready.iter().zip(&deliveries) {
+            report_dispatch(&context, app, &prepared.live, delivery);
+        }
+        // A push is marked done only once its counts are in the store: one found dispatching
+        // after a crash is finished again, one found done is not.
+        context.receipts.flush().await;
         for (prepared, delivery) in ready.into_iter().zip(deliveries) {
-            let push_id = prepared.live.id.clone();
-            match finish(&context, app, prepared, &delivery).await {
-                Ok(summary) => context.webhooks.emit(app, "push.finished", summary).await,
-                Err(err) => fail(&context, app, &push_id, err).await,
-            }
+            finish(&context, app, prepared, &delivery).await;
         }
     }
 }
@@ -394,6 +404,7 @@ async fn prepare(
     app_id: AppId,
     push_id: &str,
 ) -> Result<Option<Prepared>, String> {
+    herald_pause::at("dispatch.begin").await;
     let store = &context.store;
     let push = until_available(|| store.push(app_id, push_id)).await.map_err(|e| e.to_string())?;
     if push.status != PushStatus::Scheduled {
@@ -501,52 +512,83 @@ where
     }
 }
 
-/// Marks a fanned-out push done, reports it and hands the devices not reached online to the
-/// vendor channels. Returns the `push.finished` event.
+/// Ends the dispatch of a fanned-out (and reported) push: the devices not reached online get
+/// it through the vendor channels, in a task of its own so that vendor latency never holds up
+/// the next push's online fan-out; then the push is marked done. Until then it stays
+/// dispatching, so that a crash during the vendor sends finishes it again at the next start.
 async fn finish(
-    context: &DispatchContext,
+    context: &Arc<DispatchContext>,
     app_id: AppId,
     prepared: Prepared,
     delivery: &Delivery,
-) -> Result<serde_json::Value, String> {
+) {
     let Prepared { record, live, content, .. } = prepared;
-    let push_id = &live.id;
-    let store = &context.store;
-    until_available(|| store.finish_push(app_id, push_id, PushStatus::Done, None))
-        .await
-        .map_err(|e| e.to_string())?;
-    report_dispatch(context, app_id, &live, delivery);
-    spawn_vendor_sends(context, app_id, &record, &live, &content, delivery);
     metrics::counter!("herald_pushes_dispatched_total").increment(1);
     metrics::counter!("herald_push_frames_sent_total").increment(delivery.total_sent());
-    let seq = live.seq;
+    let (push_id, seq) = (live.id.clone(), live.seq);
     tracing::info!(app_id, %push_id, seq, targeted = live.recipients.len(), online_sent = delivery.total_sent(), "push dispatched");
-    Ok(json!({
+    let summary = json!({
         "push_id": push_id,
         "status": "done",
         "seq": seq,
         "targeted": live.recipients.len(),
         "sent_online": delivery.total_sent(),
-        "finished_at": Utc::now(),
-    }))
+    });
+    let Some(job) = vendor_job(app_id, &record, &live, &content, delivery) else {
+        return mark_done(context, app_id, &push_id, summary).await;
+    };
+    let context = context.clone();
+    context.tasks.clone().spawn(async move {
+        let c = &*context;
+        let offline = OfflineContext {
+            vendors: &c.vendors,
+            store: &c.store,
+            directory: &c.directory,
+            receipts: &c.receipts,
+            webhooks: &c.webhooks,
+            tasks: &c.tasks,
+        };
+        notify_offline(offline, job).await;
+        // The vendor counts are in the store before the push is marked done.
+        c.receipts.flush().await;
+        mark_done(&context, app_id, &push_id, summary).await;
+    });
 }
 
-/// Offline devices get the notification through APNs / FCM, in a task of its own: vendor
-/// latency never holds up the next push's online fan-out.
-fn spawn_vendor_sends(
+/// Marks a push done and says so by webhook.
+async fn mark_done(
     context: &DispatchContext,
+    app_id: AppId,
+    push_id: &str,
+    mut summary: serde_json::Value,
+) {
+    let store = &context.store;
+    match until_available(|| store.finish_push(app_id, push_id, PushStatus::Done, None)).await {
+        // Cancelled during its vendor sends: it left the inbox, and stays cancelled.
+        Ok(()) if context.live.get(app_id, push_id).is_none() => {}
+        Ok(()) => {
+            summary["finished_at"] = json!(Utc::now());
+            context.webhooks.emit(app_id, "push.finished", summary).await;
+        }
+        Err(err) => fail(context, app_id, push_id, err.to_string()).await,
+    }
+}
+
+/// What the vendor channels are to send of a push: its notification to the devices of the
+/// audience not reached online; `None` when it has no notification for them.
+fn vendor_job(
     app: AppId,
     record: &PushRecord,
     push: &LivePush,
     content: &PushContent,
     delivery: &Delivery,
-) {
+) -> Option<OfflinePush> {
     let (Some(notification), true, true) =
         (&content.notification, record.vendor_push, push.expires_at.is_some())
     else {
-        return;
+        return None;
     };
-    let job = OfflinePush {
+    Some(OfflinePush {
         app,
         push_id: push.id.clone(),
         push: herald_vendor::VendorPush::new(
@@ -557,26 +599,7 @@ fn spawn_vendor_sends(
         offline: &push.recipients - &delivery.reached,
         platforms: push.platforms.clone(),
         expires_at: push.expires_at,
-    };
-    let (vendors, store, directory, receipts, webhooks, tasks) = (
-        context.vendors.clone(),
-        context.store.clone(),
-        context.directory.clone(),
-        context.receipts.clone(),
-        context.webhooks.clone(),
-        context.tasks.clone(),
-    );
-    context.tasks.spawn(async move {
-        let offline = OfflineContext {
-            vendors: &vendors,
-            store: &store,
-            directory: &directory,
-            receipts: &receipts,
-            webhooks: &webhooks,
-            tasks: &tasks,
-        };
-        notify_offline(offline, job).await
-    });
+    })
 }
 
 /// Per platform: accounts targeted, frames sent online, accounts left to the offline inbox.

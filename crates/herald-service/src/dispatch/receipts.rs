@@ -68,6 +68,11 @@ pub enum Receipt {
         sent: u64,
         failed: BTreeMap<String, u64>,
     },
+    /// The vendor sends of a push begin (again): its vendor counts start from zero.
+    VendorRestarted {
+        app: AppId,
+        push_id: String,
+    },
     Flush(oneshot::Sender<()>),
 }
 
@@ -292,6 +297,10 @@ impl Receipts {
         });
     }
 
+    pub fn vendor_restarted(&self, app: AppId, push_id: &str) {
+        self.send(Receipt::VendorRestarted { app, push_id: push_id.to_owned() });
+    }
+
     /// Writes everything received so far; returns once it is in the store.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
@@ -385,6 +394,15 @@ impl Worker {
                     *counts.vendor_failed.entry(reason).or_default() += n;
                 }
             }
+            Receipt::VendorRestarted { app, push_id } => {
+                let platforms: Vec<String> =
+                    self.report(app, &push_id).await.keys().cloned().collect();
+                for platform in platforms {
+                    let counts = self.counts(app, &push_id, &platform).await;
+                    counts.vendor_sent = 0;
+                    counts.vendor_failed.clear();
+                }
+            }
             Receipt::Flush(done) => {
                 self.flush().await;
                 let _ = done.send(());
@@ -431,6 +449,12 @@ impl Worker {
     }
 
     async fn on_dispatched(&mut self, dispatch: DispatchCounts) {
+        let report = self.report(dispatch.app, &dispatch.push_id).await;
+        if report.values().any(|counts| counts.targeted > 0) {
+            // A dispatch finished again after a crash or by another node: its counts were
+            // written by the first one, whose online sends they describe.
+            return;
+        }
         for (platform, (targeted, sent_online, stored_offline)) in &dispatch.platforms {
             let counts = self.counts(dispatch.app, &dispatch.push_id, platform).await;
             counts.targeted = *targeted;
@@ -443,6 +467,12 @@ impl Worker {
     /// The counts of a push on a platform, loaded from the store the first time; marks them
     /// for the next flush.
     async fn counts(&mut self, app: AppId, push_id: &str, platform: &str) -> &mut PlatformCounts {
+        self.dirty.insert((app, push_id.to_owned(), platform.to_owned()));
+        self.report(app, push_id).await.entry(platform.to_owned()).or_default()
+    }
+
+    /// The counts of a push on every platform, loaded from the store the first time.
+    async fn report(&mut self, app: AppId, push_id: &str) -> &mut BTreeMap<String, PlatformCounts> {
         let key = (app, push_id.to_owned());
         if !self.reports.contains_key(&key) {
             // Flushes write whole rows: counting on from zero while the store is away would
@@ -459,8 +489,7 @@ impl Worker {
             };
             self.reports.insert(key.clone(), stored);
         }
-        self.dirty.insert((app, push_id.to_owned(), platform.to_owned()));
-        self.reports.entry(key).or_default().entry(platform.to_owned()).or_default()
+        self.reports.entry(key).or_default()
     }
 
     /// Lets the devices that left go, once per `linger`. After a successful write only: a
@@ -516,6 +545,9 @@ impl Worker {
         if flush.is_empty() {
             self.sweep();
             return;
+        }
+        if !flush.reports.is_empty() {
+            herald_pause::at("receipts.flush").await;
         }
         let started = std::time::Instant::now();
         let flushed = self.store.flush_receipts(&flush).await;

@@ -200,6 +200,7 @@ pub(super) async fn begin_dispatch(
     if updated.rows_affected() == 0 {
         return Err(StoreError::Conflict(format!("push {id} is not waiting for dispatch")));
     }
+    herald_pause::at("store.begin_dispatch").await;
     tx.commit().await?;
     u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("push seq {seq}")))
 }
