@@ -89,6 +89,11 @@ pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
 
+/// Open file descriptors of process `pid` (entries of /proc/PID/fd).
+pub fn open_fds(pid: u32) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,9 +115,4 @@ mod tests {
         assert!(found);
         assert_eq!(parent_found, Some(me));
     }
-}
-
-/// Open file descriptors of process `pid` (entries of /proc/PID/fd).
-pub fn open_fds(pid: u32) -> Option<u64> {
-    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
 }

@@ -24,7 +24,7 @@ fn bench(args: &[&str]) -> Option<serde_json::Value> {
         );
         return None;
     };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let json = dir.path().join("results.json");
     let output = Command::new(env!("CARGO_BIN_EXE_herald-bench"))
         .args(args)
@@ -33,11 +33,12 @@ fn bench(args: &[&str]) -> Option<serde_json::Value> {
         .arg("--json")
         .arg(&json)
         .output()
-        .unwrap();
+        .expect("herald-bench runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    Some(serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap())
+    let bytes = std::fs::read(&json).expect("the summary file");
+    Some(serde_json::from_slice(&bytes).expect("a JSON summary"))
 }
 
 #[test]

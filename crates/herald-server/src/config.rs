@@ -102,6 +102,7 @@ impl std::fmt::Debug for Settings {
             postgres_schema,
             admin_token,
             max_body_bytes,
+            max_import_body_bytes,
             signature_window_secs,
             secret_grace_secs,
             shutdown_timeout_secs,
@@ -111,6 +112,7 @@ impl std::fmt::Debug for Settings {
             inbox_cache_bytes,
             gateway,
             vendor,
+            webhooks,
             cluster,
         } = self;
         f.debug_struct("Settings")
@@ -123,6 +125,7 @@ impl std::fmt::Debug for Settings {
             .field("postgres_schema", postgres_schema)
             .field("admin_token", &admin_token.as_ref().map(|_| REDACTED))
             .field("max_body_bytes", max_body_bytes)
+            .field("max_import_body_bytes", max_import_body_bytes)
             .field("signature_window_secs", signature_window_secs)
             .field("secret_grace_secs", secret_grace_secs)
             .field("shutdown_timeout_secs", shutdown_timeout_secs)
@@ -132,6 +135,7 @@ impl std::fmt::Debug for Settings {
             .field("inbox_cache_bytes", inbox_cache_bytes)
             .field("gateway", gateway)
             .field("vendor", vendor)
+            .field("webhooks", webhooks)
             .field("cluster", cluster)
             .finish()
     }

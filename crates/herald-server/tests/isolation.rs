@@ -20,6 +20,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
+/// A console form: its path, its fields, and the status another app's session must get.
+type ConsoleForm<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16);
+
 /// Names of A's data start with this; B's with `bravo`.
 const A: &str = "alpha";
 const A_SDKAPPID: u64 = 1_400_000_101;
@@ -642,7 +645,7 @@ async fn a_console_sign_in_of_one_app_reaches_nothing_of_another() {
 
     // Forms: every form naming A's app, or B's app with A's ids. B's session token in each.
     let app_a = ("app", aid.as_str());
-    let forms: Vec<(&str, Vec<(&str, &str)>, u16)> = vec![
+    let forms: Vec<ConsoleForm> = vec![
         ("push-action", vec![app_a, ("push", sched), ("action", "cancel")], 404),
         ("push-action", vec![("app", &bid), ("push", sched), ("action", "cancel")], 404),
         ("push-action", vec![("app", &bid), ("push", sent), ("action", "recall")], 404),

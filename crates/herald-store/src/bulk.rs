@@ -115,7 +115,7 @@ fn plan_existing(
     let mut changes = Vec::with_capacity(line.attributes.len());
     for (slot, value) in &line.attributes {
         let Some(current) = values.get_mut(usize::from(*slot)) else { continue };
-        let before = std::mem::replace(current, Some(value.clone()));
+        let before = current.replace(value.clone());
         changes.push(SlotChange { slot: *slot, before, after: Some(value.clone()) });
     }
     let update =

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::{attempt, Attempts, Worker};
+use super::{attempt, Attempts, Worker, CONNECT_TIMEOUT};
 use crate::clock::now_us;
 use crate::control::{scan, HeraldConnect};
 use crate::mqtt::tcp_connect;

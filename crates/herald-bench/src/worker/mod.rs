@@ -27,7 +27,7 @@ use round::Round;
 /// How long the worker waits for its connections to close after a disconnect command.
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longest time one connection attempt may take (TCP, upgrade, hello, welcome).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs the worker until stdin closes or it is told to exit.
 pub fn main() -> anyhow::Result<()> {

@@ -137,7 +137,7 @@ struct LineChecker {
 impl LineChecker {
     fn new(app: &App, names: &[Option<String>]) -> Self {
         let slots = named_slots(names, app).into_iter().map(|(slot, name)| (name, slot)).collect();
-        Self { limits: app.limits.clone(), slots }
+        Self { limits: app.limits, slots }
     }
 
     /// Hands `batch` lines at a time to `deliver` until the text ends or `deliver` says stop.
