@@ -104,11 +104,20 @@ async fn schedule(
     sent["push_id"].as_str().unwrap().to_owned()
 }
 
+/// The push's status once its dispatch has settled: `done` is written after the report
+/// counts, so a device can hold the push a moment before its status says so.
 async fn status(herald: &Herald, clock: &FakeClock, app: &AppCreds, push_id: &str) -> String {
     let path = format!("/v1/pushes/{push_id}");
-    let (code, push) = signed(herald, clock, app, Method::GET, &path, None).await;
-    assert_eq!(code, 200, "{push}");
-    push["status"].as_str().unwrap_or_default().to_owned()
+    for _ in 0..200 {
+        let (code, push) = signed(herald, clock, app, Method::GET, &path, None).await;
+        assert_eq!(code, 200, "{push}");
+        let status = push["status"].as_str().unwrap_or_default();
+        if status != "dispatching" {
+            return status.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{push_id} still dispatching after 20 s");
 }
 
 /// A device whose client token outlives every jump of the test.
