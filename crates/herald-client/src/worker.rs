@@ -262,7 +262,7 @@ impl Worker {
             webpush_key: welcome.webpush_key.clone(),
         };
         if self.events.send(connected).await.is_err() {
-            return close(ws).await;
+            return self.close_after_commands(ws).await;
         }
         // An ack written to a connection that then broke may never have been recorded: send
         // the cumulative ack again on every new connection, once anything was acked at all.
@@ -310,7 +310,7 @@ impl Worker {
                         Message::Text(text)
                             if !self.on_server_frame(ServerFrame::decode(text.as_str())).await =>
                         {
-                            return close(ws).await;
+                            return self.close_after_commands(ws).await;
                         }
                         Message::Close(frame) => {
                             let (code, reason) = close_parts(frame);
@@ -356,6 +356,27 @@ impl Worker {
             }
         };
         self.events.send(event).await.is_ok()
+    }
+
+    /// The application closed the client while a frame was on its way to it: what it asked
+    /// before closing (its last ack above all) is sent first, then the close.
+    async fn close_after_commands(&mut self, mut ws: Ws) -> Outcome {
+        while let Ok(command) = self.commands.try_recv() {
+            let sent = match command {
+                Command::Close => break,
+                Command::Ack => self.send_ack(&mut ws).await,
+                Command::AckSeqs(seqs) => {
+                    send(&mut ws, &ClientFrame::Ack(Ack { up_to: None, seqs })).await
+                }
+                Command::Opened(push_id) => {
+                    send(&mut ws, &ClientFrame::Opened(Opened { push_id })).await
+                }
+            };
+            if let Err(lost) = sent {
+                return lost;
+            }
+        }
+        close(ws).await
     }
 
     /// Sends the cumulative ack if it moved past what was sent.

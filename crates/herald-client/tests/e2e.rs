@@ -176,6 +176,26 @@ async fn reconnect_resumes_after_the_last_ack_and_drops_duplicates() {
 }
 
 #[tokio::test]
+async fn an_ack_made_just_before_close_is_sent_while_a_push_waits_for_the_app() {
+    let h = Harness::start(GatewaySettings::default()).await;
+    let ann = h.id("ann");
+    for n in 1..=3 {
+        h.inbox.store(APP, &RoaringBitmap::from_iter([ann]), json!(n));
+    }
+    // Room for one event: the client holds push 2 until the app takes push 1, so the app
+    // closes while the client waits to hand push 2 over.
+    let mut options = h.options("ann", "ann-phone");
+    options.event_capacity = 1;
+    let mut client = Client::connect(&h.url, options).await.expect("connect");
+    assert_eq!(connected(&mut client).await, 0);
+    let first = next_push(&mut client).await;
+    eventually("push 2 waits for the app", || client.stats().pushes == 2).await;
+    client.ack(first.seq).unwrap();
+    client.close().await;
+    assert_eq!(h.inbox.cursor(APP, "ann-phone"), Some(first.seq));
+}
+
+#[tokio::test]
 async fn a_saved_resume_point_skips_what_was_acked() {
     let h = Harness::start(GatewaySettings::default()).await;
     for n in 1..=3 {

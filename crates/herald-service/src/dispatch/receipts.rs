@@ -415,8 +415,12 @@ impl Worker {
             after.acked_above.iter().copied().filter(|s| !before.has(*s)).collect();
         let ranged = self.live.range(app, before.acked.saturating_add(1), after.acked);
         newly.extend(ranged.iter().map(|p| p.seq).filter(|s| !before.has(*s)));
+        tracing::debug!(app_id = app, account = device.account_id, ?before, ?after, ?newly, "ack");
         for seq in newly {
-            let Some(push) = self.live.range(app, seq, seq).pop() else { continue };
+            let Some(push) = self.live.range(app, seq, seq).pop() else {
+                tracing::debug!(app_id = app, seq, "acked push not in the live inbox");
+                continue;
+            };
             if push.recipients.contains(device.account_id) && push.admits(&device.platform) {
                 self.delivered(app, &push.id, device, false).await;
             }
