@@ -4,7 +4,6 @@
 //!
 //! The data directory is a small tmpfs mounted by the test (it runs as root). Where mounting
 //! is not allowed, the test fails saying so, unless `HERALD_TEST_SKIP_TMPFS=1` asks to skip it.
-//! Run it with `-- --ignored` until the lost push it finds is explained.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -102,8 +101,6 @@ fn push_body(n: usize) -> Value {
 }
 
 #[tokio::test]
-#[ignore = "a push answered 201 on a nearly full disk can be read back as not found by its \
-            dispatch and marked failed (docs/reliability.md, Faults: disk full)"]
 async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_recovers_without_restart() {
     if common::on_postgres() {
         // The data directory's disk is the SQLite store's; PostgreSQL's disk is its own.

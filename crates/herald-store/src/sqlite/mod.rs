@@ -73,7 +73,11 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(base.clone()).await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .after_release(|conn, _| Box::pin(out_of_transaction(conn)))
+            .connect_with(base.clone())
+            .await?;
         check_schema_version(&writer).await?;
         MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
@@ -85,6 +89,28 @@ impl SqliteStore {
 }
 
 use crate::StoreProbe;
+
+/// Whether the writer, handed back to its pool, is out of any transaction, as SQLite and
+/// sqlx both see it; one that is not is closed and replaced.
+///
+/// A COMMIT that fails with `SQLITE_FULL` (or an I/O error) may end the transaction in
+/// SQLite while sqlx still counts it as open. Its next transaction then starts as a
+/// savepoint, and when that one fails too, sqlx's `ROLLBACK TO` leaves a transaction open
+/// that no later commit ends: every write after it would be answered as done and never be
+/// committed, invisible to readers and lost at the next restart.
+async fn out_of_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    // Runs after a dropped transaction's queued rollback, so the depth read below is settled.
+    if sqlx::query("BEGIN").execute(&mut *conn).await.is_err() {
+        tracing::warn!("the store's writer was left inside a transaction; it is reopened");
+        return Ok(false);
+    }
+    sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+    if sqlx::Connection::is_in_transaction(conn) {
+        tracing::warn!("the store's writer lost count of its transactions; it is reopened");
+        return Ok(false);
+    }
+    Ok(true)
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
