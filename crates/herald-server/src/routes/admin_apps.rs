@@ -139,10 +139,12 @@ pub async fn update_app_route(
 /// Handle the `POST /admin/apps/{id}/rotate-secret` route.
 ///
 /// The new secret is returned once; the previous one keeps working for the grace period so that
-/// back ends can switch without a failed request.
+/// back ends can switch without a failed request. The body is optional: none keeps the default
+/// grace period.
 #[utoipa::path(post, path = "/admin/apps/{id}/rotate-secret", tag = "admin",
-    security(("admin_token" = [])), params(("id" = i64, Path)), request_body = RotateSecret,
-    responses((status = 200, body = RotatedSecret), (status = 404, body = crate::routes::docs::ErrorBody)))]
+    security(("admin_token" = [])), params(("id" = i64, Path)), request_body = Option<RotateSecret>,
+    responses((status = 200, body = RotatedSecret), (status = 400, body = crate::routes::docs::ErrorBody),
+        (status = 404, body = crate::routes::docs::ErrorBody)))]
 pub async fn rotate_secret_route(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -180,4 +180,17 @@ mod tests {
             assert!(doc.paths.paths.contains_key(path), "{path} is routed but not documented");
         }
     }
+
+    /// What the single node answers (`{"mode": "single"}`) and a rotation without a body are
+    /// within the document.
+    #[test]
+    fn the_single_node_overview_and_a_bodyless_rotation_are_documented() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+        let cluster = &doc["components"]["schemas"]["ClusterView"];
+        assert_eq!(cluster["required"], serde_json::json!(["mode"]), "{cluster}");
+        assert!(cluster.get("oneOf").is_none() && cluster.get("allOf").is_none(), "{cluster}");
+        let rotate = &doc["paths"]["/admin/apps/{id}/rotate-secret"]["post"];
+        assert_ne!(rotate["requestBody"]["required"], true, "{rotate}");
+        assert!(rotate["responses"].get("400").is_some(), "{rotate}");
+    }
 }

@@ -36,13 +36,43 @@ pub async fn metrics_route(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// The cluster as the answering node sees it.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, serde::Serialize)]
 pub struct ClusterView {
     /// `single` (one node on its own) or `cluster`.
     pub mode: String,
     #[serde(flatten)]
     pub cluster: Option<crate::cluster::ClusterOverview>,
 }
+
+/// Written out rather than derived: a flattened `Option` derives as `oneOf [null, …]`, which
+/// the single node's `{"mode": "single"}` does not match. The overview's fields are there in
+/// cluster mode only.
+impl utoipa::PartialSchema for ClusterView {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, Type};
+        let mode = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["single", "cluster"]))
+            .description(Some("`single` (one node on its own) or `cluster`."));
+        let leases = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::RefOr(
+                Object::with_type(Type::String).into(),
+            )))
+            .description(Some("App id to the node holding its dispatch lease (cluster mode)."));
+        ObjectBuilder::new()
+            .property("mode", mode)
+            .required("mode")
+            .property("node", Object::with_type(Type::String))
+            .property("bus_connected", Object::with_type(Type::Boolean))
+            .property("nodes", ArrayBuilder::new().items(Object::with_type(Type::Object)))
+            .property("leases", leases)
+            .description(Some("The cluster as the answering node sees it."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ClusterView {}
 
 /// Handle the `GET /v1/cluster` route: nodes, their connections, lease holders and bus lag.
 #[utoipa::path(get, path = "/v1/cluster", tag = "admin", security(("admin_token" = [])),
