@@ -22,6 +22,23 @@ pub struct DeviceInfo {
     pub time_zone: Option<String>,
 }
 
+impl DeviceInfo {
+    /// What a session keeps after its login: the device id (acks, opens) and the platform
+    /// (stored pushes); the rest went to the inbox at login, and every idle connection would
+    /// hold it for nothing.
+    pub fn for_session(self) -> Self {
+        Self {
+            device_id: self.device_id,
+            platform: self.platform,
+            package: String::new(),
+            vendor_token: None,
+            app_version: None,
+            locale: None,
+            time_zone: None,
+        }
+    }
+}
+
 impl From<&Hello> for DeviceInfo {
     fn from(hello: &Hello) -> Self {
         Self {
@@ -87,7 +104,8 @@ pub trait Inbox: Send + Sync + 'static {
     /// have not expired, were not recalled, and whose platform filter admits `device.platform`;
     /// the notification resolved for that platform. The per-device offline cap applies (the
     /// newest pushes are kept). The gateway calls again with the last seq it got while a call
-    /// returns `limit` pushes.
+    /// returns `limit` pushes. `device` is as the session keeps it ([`DeviceInfo::for_session`]):
+    /// its id and platform only.
     async fn pending(
         &self,
         app: AppId,

@@ -28,9 +28,10 @@ pub struct GatewaySettings {
     /// that stopped reading would otherwise hold its connection open.
     #[serde(with = "secs")]
     pub close_timeout: Duration,
-    /// Initial read buffer per connection, in bytes. Client frames are small (a hello is a few
-    /// hundred bytes) and the buffer grows for larger ones; tungstenite's default of 128 KiB
-    /// would cost gigabytes across many idle connections.
+    /// Initial read buffer per connection, in bytes. Client frames are small (an ack is a few
+    /// dozen bytes, a hello a few hundred) and the buffer grows to the largest frame read, then
+    /// keeps that size; tungstenite's default of 128 KiB would cost gigabytes across many idle
+    /// connections, and 2 KiB was a third of an idle connection's memory.
     pub read_buffer_size: usize,
     /// Bytes of frames gathered before they are written to the socket. The frames a session
     /// sends together (a page of stored pushes, pushes dispatched together) leave in one
@@ -72,7 +73,7 @@ impl Default for GatewaySettings {
             heartbeat: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
             close_timeout: Duration::from_secs(2),
-            read_buffer_size: 2 * 1024,
+            read_buffer_size: 256,
             write_buffer_size: 1024,
             max_write_buffer_size: 256 * 1024,
             max_frame_size: 64 * 1024,

@@ -171,7 +171,7 @@ impl UnidentifiedSession {
             conn,
             identity,
             login.account_id,
-            device,
+            device.for_session(),
             registration,
             app_slot,
             resume_from,
