@@ -11,11 +11,11 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use common::browser::Browser;
 use common::{code, next_push, AppCreds, Herald, Signer};
 use herald_client::{Client, ConnectOptions, Reconnect};
 use herald_server::compat::tencent::auth as usersig;
 use herald_vendor::WebPushCredentials;
-use reqwest::redirect::Policy;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
@@ -122,6 +122,23 @@ async fn seed(herald: &Herald, prefix: &'static str, sdkappid: u64) -> Tenant {
 }
 
 /// Waits until the push is no longer dispatching.
+/// One server with the two apps seeded, A's sent push settled; `_dir` holds the data.
+struct TwoApps {
+    _dir: tempfile::TempDir,
+    herald: Herald,
+    a: Tenant,
+    b: Tenant,
+}
+
+async fn two_apps() -> TwoApps {
+    let dir = tempfile::tempdir().unwrap();
+    let herald = Herald::start(dir.path());
+    let a = seed(&herald, A, A_SDKAPPID).await;
+    let b = seed(&herald, "bravo", B_SDKAPPID).await;
+    settled(&herald, &a.creds, &a.sent).await;
+    TwoApps { _dir: dir, herald, a, b }
+}
+
 async fn settled(herald: &Herald, app: &AppCreds, push: &str) {
     for _ in 0..400 {
         let (_, view) = herald.signed(app, Method::GET, &format!("/v1/pushes/{push}"), None).await;
@@ -402,11 +419,7 @@ async fn documented_signed_routes(herald: &Herald) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_signed_route_refuses_another_apps_ids_and_credentials() {
-    let dir = tempfile::tempdir().unwrap();
-    let herald = Herald::start(dir.path());
-    let a = seed(&herald, A, A_SDKAPPID).await;
-    let b = seed(&herald, "bravo", B_SDKAPPID).await;
-    settled(&herald, &a.creds, &a.sent).await;
+    let TwoApps { _dir, herald, a, b } = two_apps().await;
     settled(&herald, &b.creds, &b.sent).await;
     let before = snapshot(&herald, &a).await;
     let markers = a.markers();
@@ -472,11 +485,7 @@ fn token(key: &str, secret: &str, account: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_tokens_reach_only_their_own_app() {
-    let dir = tempfile::tempdir().unwrap();
-    let herald = Herald::start(dir.path());
-    let a = seed(&herald, A, A_SDKAPPID).await;
-    let b = seed(&herald, "bravo", B_SDKAPPID).await;
-    settled(&herald, &a.creds, &a.sent).await;
+    let TwoApps { _dir, herald, a, b } = two_apps().await;
 
     // A's device online; it has A's sent push waiting.
     let (ak, asec) = (&a.creds.key, &a.creds.secret);
@@ -533,60 +542,6 @@ async fn client_tokens_reach_only_their_own_app() {
     herald.stop();
 }
 
-/// A browser on the console that keeps its cookies and the last CSRF token it saw.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookies: Vec<(String, String)>,
-    csrf: String,
-}
-
-impl Browser {
-    fn new(herald: &Herald) -> Self {
-        let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
-        Browser { http, base: herald.url("/console/"), cookies: Vec::new(), csrf: String::new() }
-    }
-
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> (u16, String) {
-        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
-        let res = req.header("cookie", cookie.join("; ")).send().await.unwrap();
-        for value in res.headers().get_all("set-cookie") {
-            let (pair, _) = value.to_str().unwrap().split_once(';').unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            self.cookies.retain(|(k, _)| k != name);
-            self.cookies.push((name.to_owned(), value.to_owned()));
-        }
-        let status = res.status().as_u16();
-        let body = res.text().await.unwrap();
-        const FIELD: &str = "name=\"csrf\" value=\"";
-        if let Some(at) = body.find(FIELD) {
-            let rest = &body[at + FIELD.len()..];
-            self.csrf = rest.chars().take_while(char::is_ascii_hexdigit).collect();
-        }
-        (status, body)
-    }
-
-    async fn get(&mut self, path: &str) -> (u16, String) {
-        let req = self.http.get(format!("{}{path}", self.base));
-        self.send(req).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-        let csrf = self.csrf.clone();
-        let mut fields = vec![("csrf", csrf.as_str())];
-        fields.extend_from_slice(form);
-        let req = self.http.post(format!("{}{path}", self.base)).form(&fields);
-        self.send(req).await
-    }
-
-    async fn sign_in(&mut self, app: &AppCreds) {
-        self.get("signin").await;
-        let (status, body) =
-            self.post("signin", &[("app_key", &app.key), ("app_secret", &app.secret)]).await;
-        assert_eq!(status, 303, "{body}");
-    }
-}
-
 /// Console routes as `METHOD /console/...`, read from the console's router.
 fn console_routes() -> BTreeSet<String> {
     let source = include_str!("../../herald-console/src/lib.rs");
@@ -604,15 +559,11 @@ fn console_routes() -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_console_sign_in_of_one_app_reaches_nothing_of_another() {
-    let dir = tempfile::tempdir().unwrap();
-    let herald = Herald::start(dir.path());
-    let a = seed(&herald, A, A_SDKAPPID).await;
-    let b = seed(&herald, "bravo", B_SDKAPPID).await;
-    settled(&herald, &a.creds, &a.sent).await;
+    let TwoApps { _dir, herald, a, b } = two_apps().await;
     let before = snapshot(&herald, &a).await;
     let markers = a.markers();
     let mut browser = Browser::new(&herald);
-    browser.sign_in(&b.creds).await;
+    browser.sign_in_app(&b.creds).await;
     let (aid, bid) = (a.creds.id.to_string(), b.creds.id.to_string());
     let (sent, sched, ann, phone) = (&a.sent, &a.scheduled, a.account(), a.device());
 
@@ -634,7 +585,8 @@ async fn a_console_sign_in_of_one_app_reaches_nothing_of_another() {
     let mut covered = BTreeSet::new();
     for (route, page, not_found) in pages {
         covered.insert(route.to_owned());
-        let (status, body) = browser.get(&page).await;
+        let (res, body) = browser.get(&page).await;
+        let status = res.status();
         assert_no_leak(&page, &page, &body, &markers);
         if not_found {
             assert_eq!(status, 404, "{page}: {body}");
@@ -667,15 +619,18 @@ async fn a_console_sign_in_of_one_app_reaches_nothing_of_another() {
         if *form == "signout" {
             continue;
         }
-        let (status, body) = browser.post(form, fields).await;
+        let (res, body) = browser.submit(form, fields).await;
+        let status = res.status();
         assert_no_leak(form, &format!("{fields:?}"), &body, &markers);
         assert_eq!(status, *expected, "{form} {fields:?}: {body}");
     }
     // Signing in with A's key and B's secret fails.
     let mut forged = Browser::new(&herald);
     forged.get("signin").await;
-    let (status, body) =
-        forged.post("signin", &[("app_key", &a.creds.key), ("app_secret", &b.creds.secret)]).await;
+    let (res, body) = forged
+        .submit("signin", &[("app_key", &a.creds.key), ("app_secret", &b.creds.secret)])
+        .await;
+    let status = res.status();
     assert_ne!(status, 303, "A's key with B's secret signed in: {body}");
     for route in
         ["GET /console", "GET /console/signin", "POST /console/signin", "POST /console/signout"]
@@ -727,11 +682,7 @@ fn rong_headers(req: reqwest::RequestBuilder, key: &str, secret: &str) -> reqwes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compat_calls_refuse_another_apps_credentials_and_ids() {
-    let dir = tempfile::tempdir().unwrap();
-    let herald = Herald::start(dir.path());
-    let a = seed(&herald, A, A_SDKAPPID).await;
-    let b = seed(&herald, "bravo", B_SDKAPPID).await;
-    settled(&herald, &a.creds, &a.sent).await;
+    let TwoApps { _dir, herald, a, b } = two_apps().await;
     let before = snapshot(&herald, &a).await;
     let markers = a.markers();
     let (ann, bob) = (a.account(), a.other_account());

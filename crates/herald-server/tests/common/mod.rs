@@ -2,6 +2,8 @@
 //! talks to it over HTTP, as an operator or an app back end would.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
