@@ -8,11 +8,9 @@
 mod common;
 
 use base64::Engine;
+use common::vendors::VendorFakes;
 use common::{code, next_push, postgres_test_store, AppCreds, Herald, Signer, Start, ADMIN_TOKEN};
 use herald_server::compat::tencent::auth as usersig;
-use herald_vendor::test_support::{
-    ca_pem, ApnsTestServer, FcmTestServer, TestApnsKey, TestServiceAccount,
-};
 use herald_vendor::{ApnsEnvironment, WebPushCredentials};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -60,26 +58,14 @@ fn app_sig(app: &AppCreds, secret: &str) -> Signer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_logs_metrics_or_error_bodies() {
-    let apns = ApnsTestServer::start().await.unwrap();
-    let fcm = FcmTestServer::start().await.unwrap();
-    let apns_key = TestApnsKey::generate("KEYID12345", "TEAMID1234");
-    apns.add_key(&apns_key);
-    let account = TestServiceAccount::generate("proj-1", "push@proj-1.iam.gserviceaccount.com");
-    fcm.add_account(&account);
+    let fakes = VendorFakes::start().await;
     let webpush = WebPushCredentials::generate("mailto:ops@example.com").unwrap();
     let sealing_key = base64::engine::general_purpose::STANDARD.encode(rand_bytes());
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("herald.toml");
-    let toml = format!(
-        "[vendor]\nextra_root_pem = {pem:?}\n[vendor.apns]\nproduction_url = {url:?}\n\
-         sandbox_url = {url:?}\n[vendor.fcm]\nbase_url = {fcm_url:?}\ntoken_uri = {token:?}\n",
-        pem = ca_pem(),
-        url = apns.url(),
-        fcm_url = fcm.url(),
-        token = fcm.token_uri(),
-    );
-    std::fs::write(&config, toml).unwrap();
+    std::fs::write(&config, fakes.config("")).unwrap();
+    let VendorFakes { apns, fcm, apns_key, fcm_account: account } = fakes;
     let data = dir.path().join("data");
     // The machine's PostgreSQL trusts local connections, so any password gets in: the one in
     // the URL is there to be searched for.

@@ -6,10 +6,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::vendors::VendorFakes;
 use common::{next_push, until, Herald, Start};
-use herald_vendor::test_support::{
-    ca_pem, ApnsTestServer, FcmTestServer, Reply, TestApnsKey, TestServiceAccount,
-};
+use herald_vendor::test_support::{ca_pem, ApnsTestServer, Reply, TestApnsKey};
 use herald_vendor::ApnsEnvironment;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -20,25 +19,13 @@ const ONLINE_TOKEN: &str = "0000000000000000000000000000000000000000000000000000
 
 #[tokio::test]
 async fn offline_devices_get_vendor_notifications_and_dead_tokens_are_pruned() {
-    let apns = ApnsTestServer::start().await.unwrap();
-    let fcm = FcmTestServer::start().await.unwrap();
-    let key = TestApnsKey::generate("KEYID12345", "TEAMID1234");
-    apns.add_key(&key);
-    let account = TestServiceAccount::generate("proj-1", "push@proj-1.iam.gserviceaccount.com");
-    fcm.add_account(&account);
-    apns.script(DEAD_TOKEN, [Reply::Unregistered]);
+    let fakes = VendorFakes::start().await;
+    fakes.apns.script(DEAD_TOKEN, [Reply::Unregistered]);
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("herald.toml");
-    let toml = format!(
-        "[vendor]\nextra_root_pem = {pem:?}\n[vendor.apns]\nproduction_url = {url:?}\nsandbox_url = {url:?}\n\
-         [vendor.fcm]\nbase_url = {fcm_url:?}\ntoken_uri = {token:?}\n",
-        pem = ca_pem(),
-        url = apns.url(),
-        fcm_url = fcm.url(),
-        token = fcm.token_uri(),
-    );
-    std::fs::write(&config, toml).unwrap();
+    std::fs::write(&config, fakes.config("")).unwrap();
+    let VendorFakes { apns, fcm, apns_key: key, fcm_account: account } = fakes;
     let data = dir.path().join("data");
     let start =
         Start { args: vec!["--config".into(), config.display().to_string()], ..Start::default() };

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod browser;
+pub mod vendors;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -6,13 +6,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use herald_vendor::test_support::{
-    ca_pem, ApnsTestServer, FcmTestServer, Reply, TestApnsKey, TestServiceAccount,
-};
+use herald_vendor::test_support::{ApnsTestServer, FcmTestServer, Reply};
 use herald_vendor::ApnsEnvironment;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::common::vendors::VendorFakes;
 use crate::common::{next_push, until, AppCreds, Herald, Start};
 
 /// Offline devices per vendor.
@@ -30,19 +29,12 @@ fn fcm_token(n: usize) -> String {
 /// 2 s (shorter, a loaded test machine answers too late and the vendor gets the send twice),
 /// one retry, three outages open the breaker for a second, rounds of sending again
 /// from 200 ms up to a second apart.
-fn config(apns: &ApnsTestServer, fcm: &FcmTestServer) -> String {
-    format!(
-        "[vendor]\nextra_root_pem = {pem:?}\nrequest_timeout_ms = 2000\nconnect_timeout_ms = 2000\n\
-         [vendor.apns]\nproduction_url = {url:?}\nsandbox_url = {url:?}\n\
-         [vendor.fcm]\nbase_url = {fcm_url:?}\ntoken_uri = {token:?}\n\
-         [vendor.retry]\nmax_retries = 1\nbase_delay_ms = 20\nmax_delay_ms = 50\nmax_retry_after_secs = 1\n\
-         [vendor.breaker]\nfailures = 3\ncooldown_secs = 1\n\
-         [vendor.redelivery]\nfirst_delay_ms = 200\nmax_delay_ms = 1000\n",
-        pem = ca_pem(),
-        url = apns.url(),
-        fcm_url = fcm.url(),
-        token = fcm.token_uri(),
-    )
+fn config(fakes: &VendorFakes) -> String {
+    fakes.config("request_timeout_ms = 2000\nconnect_timeout_ms = 2000\n")
+        + "[vendor.retry]\nmax_retries = 1\nbase_delay_ms = 20\nmax_delay_ms = 50\n\
+           max_retry_after_secs = 1\n\
+           [vendor.breaker]\nfailures = 3\ncooldown_secs = 1\n\
+           [vendor.redelivery]\nfirst_delay_ms = 200\nmax_delay_ms = 1000\n"
 }
 
 async fn push(herald: &Herald, app: &AppCreds, n: usize) -> String {
@@ -75,16 +67,12 @@ async fn report(herald: &Herald, app: &AppCreds, push_id: &str) -> Value {
 
 #[tokio::test]
 async fn vendors_down_for_minutes_delay_notifications_without_losing_or_doubling_them() {
-    let apns = ApnsTestServer::start().await.unwrap();
-    let fcm = FcmTestServer::start().await.unwrap();
-    let key = TestApnsKey::generate("KEYID12345", "TEAMID1234");
-    apns.add_key(&key);
-    let account = TestServiceAccount::generate("proj-1", "push@proj-1.iam.gserviceaccount.com");
-    fcm.add_account(&account);
+    let fakes = VendorFakes::start().await;
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("herald.toml");
-    std::fs::write(&file, config(&apns, &fcm)).unwrap();
+    std::fs::write(&file, config(&fakes)).unwrap();
+    let VendorFakes { apns, fcm, apns_key: key, fcm_account: account } = fakes;
     let start =
         Start { args: vec!["--config".into(), file.display().to_string()], ..Start::default() };
     let herald = Herald::start_with(&dir.path().join("data"), start);
