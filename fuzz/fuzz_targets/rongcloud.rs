@@ -23,12 +23,26 @@ fn shape(value: &Value) -> Shape {
         Value::Null => Shape::Text(String::new()),
         Value::Bool(b) => Shape::Text(b.to_string()),
         Value::Number(n) => Shape::Text(n.to_string()),
-        Value::String(s) => Shape::Text(s.clone()),
+        Value::String(s) => Shape::Text(in_xml(s)),
         Value::Array(items) if items.is_empty() => Shape::Text(String::new()),
         Value::Array(items) => Shape::List(items.iter().map(shape).collect()),
         Value::Object(map) if map.is_empty() => Shape::Text(String::new()),
-        Value::Object(map) => Shape::Map(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Value::Object(map) => {
+            Shape::Map(map.iter().map(|(k, v)| (in_xml(k), shape(v))).collect())
+        }
     }
+}
+
+/// Text as the XML answer carries it: the control characters XML 1.0 cannot hold (all below
+/// U+0020 but tab, LF and CR) and U+FFFE, U+FFFF read back as U+FFFD.
+fn in_xml(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => '\u{fffd}',
+            c => c,
+        })
+        .collect()
 }
 
 fn read_back(node: roxmltree::Node<'_, '_>) -> Shape {
@@ -50,6 +64,7 @@ fn read_back(node: roxmltree::Node<'_, '_>) -> Shape {
 }
 
 /// Checks one answer in both formats against its members; `members` are those after `code`.
+/// Names are compared as the XML carries them ([`in_xml`]).
 fn check_answer(reply: impl Fn(Format) -> Reply) {
     let json = reply(Format::Json).body();
     let json: Value = serde_json::from_str(&json).expect("the JSON answer parses");

@@ -166,6 +166,10 @@ fn content(out: &mut String, value: &Value) {
     }
 }
 
+/// Escapes text for XML content and attribute values. Tabs and line ends go as character
+/// references, so that a parser reads them back as sent (it would turn a raw CR into LF, and
+/// raw whitespace in an attribute into spaces); the other control characters, which XML 1.0
+/// cannot carry even as references, become U+FFFD, as do U+FFFE and U+FFFF.
 fn escape(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
@@ -174,6 +178,10 @@ fn escape(out: &mut String, text: &str) {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -182,7 +190,7 @@ fn escape(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn json_and_xml_of_the_seed_examples() {
@@ -217,6 +225,28 @@ mod tests {
             "<xml><code>200</code><result><entry key=\"1 b\"></entry><entry key=\"a\">\
              <item>t</item><item>&lt;&amp;&gt;</item></entry></result></xml>"
         );
+    }
+
+    #[test]
+    fn control_characters_leave_the_xml_well_formed() {
+        let fields = vec![("result", json!({"a\tb": "x\u{0}y\r\nz\u{17}"}))];
+        assert_eq!(
+            Reply::ok(Format::Xml, fields).body(),
+            "<xml><code>200</code><result><entry key=\"a&#9;b\">x\u{fffd}y&#13;&#10;z\u{fffd}</entry>\
+             </result></xml>"
+        );
+    }
+
+    /// A number is parsed to the nearest double and written back as its shortest form, which
+    /// reads back to the same double (serde_json's `float_roundtrip`; its default parser can
+    /// land one unit off and change the digits of a number on its way through).
+    #[test]
+    fn numbers_come_back_as_sent() {
+        let sent: Value = serde_json::from_str("333333333300000000000000001045544630694008148")
+            .unwrap_or_else(|err| panic!("{err}"));
+        let body = Reply::ok(Format::Json, vec![("result", sent.clone())]).body();
+        let again: Value = serde_json::from_str(&body).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(again["result"], sent, "{body}");
     }
 
     #[test]
