@@ -27,9 +27,7 @@ fn shape(value: &Value) -> Shape {
         Value::Array(items) if items.is_empty() => Shape::Text(String::new()),
         Value::Array(items) => Shape::List(items.iter().map(shape).collect()),
         Value::Object(map) if map.is_empty() => Shape::Text(String::new()),
-        Value::Object(map) => {
-            Shape::Map(map.iter().map(|(k, v)| (in_xml(k), shape(v))).collect())
-        }
+        Value::Object(map) => Shape::Map(map.iter().map(|(k, v)| (in_xml(k), shape(v))).collect()),
     }
 }
 
