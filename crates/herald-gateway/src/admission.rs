@@ -16,6 +16,8 @@ use crate::settings::GatewaySettings;
 /// app, against the gateway's limits.
 #[derive(Debug)]
 pub(crate) struct Admission {
+    open: AtomicUsize,
+    max_open: usize,
     per_ip: Counts<IpAddr>,
     per_app: Counts<AppId>,
     unidentified: AtomicUsize,
@@ -25,6 +27,8 @@ pub(crate) struct Admission {
 /// Why a connection was not admitted before its upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
+    /// The gateway holds `max_connections` connections.
+    Full(usize),
     /// Its IP address has `max_connections_per_ip` connections open.
     PerIp(usize),
     /// `max_unidentified` connections are waiting for their hello.
@@ -34,6 +38,10 @@ pub(crate) enum Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Refusal::Full(max) => write!(
+                f,
+                "the server holds all the connections it may (max_connections = {max}); retry later"
+            ),
             Refusal::PerIp(max) => {
                 write!(f, "too many connections from this address (max_connections_per_ip = {max})")
             }
@@ -48,13 +56,16 @@ impl std::fmt::Display for Refusal {
 /// A new connection's places: its address's and, until its hello arrives, an unidentified one.
 #[derive(Debug)]
 pub(crate) struct Admitted {
-    pub(crate) ip: IpSlot,
+    pub(crate) conn: ConnSlot,
     pub(crate) hello: HelloSlot,
 }
 
 impl Admission {
-    pub(crate) fn new(settings: &GatewaySettings) -> Arc<Self> {
+    /// Admission under `settings`, holding at most `max_open` connections in all.
+    pub(crate) fn new(settings: &GatewaySettings, max_open: usize) -> Arc<Self> {
         Arc::new(Self {
+            open: AtomicUsize::new(0),
+            max_open,
             per_ip: Counts::new(settings.max_connections_per_ip),
             per_app: Counts::new(settings.max_connections_per_app),
             unidentified: AtomicUsize::new(0),
@@ -65,13 +76,20 @@ impl Admission {
     /// Admits a connection from `ip` (unknown when the server was not given peer addresses:
     /// then only the unidentified limit applies).
     pub(crate) fn admit(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<Admitted, Refusal> {
+        if self.open.fetch_add(1, Ordering::AcqRel) >= self.max_open {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refusal::Full(self.max_open));
+        }
+        // From here the slot gives the place back, on every return below too.
+        let mut slot = ConnSlot { admission: self.clone(), ip: None };
         let hello = self.wait_for_hello()?;
         if let Some(ip) = ip {
             if !self.per_ip.take(ip) {
                 return Err(Refusal::PerIp(self.per_ip.max));
             }
+            slot.ip = Some(ip);
         }
-        Ok(Admitted { ip: IpSlot { admission: self.clone(), ip }, hello })
+        Ok(Admitted { conn: slot, hello })
     }
 
     fn wait_for_hello(self: &Arc<Self>) -> Result<HelloSlot, Refusal> {
@@ -99,18 +117,19 @@ impl Admission {
     }
 }
 
-/// Holds one place of its IP address.
+/// Holds one connection's place among all and, once taken, among its IP address's.
 #[derive(Debug)]
-pub(crate) struct IpSlot {
+pub(crate) struct ConnSlot {
     admission: Arc<Admission>,
     ip: Option<IpAddr>,
 }
 
-impl Drop for IpSlot {
+impl Drop for ConnSlot {
     fn drop(&mut self) {
         if let Some(ip) = self.ip {
             self.admission.per_ip.give_back(ip);
         }
+        self.admission.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -183,12 +202,49 @@ mod tests {
     use super::*;
 
     fn admission(per_ip: usize, per_app: usize, unidentified: usize) -> Arc<Admission> {
-        Admission::new(&GatewaySettings {
+        let settings = GatewaySettings {
             max_connections_per_ip: per_ip,
             max_connections_per_app: per_app,
             max_unidentified: unidentified,
             ..GatewaySettings::default()
-        })
+        };
+        Admission::new(&settings, 1_000)
+    }
+
+    #[test]
+    fn the_gateway_holds_at_most_its_connections_and_a_refusal_holds_none() {
+        let admission = Admission::new(&GatewaySettings::default(), 2);
+        let a: IpAddr = [127, 0, 0, 2].into();
+        let first = admission.admit(Some(a)).unwrap();
+        let _second = admission.admit(None).unwrap();
+        assert_eq!(admission.admit(Some(a)).unwrap_err(), Refusal::Full(2));
+        assert_eq!(admission.unidentified(), 2);
+        // The hello ends the unidentified place, not the connection's.
+        let Admitted { conn, hello } = first;
+        drop(hello);
+        assert_eq!(admission.admit(None).unwrap_err(), Refusal::Full(2));
+        drop(conn);
+        let _third = admission.admit(Some(a)).unwrap();
+    }
+
+    #[test]
+    fn a_refusal_by_address_or_hello_gives_the_connection_place_back() {
+        let settings = GatewaySettings {
+            max_connections_per_ip: 1,
+            max_unidentified: 2,
+            ..Default::default()
+        };
+        let admission = Admission::new(&settings, 3);
+        let a: IpAddr = [127, 0, 0, 2].into();
+        let _first = admission.admit(Some(a)).unwrap();
+        for _ in 0..5 {
+            assert_eq!(admission.admit(Some(a)).unwrap_err(), Refusal::PerIp(1));
+        }
+        let _second = admission.admit(None).unwrap();
+        for _ in 0..5 {
+            assert_eq!(admission.admit(None).unwrap_err(), Refusal::Unidentified(2));
+        }
+        assert_eq!(admission.open.load(Ordering::Acquire), 2);
     }
 
     #[test]
@@ -213,7 +269,7 @@ mod tests {
         let first = admission.admit(None).unwrap();
         let second = admission.admit(None).unwrap();
         assert_eq!(admission.admit(None).unwrap_err(), Refusal::Unidentified(2));
-        let Admitted { ip: _ip, hello } = first;
+        let Admitted { conn: _conn, hello } = first;
         drop(hello);
         assert_eq!(admission.unidentified(), 1);
         assert!(admission.admit(None).is_ok());

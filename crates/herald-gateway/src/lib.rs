@@ -10,7 +10,8 @@
 //! `herald_gateway_connections_total`, `herald_gateway_sessions` (gauge of identified
 //! sessions), `herald_gateway_frames_queued_total`, `herald_gateway_frames_sent_total`,
 //! `herald_gateway_disconnects_total{reason}` (close code labels, `client_closed`,
-//! `connection_lost`), `herald_gateway_refused_total{limit}` (`per_ip`, `unidentified`),
+//! `connection_lost`), `herald_gateway_refused_total{limit}` (`max_connections`, `per_ip`,
+//! `unidentified`),
 //! `herald_gateway_acks_total`, `herald_gateway_opened_total`. Queue sizes are read with
 //! [`Gateway::queued_frames`], [`Gateway::pending_acks`], [`Gateway::unidentified_count`].
 //!
@@ -96,7 +97,10 @@ impl Gateway {
         inbox: Arc<dyn Inbox>,
     ) -> Self {
         let registry = Arc::new(Registry::new(settings.queue_capacity));
-        let admission = Admission::new(&settings);
+        // The server raised its soft limit to the hard one before this.
+        let open_files =
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(u64::MAX, |(soft, _)| soft);
+        let admission = Admission::new(&settings, settings.connection_limit(open_files));
         Self {
             inner: Arc::new(Shared {
                 admission,

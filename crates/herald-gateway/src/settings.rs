@@ -52,6 +52,12 @@ pub struct GatewaySettings {
     /// `too_many_connections` and close 4012, so that one app (or a leaked app key) cannot
     /// crowd out the others.
     pub max_connections_per_app: usize,
+    /// WebSocket connections held at once, identified or not; more are refused with HTTP 503
+    /// before the upgrade. 0: the process's open-files limit less a reserve (a twentieth of it,
+    /// 256 to 4,096), so that the API, the store and vendor connections still get a file
+    /// when clients take all they can: at the limit, `accept` itself fails, and every caller
+    /// of the API waits with the clients.
+    pub max_connections: usize,
     /// Connections that have not sent their hello yet; more are refused with HTTP 503. Bounds
     /// what clients that connect and say nothing can hold between them within the hello
     /// timeout.
@@ -80,6 +86,7 @@ impl Default for GatewaySettings {
             pending_page: 100,
             max_connections_per_ip: 5_000,
             max_connections_per_app: 1_000_000,
+            max_connections: 0,
             max_unidentified: 20_000,
             client_frame_rate: 50.0,
             client_frame_burst: 500,
@@ -88,6 +95,16 @@ impl Default for GatewaySettings {
 }
 
 impl GatewaySettings {
+    /// `max_connections` for a process that may open `open_files` files: the setting when
+    /// given, else the limit less its reserve.
+    pub fn connection_limit(&self, open_files: u64) -> usize {
+        if self.max_connections > 0 {
+            return self.max_connections;
+        }
+        let reserve = (open_files / 20).clamp(256, 4_096);
+        usize::try_from(open_files.saturating_sub(reserve)).unwrap_or(usize::MAX).max(1)
+    }
+
     /// Checks the settings for values that cannot work.
     ///
     /// # Errors
@@ -173,5 +190,16 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("max_unidentified"));
         let bad = GatewaySettings { client_frame_rate: f64::NAN, ..Default::default() };
         assert!(bad.validate().unwrap_err().contains("client_frame_rate"));
+    }
+
+    #[test]
+    fn the_connection_limit_leaves_files_for_everything_else() {
+        let derived = GatewaySettings::default();
+        assert_eq!(derived.connection_limit(20_000), 19_000);
+        assert_eq!(derived.connection_limit(1_024), 768);
+        assert_eq!(derived.connection_limit(1_048_576), 1_048_576 - 4_096);
+        assert_eq!(derived.connection_limit(100), 1, "a tiny limit still admits one");
+        let set = GatewaySettings { max_connections: 50_000, ..Default::default() };
+        assert_eq!(set.connection_limit(20_000), 50_000, "a setting is taken as given");
     }
 }

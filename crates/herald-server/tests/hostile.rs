@@ -111,6 +111,18 @@ fn hello_text(app: &AppCreds, account: &str) -> String {
 }
 
 /// Upgrade, hello, welcome.
+/// Upgrades from `source` once a place is free (a closed connection gives its place back when
+/// the server has seen the close); `None` after 10 s.
+async fn upgrade_once_free(herald: &Herald, source: [u8; 4]) -> Option<Ws> {
+    for _ in 0..200 {
+        if let Ok(ws) = upgrade_from(herald, source).await {
+            return Some(ws);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
 async fn identified(herald: &Herald, app: &AppCreds, account: &str) -> Ws {
     let mut ws = upgrade_from(herald, [127, 0, 0, 1]).await.unwrap();
     ws.send(Message::text(hello_text(app, account))).await.unwrap();
@@ -272,6 +284,31 @@ async fn connections_without_a_hello_are_capped_then_timed_out() {
 }
 
 #[tokio::test]
+async fn the_server_holds_at_most_max_connections_and_its_api_stays_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let (herald, app) = start(dir.path(), "max_connections = 6").await;
+    let mut normal = herald.device(&app, "normal", "normal-phone", "android").await;
+
+    // Identified or not, from any address: five more fill the server.
+    let mut held = vec![identified(&herald, &app, "second").await];
+    for n in 0..4u8 {
+        held.push(upgrade_from(&herald, [127, 0, 0, 2 + n]).await.unwrap());
+    }
+    assert_eq!(upgrade_from(&herald, [127, 0, 0, 9]).await.err(), Some(503));
+    let series = "herald_gateway_refused_total{limit=\"max_connections\"}";
+    assert_eq!(metric(&herald, series).await, 1.0);
+    // The API is not a WebSocket connection: pushes are still taken and delivered.
+    push_all(&herald, &app, json!({"n": 0})).await;
+    expect_nth(&mut normal, 0).await;
+
+    drop(held.pop());
+    assert!(
+        upgrade_once_free(&herald, [127, 0, 0, 9]).await.is_some(),
+        "a closed connection's place was never given back"
+    );
+}
+
+#[tokio::test]
 async fn one_address_gets_its_limit_and_others_are_served() {
     let dir = tempfile::tempdir().unwrap();
     let (herald, app) = start(dir.path(), "max_connections_per_ip = 5").await;
@@ -291,15 +328,10 @@ async fn one_address_gets_its_limit_and_others_are_served() {
 
     // A place given back is a place to take.
     drop(held.pop());
-    let mut again = None;
-    for _ in 0..200 {
-        if let Ok(ws) = upgrade_from(&herald, [127, 0, 0, 2]).await {
-            again = Some(ws);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(again.is_some(), "the address never got its place back");
+    assert!(
+        upgrade_once_free(&herald, [127, 0, 0, 2]).await.is_some(),
+        "the address never got its place back"
+    );
 }
 
 #[tokio::test]

@@ -33,8 +33,8 @@ use unidentified::UnidentifiedSession;
 /// Handle the `GET /v1/connect` route: upgrade to a WebSocket configured for many mostly idle
 /// connections (small buffers, capped message size) and serve one client session on it.
 ///
-/// Answers 503 once the gateway is shutting down or while `max_unidentified` connections wait
-/// for their hello, and 429 while the client's address has `max_connections_per_ip` open
+/// Answers 503 once the gateway is shutting down, while it holds `max_connections` or while
+/// `max_unidentified` connections wait for their hello, and 429 while the client's address has `max_connections_per_ip` open
 /// (the address is known when the server is served with `ConnectInfo<SocketAddr>`).
 pub async fn connect(
     State(gateway): State<Gateway>,
@@ -60,6 +60,7 @@ pub async fn connect(
 
 fn refused(refusal: Refusal) -> Response {
     let (status, label) = match refusal {
+        Refusal::Full(_) => (StatusCode::SERVICE_UNAVAILABLE, "max_connections"),
         Refusal::PerIp(_) => (StatusCode::TOO_MANY_REQUESTS, "per_ip"),
         Refusal::Unidentified(_) => (StatusCode::SERVICE_UNAVAILABLE, "unidentified"),
     };
@@ -79,11 +80,11 @@ fn serve(
     let shutdown = gateway.inner.shutdown.subscribe();
     let budget = FrameBudget::new(gateway.settings().client_frame_burst);
     let conn = Conn { gateway, socket, shutdown, read_failed: false, budget };
-    let Admitted { ip, hello } = admitted;
+    let Admitted { conn: place, hello } = admitted;
     let hello = Box::pin(UnidentifiedSession::new(conn, hello).on_hello());
     async move {
         let _guard = guard;
-        let _ip = ip;
+        let _place = place;
         let session = match hello.await {
             Some(session) => Box::pin(session.run()),
             None => return,
