@@ -8,6 +8,10 @@ use herald_server::cli::{self, Cli, ClientError, Command};
 use herald_server::config::Overrides;
 use herald_server::{telemetry, BusOpenError, Settings, StoreOpenError};
 
+#[cfg(all(target_os = "linux", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
