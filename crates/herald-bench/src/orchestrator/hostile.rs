@@ -41,6 +41,14 @@ pub struct HostileArgs {
     /// that do not read fill their queues.
     #[arg(long, default_value_t = 300)]
     pub fill: u32,
+    /// Pushes of `--flood-bytes` sent only to the clients that never read or read slowly, once
+    /// they are connected: the kernel holds a megabyte or more for a socket nobody reads, so
+    /// only a few megabytes per connection reach the server's queue limit.
+    #[arg(long, default_value_t = 300)]
+    pub flood: u32,
+    /// Bytes of padding in each flood push (the default app limit on a message is 10,240).
+    #[arg(long, default_value_t = 9_000)]
+    pub flood_bytes: usize,
     /// Clients that say hello and never read.
     #[arg(long, default_value_t = 200)]
     pub never_read: u32,
@@ -243,6 +251,11 @@ async fn measure(args: &HostileArgs, server: &LocalServer) -> anyhow::Result<Hos
     hostile.send(0, &Command::Hostile(attack)).await?;
     eprintln!("{attackers} misbehaving clients started; {} s to settle", args.settle_secs);
     tokio::time::sleep(Duration::from_secs(args.settle_secs)).await;
+    let flooded = flood_readers(&api, &app, args).await?;
+    eprintln!(
+        "{flooded} of {} pushes of {} B sent to the clients that do not read",
+        args.flood, args.flood_bytes
+    );
     let beside_hostile = phase(&mut workers, &pids, &api, &app, args).await?;
     eprintln!("beside hostile clients: p99 {:.1} ms", beside_hostile.p99_ms());
     let outcomes = hostile_report(&mut hostile).await?;
@@ -297,6 +310,33 @@ async fn phase(
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
     Ok(Phase { fill_ms, fill_complete, runs })
+}
+
+/// Sends `--flood` big pushes to the accounts of the clients that do not read (their names are
+/// the hostile worker's), so that their queues fill and the server cuts them off. Returns how
+/// many the server accepted.
+async fn flood_readers(api: &Api, app: &AppCreds, args: &HostileArgs) -> anyhow::Result<u32> {
+    let accounts: Vec<String> = (0..args.never_read)
+        .map(|n| format!("hostile-never_read-{n}"))
+        .chain((0..args.slow_read).map(|n| format!("hostile-slow_read-{n}")))
+        .collect();
+    if accounts.is_empty() {
+        return Ok(0);
+    }
+    let pad = "x".repeat(args.flood_bytes);
+    let mut tasks = JoinSet::new();
+    let mut accepted = 0;
+    for k in 0..u64::from(args.flood) {
+        if tasks.len() >= FILL_IN_FLIGHT {
+            accepted += u32::from(tasks.join_next().await.is_some_and(|r| r.unwrap_or(false)));
+        }
+        let (api, app, pad, accounts) = (api.clone(), app.clone(), pad.clone(), accounts.clone());
+        tasks.spawn(async move { api.push_to(&app, &accounts, k, &pad).await.is_ok() });
+    }
+    while let Some(sent) = tasks.join_next().await {
+        accepted += u32::from(sent.unwrap_or(false));
+    }
+    Ok(accepted)
 }
 
 async fn hostile_report(hostile: &mut Workers) -> anyhow::Result<BTreeMap<String, u64>> {

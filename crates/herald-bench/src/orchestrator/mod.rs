@@ -131,6 +131,11 @@ pub struct FanoutArgs {
     /// Longest wait for any one phase, seconds.
     #[arg(long, default_value_t = 120)]
     pub phase_timeout: u64,
+    /// How long connections stay idle before a memory reading (after connecting and after the
+    /// back-to-back phase), seconds: long enough for the last handshakes and acks to finish and
+    /// for an allocator to give back what a burst freed.
+    #[arg(long, default_value_t = 2)]
+    pub idle_settle_secs: u64,
     /// The peers run through the same fan-out, one after the other (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', default_values = ["auto"])]
     pub peer: Vec<Peer>,
@@ -170,6 +175,10 @@ impl FanoutArgs {
     /// intervals (acks only when disconnecting) need no pause.
     fn ack_pause(&self) -> Duration {
         Duration::from_millis(self.ack_interval_ms.min(3_000) + 500)
+    }
+
+    pub(crate) fn idle_settle(&self) -> Duration {
+        Duration::from_secs(self.idle_settle_secs)
     }
 
     fn phase_timeout(&self) -> Duration {
@@ -391,8 +400,7 @@ async fn herald_scenarios(
         bail!("no client connected: {:?}", connected.errors);
     }
     if args.has(Scenario::Idle) {
-        // Let the last handshakes and logins finish before reading the memory.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(args.idle_settle()).await;
         results.herald.set_idle(rss_before, rss_kib_sum(&pids), connected.ok);
     }
 
@@ -433,7 +441,7 @@ async fn herald_scenarios(
             results.bus = Some(traffic.per_push_per_node(pushes, target.apis.len()));
         }
         results.herald.burst = Some(burst);
-        tokio::time::sleep(args.ack_pause()).await;
+        tokio::time::sleep(args.ack_pause().max(args.idle_settle())).await;
         results.herald.set_after_burst(rss_kib_sum(&pids));
     }
     if args.has(Scenario::Reconnect) {

@@ -216,7 +216,7 @@ async fn scenarios(args: &FanoutArgs, nginx: &Nginx) -> anyhow::Result<Side> {
     let connected = connect_all(args, "nchan", &mut workers, &shares, subscribe).await?;
     side.connect = Some(connected.clone());
     if args.has(Scenario::Idle) {
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(args.idle_settle()).await;
         side.set_idle(rss_before, rss_kib_sum(&nginx.pids()), connected.ok);
     }
     let publisher = Publisher::new(nginx.addr, &channel, args)?;
@@ -224,7 +224,7 @@ async fn scenarios(args: &FanoutArgs, nginx: &Nginx) -> anyhow::Result<Side> {
     let pids = nginx.pids();
     one_and_burst(args, "nchan", &mut workers, &pids, &send, &mut side).await?;
     if args.has(Scenario::Burst) {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(args.idle_settle()).await;
         side.set_after_burst(rss_kib_sum(&nginx.pids()));
     }
     workers.disconnect().await?;

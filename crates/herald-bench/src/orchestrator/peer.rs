@@ -92,7 +92,7 @@ pub async fn run(args: &FanoutArgs, results: &mut Results) -> anyhow::Result<()>
     let connected = connect_all(args, "mosquitto", &mut workers, &shares, subscribe).await?;
     side.connect = Some(connected.clone());
     if args.has(Scenario::Idle) {
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(args.idle_settle()).await;
         side.set_idle(rss_before, pid.and_then(rss_kib), connected.ok);
         // The broker's own count of its heap: RSS keeps what earlier runs freed, so on a broker
         // that has been busy before, the RSS difference understates what connections cost.

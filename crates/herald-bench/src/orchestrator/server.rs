@@ -235,6 +235,21 @@ impl Api {
         Ok((id, stamp))
     }
 
+    /// Sends an online-only push to the named accounts.
+    pub async fn push_to(
+        &self,
+        app: &AppCreds,
+        accounts: &[String],
+        n: u64,
+        pad: &str,
+    ) -> anyhow::Result<String> {
+        let message = json!({ "n": n, "pad": pad });
+        let body =
+            json!({"audience": {"accounts": accounts}, "message": message, "online_only": true});
+        let answer = self.signed(app, reqwest::Method::POST, "/v1/pushes", Some(&body)).await?;
+        Ok(answer["push_id"].as_str().context("no push_id in the answer")?.to_owned())
+    }
+
     /// The sum of the samples of Prometheus counters named `name` on `/metrics` (0 when the
     /// server has not counted any yet).
     pub async fn counter(&self, name: &str) -> anyhow::Result<f64> {
