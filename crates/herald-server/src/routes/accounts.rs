@@ -47,6 +47,7 @@ pub struct AccountPage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Accounts after this name (exclusive).
@@ -68,6 +69,7 @@ pub async fn import_accounts_route(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BulkQuery {
     /// Number of the body's first line in the caller's file (default 1), so that rejected

@@ -123,27 +123,42 @@ impl Modify for Security {
     }
 }
 
-/// Every operation that needs a credential can answer 401 with the error envelope (missing,
-/// wrong or replayed credentials), whether or not its handler says so.
+/// Refusals every handler may answer with the error envelope, whether or not it says so: 401
+/// where an operation needs a credential (missing, wrong or replayed), 400 where it reads a
+/// query string (an unknown or malformed parameter is refused, never ignored).
 fn document_refusals(openapi: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    let refused = ResponseBuilder::new()
-        .description("credentials missing, wrong, expired or replayed")
-        .content(
-            "application/json",
-            ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
-        )
-        .build();
+    use utoipa::openapi::path::ParameterIn;
+    let unauthorized = error_response("credentials missing, wrong, expired or replayed");
+    let bad_query = error_response("a query parameter unknown, malformed or out of range");
     for item in openapi.paths.paths.values_mut() {
         let operations =
             [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
         for operation in operations.into_iter().flatten() {
-            if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
-                let responses = &mut operation.responses.responses;
-                responses.entry("401".into()).or_insert_with(|| refused.clone().into());
+            let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            let queried = operation.parameters.as_ref().is_some_and(|parameters| {
+                parameters.iter().any(|p| p.parameter_in == ParameterIn::Query)
+            });
+            let responses = &mut operation.responses.responses;
+            if secured {
+                responses.entry("401".into()).or_insert_with(|| unauthorized.clone().into());
+            }
+            if queried {
+                responses.entry("400".into()).or_insert_with(|| bad_query.clone().into());
             }
         }
     }
+}
+
+/// A response carrying the error envelope.
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+        )
+        .build()
 }
 
 /// Handle the `GET /openapi.json` route.
@@ -192,5 +207,31 @@ mod tests {
         let rotate = &doc["paths"]["/admin/apps/{id}/rotate-secret"]["post"];
         assert_ne!(rotate["requestBody"]["required"], true, "{rotate}");
         assert!(rotate["responses"].get("400").is_some(), "{rotate}");
+    }
+
+    /// A parameter documented in the path is a placeholder of the path, and a route's query
+    /// parameters are documented in the query: a client generated from the document (or a
+    /// fuzzer) would otherwise drop them.
+    #[test]
+    fn parameters_are_where_the_route_reads_them() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+        let paths = doc["paths"].as_object().expect("paths");
+        for (path, operations) in paths {
+            let operations = operations.as_object().expect("operations");
+            for (method, operation) in operations {
+                let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+                for parameter in parameters {
+                    let name = parameter["name"].as_str().expect("a name");
+                    let placeholder = path.contains(&format!("{{{name}}}"));
+                    let place = parameter["in"].as_str().expect("a place");
+                    assert_eq!(place == "path", placeholder, "{method} {path}: {name} in {place}");
+                }
+            }
+        }
+        let pushes = &doc["paths"]["/v1/pushes"]["get"]["parameters"];
+        assert!(
+            pushes.as_array().is_some_and(|p| p.iter().any(|p| p["name"] == "limit")),
+            "{pushes}"
+        );
     }
 }

@@ -197,6 +197,7 @@ pub async fn create_client_token_route(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PushListQuery {
     /// `scheduled`, `dispatching`, `done`, `cancelled` or `failed`.

@@ -27,6 +27,7 @@ pub async fn push_report_route(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DaysQuery {
     /// First day, `YYYY-MM-DD` (UTC); default 6 days before `to`.
