@@ -283,20 +283,11 @@ impl Worker {
         loop {
             tokio::select! {
                 command = self.commands.recv() => {
-                    let frame = match command {
-                        None | Some(Command::Close) => return close(ws).await,
-                        Some(Command::Ack) => {
-                            if let Err(lost) = self.send_ack(&mut ws).await {
-                                return lost;
-                            }
-                            continue;
-                        }
-                        Some(Command::AckSeqs(seqs)) => ClientFrame::Ack(Ack { up_to: None, seqs }),
-                        Some(Command::Opened(push_id)) => ClientFrame::Opened(Opened { push_id }),
-                    };
-                    if let Err(lost) = send(&mut ws, &frame).await {
-                        self.keep(frame);
-                        return lost;
+                    let Some(command) = command else { return close(ws).await };
+                    match self.carry_out(&mut ws, command).await {
+                        Ok(true) => {}
+                        Ok(false) => return close(ws).await,
+                        Err(lost) => return lost,
                     }
                 }
                 message = ws.next() => {
@@ -362,21 +353,29 @@ impl Worker {
     /// before closing (its last ack above all) is sent first, then the close.
     async fn close_after_commands(&mut self, mut ws: Ws) -> Outcome {
         while let Ok(command) = self.commands.try_recv() {
-            let sent = match command {
-                Command::Close => break,
-                Command::Ack => self.send_ack(&mut ws).await,
-                Command::AckSeqs(seqs) => {
-                    send(&mut ws, &ClientFrame::Ack(Ack { up_to: None, seqs })).await
-                }
-                Command::Opened(push_id) => {
-                    send(&mut ws, &ClientFrame::Opened(Opened { push_id })).await
-                }
-            };
-            if let Err(lost) = sent {
-                return lost;
+            match self.carry_out(&mut ws, command).await {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(lost) => return lost,
             }
         }
         close(ws).await
+    }
+
+    /// Sends what the application asked for; `Ok(false)` when it asked to close. A frame the
+    /// connection could not take is kept for the next one.
+    async fn carry_out(&mut self, ws: &mut Ws, command: Command) -> Result<bool, Outcome> {
+        let frame = match command {
+            Command::Close => return Ok(false),
+            Command::Ack => return self.send_ack(ws).await.map(|()| true),
+            Command::AckSeqs(seqs) => ClientFrame::Ack(Ack { up_to: None, seqs }),
+            Command::Opened(push_id) => ClientFrame::Opened(Opened { push_id }),
+        };
+        if let Err(lost) = send(ws, &frame).await {
+            self.keep(frame);
+            return Err(lost);
+        }
+        Ok(true)
     }
 
     /// Sends the cumulative ack if it moved past what was sent.
