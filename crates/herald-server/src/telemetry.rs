@@ -73,7 +73,9 @@ const COUNTERS: [(&str, &str); 21] = [
     ("herald_bus_received_bytes_total", "bytes this node received from NATS"),
 ];
 
-const GAUGES: [(&str, &str); 10] = [
+const GAUGES: [(&str, &str); 12] = [
+    ("herald_heap_allocated_bytes", "bytes of heap the server holds (jemalloc's count)"),
+    ("herald_heap_resident_bytes", "bytes of memory the allocator keeps from the system"),
     ("herald_gateway_sessions", "identified client sessions on this node"),
     ("herald_gateway_connections", "open client connections, identified or not"),
     ("herald_gateway_unidentified", "client connections that have not sent their hello yet"),
@@ -144,4 +146,22 @@ pub async fn track_metrics(req: Request, next: Next) -> Response {
     metrics::histogram!("herald_http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Reads the allocator's counts into the heap gauges: a growing RSS with a flat allocated count
+/// is the allocator keeping memory, a growing allocated count is the server holding more.
+pub fn record_heap() {
+    #[cfg(all(target_os = "linux", not(target_env = "msvc")))]
+    {
+        // The counts are a snapshot taken when the epoch advances.
+        if tikv_jemalloc_ctl::epoch::advance().is_err() {
+            return;
+        }
+        if let Ok(bytes) = tikv_jemalloc_ctl::stats::allocated::read() {
+            metrics::gauge!("herald_heap_allocated_bytes").set(bytes as f64);
+        }
+        if let Ok(bytes) = tikv_jemalloc_ctl::stats::resident::read() {
+            metrics::gauge!("herald_heap_resident_bytes").set(bytes as f64);
+        }
+    }
 }

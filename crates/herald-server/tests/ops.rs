@@ -22,6 +22,15 @@ async fn health_readiness_metrics_and_docs() {
     let metrics = metrics.as_str().unwrap().to_owned();
     assert!(metrics.contains("herald_http_requests_total"), "{metrics}");
     assert!(metrics.contains("route=\"/healthz\""), "{metrics}");
+    // The allocator's counts: a running server holds some heap, and the allocator keeps at
+    // least that much from the system.
+    let gauge = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or("");
+        line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0)
+    };
+    let (allocated, resident) =
+        (gauge("herald_heap_allocated_bytes"), gauge("herald_heap_resident_bytes"));
+    assert!(allocated > 0.0 && resident >= allocated, "heap {allocated}, resident {resident}");
 
     let (status, spec) = herald.raw(herald.request(Method::GET, "/openapi.json")).await;
     assert_eq!(status, 200);

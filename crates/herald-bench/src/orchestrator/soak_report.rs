@@ -12,6 +12,8 @@ use serde::Serialize;
 pub struct Minute {
     pub minute: u32,
     pub rss_kib: u64,
+    /// `herald_heap_allocated_bytes`: what the server holds of its heap (NaN when not reported).
+    pub heap_bytes: f64,
     pub fds: u64,
     /// `herald_gateway_connections` and `herald_gateway_sessions`.
     pub connections: f64,
@@ -166,16 +168,18 @@ impl SoakReport {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "| min | RSS MiB | fds | connections | sessions | queued frames | pending acks | dispatch queue | receipts queue | pushes (errors) | deliveries | p99 ms | closes |"
+            "| min | RSS MiB | heap MiB | fds | connections | sessions | queued frames | pending acks | dispatch queue | receipts queue | pushes (errors) | deliveries | p99 ms | closes |"
         );
-        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        let _ =
+            writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         for m in &self.minutes {
             let closes: Vec<String> = m.closes.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(
                 out,
-                "| {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} | {:.1} | {} |",
+                "| {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} | {:.1} | {} |",
                 m.minute,
                 m.rss_kib as f64 / 1024.0,
+                m.heap_bytes / 1_048_576.0,
                 m.fds,
                 m.connections,
                 m.sessions,

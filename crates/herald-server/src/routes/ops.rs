@@ -32,6 +32,7 @@ pub async fn metrics_route(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("herald_gateway_unidentified").set(gateway.unidentified_count() as f64);
     metrics::gauge!("herald_gateway_queued_frames").set(gateway.queued_frames() as f64);
     metrics::gauge!("herald_gateway_pending_acks").set(gateway.pending_acks() as f64);
+    crate::telemetry::record_heap();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
 
