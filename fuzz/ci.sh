@@ -12,7 +12,7 @@
 # dev profile of fuzz/Cargo.toml (no optimisation, no debug info), no AddressSanitizer
 # (FUZZ_SANITIZER=none; Rust code without `unsafe` gains little from it), and a target directory
 # outside the clone (FUZZ_TARGET_DIR) that later runs on the same machine reuse. The long runs
-# (docs/reliability.md, "Fuzzing") build optimised with AddressSanitizer.
+# (docs/reliability.md, "Fuzzing") build optimised, for speed, without a sanitizer either.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
