@@ -128,6 +128,8 @@ pub enum Event {
         errors: Vec<String>,
         elapsed_ms: u64,
     },
+    /// The worker has started the round: frames from now on count in it.
+    RoundStarted,
     /// Every connection of the round has received at least `min_complete` frames.
     Progress {
         min_complete: u32,

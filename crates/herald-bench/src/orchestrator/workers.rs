@@ -37,6 +37,9 @@ pub struct ConnectSummary {
     pub elapsed_ms: u64,
 }
 
+/// How long workers may take to start a round.
+const ROUND_START_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Workers {
     /// Spawns one worker per share (`this binary worker`) and waits until each is ready.
     pub async fn spawn(shares: &[(u64, u32)]) -> anyhow::Result<Self> {
@@ -114,9 +117,24 @@ impl Workers {
     }
 
     /// Starts a round on every worker.
+    ///
+    /// Returns once every worker has started it: a message sent before a worker read the
+    /// command would count in the round before and never in this one.
     pub async fn round(&mut self, expect: Option<u32>) -> anyhow::Result<()> {
         self.progress.iter_mut().for_each(|p| *p = 0);
-        self.send_all(&WorkerCommand::Round { expect }).await
+        self.send_all(&WorkerCommand::Round { expect }).await?;
+        let deadline = Instant::now() + ROUND_START_TIMEOUT;
+        let mut started = vec![false; self.procs.len()];
+        while started.iter().any(|s| !s) {
+            match self.next(deadline).await {
+                Some((index, Event::RoundStarted)) => started[index] = true,
+                Some(_) => {}
+                None => {
+                    anyhow::bail!("workers did not start the round within {ROUND_START_TIMEOUT:?}")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The next event before `deadline`; progress is recorded on the way.

@@ -257,7 +257,10 @@ async fn serve(fd_limit: u64) -> anyhow::Result<()> {
                 }
                 tokio::task::spawn_local(report_connected(worker.clone(), pending));
             }
-            Command::Round { expect } => worker.start_round(expect),
+            Command::Round { expect } => {
+                worker.start_round(expect);
+                worker.emit(Event::RoundStarted);
+            }
             Command::Expect { count } => {
                 let mut round = worker.round.borrow_mut();
                 round.expect = Some(count);
