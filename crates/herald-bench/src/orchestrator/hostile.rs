@@ -279,15 +279,11 @@ async fn phase(
     let pad = "x".repeat(args.pad);
     workers.round(Some(args.fill)).await?;
     let started = Instant::now();
-    let mut tasks = JoinSet::new();
-    for k in 0..u64::from(args.fill) {
-        if tasks.len() >= FILL_IN_FLIGHT {
-            tasks.join_next().await;
-        }
+    sent_in_flight(args.fill, |k| {
         let (api, app, pad) = (api.clone(), app.clone(), pad.clone());
-        tasks.spawn(async move { api.push_all(&app, k, None, &pad).await.is_ok() });
-    }
-    while tasks.join_next().await.is_some() {}
+        async move { api.push_all(&app, k, None, &pad).await.is_ok() }
+    })
+    .await;
     let (_, fill_complete) = workers.done(timeout).await?;
     let fill_ms = fill_complete.then(|| started.elapsed().as_secs_f64() * 1000.0);
     // The clients' acks of the fill reach the server before the measurement.
@@ -324,19 +320,31 @@ async fn flood_readers(api: &Api, app: &AppCreds, args: &HostileArgs) -> anyhow:
         return Ok(0);
     }
     let pad = "x".repeat(args.flood_bytes);
-    let mut tasks = JoinSet::new();
-    let mut accepted = 0;
-    for k in 0..u64::from(args.flood) {
-        if tasks.len() >= FILL_IN_FLIGHT {
-            accepted += u32::from(tasks.join_next().await.is_some_and(|r| r.unwrap_or(false)));
-        }
+    let accepted = sent_in_flight(args.flood, |k| {
         let (api, app, pad, accounts) = (api.clone(), app.clone(), pad.clone(), accounts.clone());
-        tasks.spawn(async move { api.push_to(&app, &accounts, k, &pad).await.is_ok() });
+        async move { api.push_to(&app, &accounts, k, &pad).await.is_ok() }
+    })
+    .await;
+    Ok(accepted)
+}
+
+/// Runs `send(0)` … `send(count - 1)` with `FILL_IN_FLIGHT` at once; how many succeeded.
+async fn sent_in_flight<F>(count: u32, send: impl Fn(u64) -> F) -> u32
+where
+    F: std::future::Future<Output = bool> + Send + 'static,
+{
+    let mut tasks = JoinSet::new();
+    let mut succeeded = 0;
+    for k in 0..u64::from(count) {
+        if tasks.len() >= FILL_IN_FLIGHT {
+            succeeded += u32::from(tasks.join_next().await.is_some_and(|r| r.unwrap_or(false)));
+        }
+        tasks.spawn(send(k));
     }
     while let Some(sent) = tasks.join_next().await {
-        accepted += u32::from(sent.unwrap_or(false));
+        succeeded += u32::from(sent.unwrap_or(false));
     }
-    Ok(accepted)
+    succeeded
 }
 
 async fn hostile_report(hostile: &mut Workers) -> anyhow::Result<BTreeMap<String, u64>> {
