@@ -166,6 +166,17 @@ impl State {
         }
     }
 
+    /// Takes the entries of contents no longer kept out of the keeping order: it only shrinks
+    /// when over budget, so a server under its budget would otherwise grow it by an entry a
+    /// push for as long as it runs.
+    fn forget_dropped_contents(&mut self) {
+        let Self { apps, kept, .. } = self;
+        kept.retain(|(app, seq, generation)| {
+            let current = apps.get(app).and_then(|pushes| pushes.contents.get(seq));
+            current.is_some_and(|(_, kept_under)| kept_under == generation)
+        });
+    }
+
     /// Drops a push's content (only if kept under `generation`, when given).
     fn drop_content(&mut self, app: AppId, seq: u64, generation: Option<u64>) {
         let Some(pushes) = self.apps.get_mut(&app) else { return };
@@ -270,6 +281,7 @@ impl LiveInbox {
             });
             dropped += before - by_seq.len();
         }
+        state.forget_dropped_contents();
         dropped
     }
 
@@ -314,6 +326,11 @@ impl LiveInbox {
     /// Bytes of content kept.
     pub fn kept_bytes(&self) -> usize {
         self.state.read().map(|s| s.kept_bytes).unwrap_or_default()
+    }
+
+    #[cfg(test)]
+    fn kept_len(&self) -> usize {
+        self.state.read().map(|s| s.kept.len()).unwrap_or_default()
     }
 
     #[cfg(test)]
@@ -382,6 +399,18 @@ mod tests {
     }
 
     #[test]
+    fn a_server_under_its_budget_keeps_no_trace_of_swept_pushes() {
+        let inbox = LiveInbox::new(1 << 20);
+        for seq in 1..=100 {
+            inbox.insert(1, Arc::new(live(seq, &[7], None, -1)), content(10));
+            inbox.restore(1, seq, content(10));
+        }
+        assert_eq!(inbox.kept_len(), 200, "kept, then kept again");
+        assert_eq!(inbox.sweep(Utc::now()), 100);
+        assert_eq!((inbox.len(1), inbox.kept_bytes(), inbox.kept_len()), (0, 0, 0));
+    }
+
+    #[test]
     fn contents_beyond_the_budget_leave_oldest_first_and_come_back() {
         let inbox = LiveInbox::new(100);
         for seq in 1..=5 {
@@ -411,6 +440,8 @@ mod tests {
         inbox.insert(2, Arc::new(live(1, &[7], None, 60)), content(20));
         inbox.forget_app(1);
         assert_eq!(inbox.kept_bytes(), 20);
+        inbox.sweep(Utc::now());
+        assert_eq!(inbox.kept_len(), 1, "a sweep forgets the order of what left");
         // A content larger than the whole budget is not kept at all.
         inbox.insert(2, Arc::new(live(2, &[7], None, 60)), content(500));
         assert!(inbox.kept_bytes() <= 100);
