@@ -52,7 +52,7 @@ pub(super) async fn rows_by_name<S: AsRef<str>>(
         for name in chunk {
             query = query.bind(name.as_ref());
         }
-        for row in query.bind(app).fetch_all(&mut *conn).await? {
+        for row in query.bind(app).persistent(false).fetch_all(&mut *conn).await? {
             out.push(record(&row)?);
         }
     }
@@ -99,7 +99,7 @@ pub(super) async fn ensure(
             created.insert((*name).clone(), next);
             next = next.wrapping_add(1);
         });
-        query.build().execute(&mut *conn).await?;
+        query.build().persistent(false).execute(&mut *conn).await?;
     }
     Ok(unique
         .into_iter()

@@ -69,7 +69,7 @@ async fn insert(
         }
     });
     query.push(")");
-    query.build().execute(&mut *tx).await?;
+    query.build().persistent(false).execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -96,6 +96,6 @@ async fn update(tx: &mut SqliteConnection, app: AppId, rows: &[BulkUpdate]) -> S
         ))
         .push_bind(app)
         .push(" AND accounts.id = new.id");
-    query.build().execute(&mut *tx).await?;
+    query.build().persistent(false).execute(&mut *tx).await?;
     Ok(())
 }

@@ -32,7 +32,7 @@ pub(super) async fn update_tags(
             .push(") UPDATE accounts SET tags = new.tags FROM new WHERE accounts.app_id = ")
             .push_bind(app)
             .push(" AND accounts.id = new.id");
-        query.build().execute(&mut *tx).await?;
+        query.build().persistent(false).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(outcome)
@@ -149,7 +149,7 @@ async fn set_attribute_columns(
         ))
         .push_bind(app)
         .push(" AND accounts.id = new.id");
-    query.build().execute(&mut *tx).await?;
+    query.build().persistent(false).execute(&mut *tx).await?;
     Ok(())
 }
 

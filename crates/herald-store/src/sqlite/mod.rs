@@ -2,6 +2,11 @@
 //!
 //! Writes go through a single connection so that SQLite never has to resolve two writers
 //! (which would surface as `SQLITE_BUSY` mid-transaction); reads use a small pool of their own.
+//!
+//! Statements whose text depends on how many rows they carry (many-row inserts, name lists)
+//! run unprepared (`persistent(false)`): sqlx keeps up to 100 prepared statements per
+//! connection, and one per row count filled that cache with the largest programs there are,
+//! growing the server's memory for hours of steady traffic.
 
 mod accounts;
 mod apps;
@@ -577,6 +582,25 @@ mod tests {
             );
             assert!(sorts || !plan.contains("TEMP B-TREE"), "{sql}: {plan}");
         }
+    }
+
+    /// A statement whose text changes with its row count must not stay prepared: the acks of
+    /// a running server flush cursors in batches of every size.
+    #[tokio::test]
+    async fn many_row_statements_are_not_kept_prepared() {
+        use sqlx::Connection as _;
+        let (_dir, store) = store().await;
+        let app = crate::contract::create_demo_app(&store, "cursors").await;
+        let cursors: Vec<(AppId, String, Cursor)> =
+            (0..40).map(|i| (app.id, format!("d{i}"), Cursor::default())).collect();
+        let mut conn = store.writer.acquire().await.unwrap();
+        let before = conn.cached_statements_size();
+        for rows in 1..=cursors.len() {
+            pushes::save_cursors(&mut conn, &cursors[..rows]).await.unwrap();
+            let names: Vec<&str> = cursors[..rows].iter().map(|(_, d, _)| d.as_str()).collect();
+            accounts::rows_by_name(&mut conn, app.id, &names).await.unwrap();
+        }
+        assert_eq!(conn.cached_statements_size(), before, "one prepared statement per row count");
     }
 
     #[tokio::test]

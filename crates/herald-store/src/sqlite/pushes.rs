@@ -383,7 +383,7 @@ pub(super) async fn save_cursors(
              acked_above = CASE WHEN excluded.acked_seq >= acked_seq THEN excluded.acked_above \
              ELSE acked_above END",
         );
-        query.build().execute(&mut *conn).await?;
+        query.build().persistent(false).execute(&mut *conn).await?;
     }
     Ok(())
 }
