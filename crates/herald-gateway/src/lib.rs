@@ -38,6 +38,7 @@ pub mod protocol;
 pub mod registry;
 mod session;
 pub mod settings;
+mod socket;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
@@ -56,6 +57,7 @@ pub use inbox::{AckRecord, DeviceInfo, Inbox, InboxError, Login};
 pub use registry::{Delivery, PushFrames, Registry};
 pub use session::connect;
 pub use settings::GatewaySettings;
+pub use socket::{ClientUpgrade, UpgradeRefusal};
 
 /// Everything a session needs: settings, the two seams, the registry and the shutdown signal.
 /// Cheap to clone; use it as (or derive it from) the axum state of [`connect`].

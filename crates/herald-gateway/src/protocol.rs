@@ -1,7 +1,7 @@
 //! The client protocol of the `herald-protocol` crate, re-exported so server code names one
 //! path, plus [`Frame`]: one encoded server frame that many connections share.
 
-use axum::extract::ws::Utf8Bytes;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 pub use herald_protocol::*;
 

@@ -35,10 +35,12 @@ pub struct GatewaySettings {
     pub read_buffer_size: usize,
     /// Bytes of frames gathered before they are written to the socket. The frames a session
     /// sends together (a page of stored pushes, pushes dispatched together) leave in one
-    /// `send` up to this size; 0 writes each frame on its own. The buffer keeps the size of
-    /// the largest write it held, so it stays small on connections that never get bursts.
+    /// `send` up to this size, and whatever is gathered leaves when the session has queued
+    /// them all; 0 writes each frame on its own. The buffer is freed once written out, so a
+    /// connection that is idle holds none, whatever bursts it had.
     pub write_buffer_size: usize,
-    /// Most bytes one connection may buffer for writing before sends wait.
+    /// Most bytes one connection may hold for writing (frames the client has not read yet)
+    /// before sends wait.
     pub max_write_buffer_size: usize,
     /// Largest message (and frame) a client may send; larger ones close with 4004.
     pub max_frame_size: usize,

@@ -4,10 +4,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use axum::extract::ws::{Message, Utf8Bytes};
 use chrono::Utc;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio::time::Sleep;
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
 use super::{deadline, Conn, End};
 use crate::admission::AppSlot;
@@ -24,7 +24,7 @@ enum Event {
     /// Live frames were queued for this connection.
     Queued,
     /// The client sent something (or the connection ended).
-    Received(Option<Result<Message, axum::Error>>),
+    Received(Option<Result<Message, tungstenite::Error>>),
 }
 
 pub(super) struct IdentifiedSession {
@@ -116,7 +116,7 @@ impl IdentifiedSession {
                     next.map_err(End::Close)?;
                     Event::Queued
                 }
-                message = conn.socket.recv() => Event::Received(message),
+                message = conn.socket.next() => Event::Received(message),
             };
             match event {
                 Event::Queued => {
@@ -229,7 +229,7 @@ impl IdentifiedSession {
 
     async fn on_message(
         &mut self,
-        message: Option<Result<Message, axum::Error>>,
+        message: Option<Result<Message, tungstenite::Error>>,
     ) -> Result<(), End> {
         let message = match message {
             None => return Err(End::Lost),
@@ -243,7 +243,7 @@ impl IdentifiedSession {
         self.idle.as_mut().reset(deadline(idle_timeout));
         match message {
             Message::Text(text) => self.on_client_msg(&text).await,
-            Message::Binary(_) => {
+            Message::Binary(_) | Message::Frame(_) => {
                 let err = ProtocolError::Binary;
                 self.conn.send_error(err.code(), err.to_string()).await
             }

@@ -14,16 +14,19 @@ use std::time::Duration;
 
 use std::net::SocketAddr;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::admission::{Admitted, Refusal};
 use crate::protocol::{CloseCode, ErrorCode, ErrorFrame, ServerFrame};
+use crate::socket::{ClientSocket, ClientUpgrade, SocketSizes};
 use crate::Gateway;
 
 use budget::FrameBudget;
@@ -39,7 +42,7 @@ use unidentified::UnidentifiedSession;
 pub async fn connect(
     State(gateway): State<Gateway>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    ws: WebSocketUpgrade,
+    upgrade: ClientUpgrade,
 ) -> Response {
     if gateway.is_shut_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
@@ -50,12 +53,13 @@ pub async fn connect(
         Err(refusal) => return refused(refusal),
     };
     let settings = gateway.settings();
-    ws.read_buffer_size(settings.read_buffer_size)
-        .write_buffer_size(settings.write_buffer_size)
-        .max_write_buffer_size(settings.max_write_buffer_size)
-        .max_message_size(settings.max_frame_size)
-        .max_frame_size(settings.max_frame_size)
-        .on_upgrade(move |socket| serve(gateway, socket, admitted))
+    let sizes = SocketSizes {
+        read_buffer: settings.read_buffer_size,
+        write_buffer: settings.write_buffer_size,
+        max_write_buffer: settings.max_write_buffer_size,
+        max_message: settings.max_frame_size,
+    };
+    upgrade.accept(sizes, move |socket| serve(gateway, socket, admitted))
 }
 
 fn refused(refusal: Refusal) -> Response {
@@ -70,7 +74,7 @@ fn refused(refusal: Refusal) -> Response {
 
 fn serve(
     gateway: Gateway,
-    socket: WebSocket,
+    socket: ClientSocket,
     admitted: Admitted,
 ) -> impl Future<Output = ()> + Send {
     // The task's own future holds only boxes: each phase's state (handshake, session, close)
@@ -117,7 +121,7 @@ impl End {
 /// The socket and what every state of a session needs around it.
 pub(crate) struct Conn {
     gateway: Gateway,
-    socket: WebSocket,
+    socket: ClientSocket,
     shutdown: watch::Receiver<bool>,
     /// Reading failed mid-message: the rest of it is still unread in the socket.
     read_failed: bool,
@@ -187,7 +191,8 @@ impl Conn {
                 End::Lost => return,
                 End::ClientClosed => {}
                 End::Close(code) => {
-                    let frame = CloseFrame { code: code.code(), reason: code.reason().into() };
+                    let frame =
+                        CloseFrame { code: code.code().into(), reason: code.reason().into() };
                     if socket.send(Message::Close(Some(frame))).await.is_err() {
                         return;
                     }
@@ -199,24 +204,26 @@ impl Conn {
                 // before the client reads it: give the client the timeout to read it.
                 std::future::pending::<()>().await;
             } else {
-                while let Some(Ok(_)) = socket.recv().await {}
+                while let Some(Ok(_)) = socket.next().await {}
             }
         })
         .await;
+        // tungstenite queues its answer to the client's close without flushing it.
+        let _ = tokio::time::timeout(limit, self.socket.get_mut().flush()).await;
     }
 }
 
 impl Conn {
     /// Ends the session after a read error; an oversized message is answered with an error
     /// frame before the close, the rest cannot be answered.
-    async fn on_read_error(&mut self, err: axum::Error) -> End {
+    async fn on_read_error(&mut self, err: tungstenite::Error) -> End {
         self.read_failed = true;
-        match err.into_inner().downcast::<tungstenite::Error>().map(|e| *e) {
-            Ok(tungstenite::Error::Capacity(detail)) => {
+        match err {
+            tungstenite::Error::Capacity(detail) => {
                 let close = CloseCode::FrameTooLarge;
                 self.reject(ErrorCode::FrameTooLarge, detail.to_string(), close).await
             }
-            Ok(tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_)) => {
+            tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_) => {
                 End::Close(CloseCode::ProtocolViolation)
             }
             _ => End::Lost,

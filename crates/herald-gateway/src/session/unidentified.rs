@@ -1,6 +1,7 @@
 //! A connection before its hello: it may only say hello, within the hello timeout.
 
-use axum::extract::ws::Message;
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
 
 use super::{Conn, End, IdentifiedSession};
 use crate::admission::HelloSlot;
@@ -57,7 +58,7 @@ impl UnidentifiedSession {
                     return Err(End::Close(CloseCode::ShuttingDown))
                 }
                 () = &mut timeout => return Err(End::Close(CloseCode::HelloTimeout)),
-                message = conn.socket.recv() => message,
+                message = conn.socket.next() => message,
             };
             let text = match message {
                 None => return Err(End::Lost),
@@ -69,7 +70,7 @@ impl UnidentifiedSession {
                     continue;
                 }
                 Some(Ok(Message::Close(_))) => return Err(End::ClientClosed),
-                Some(Ok(Message::Binary(_))) => {
+                Some(Ok(Message::Binary(_) | Message::Frame(_))) => {
                     let err = ProtocolError::Binary;
                     return Err(conn
                         .reject(err.code(), err.to_string(), CloseCode::ProtocolViolation)

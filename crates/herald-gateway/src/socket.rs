@@ -1,0 +1,385 @@
+//! The client's WebSocket: the HTTP/1.1 upgrade of `GET /v1/connect` and the socket a session
+//! reads and writes.
+//!
+//! Most connections are idle most of the time, so what an idle one holds is multiplied by
+//! every client. Frames are gathered in a write buffer of the connection's own
+//! ([`ReleasingIo`]) that is freed whenever it has been written out, so a connection keeps no
+//! memory of its largest burst; tungstenite writes every frame straight into it.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Version};
+use axum::response::{IntoResponse, Response};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+/// A client's WebSocket once upgraded.
+pub(crate) type ClientSocket = WebSocketStream<ReleasingIo<TokioIo<Upgraded>>>;
+
+/// Why a request to `/v1/connect` is not upgraded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UpgradeRefusal {
+    #[error("a WebSocket upgrade is a GET request")]
+    NotGet,
+    #[error("a WebSocket upgrade needs HTTP/1.1")]
+    NotHttp11,
+    #[error("the Connection header does not include 'upgrade'")]
+    NoConnectionUpgrade,
+    #[error("the Upgrade header is not 'websocket'")]
+    NotWebSocket,
+    #[error("the Sec-WebSocket-Version header is not 13")]
+    UnsupportedVersion,
+    #[error("the Sec-WebSocket-Key header is missing")]
+    NoKey,
+    #[error("the connection cannot be upgraded")]
+    NotUpgradable,
+}
+
+impl IntoResponse for UpgradeRefusal {
+    fn into_response(self) -> Response {
+        let status = match self {
+            UpgradeRefusal::NotGet => StatusCode::METHOD_NOT_ALLOWED,
+            UpgradeRefusal::NotUpgradable => StatusCode::UPGRADE_REQUIRED,
+            UpgradeRefusal::UnsupportedVersion => {
+                // RFC 6455 4.4: say which version is spoken.
+                let version = [(header::SEC_WEBSOCKET_VERSION, "13")];
+                return (StatusCode::UPGRADE_REQUIRED, version, self.to_string()).into_response();
+            }
+            _ => StatusCode::BAD_REQUEST,
+        };
+        (status, self.to_string()).into_response()
+    }
+}
+
+/// A valid WebSocket upgrade request (RFC 6455 4.2.1), not yet answered.
+pub struct ClientUpgrade {
+    key: HeaderValue,
+    on_upgrade: OnUpgrade,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientUpgrade {
+    type Rejection = UpgradeRefusal;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, UpgradeRefusal> {
+        if parts.method != Method::GET {
+            return Err(UpgradeRefusal::NotGet);
+        }
+        if parts.version != Version::HTTP_11 {
+            return Err(UpgradeRefusal::NotHttp11);
+        }
+        let headers = &parts.headers;
+        if !has_token(headers, header::CONNECTION, "upgrade") {
+            return Err(UpgradeRefusal::NoConnectionUpgrade);
+        }
+        if !has_token(headers, header::UPGRADE, "websocket") {
+            return Err(UpgradeRefusal::NotWebSocket);
+        }
+        if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+            return Err(UpgradeRefusal::UnsupportedVersion);
+        }
+        let key = headers.get(header::SEC_WEBSOCKET_KEY).ok_or(UpgradeRefusal::NoKey)?.clone();
+        let on_upgrade =
+            parts.extensions.remove::<OnUpgrade>().ok_or(UpgradeRefusal::NotUpgradable)?;
+        Ok(Self { key, on_upgrade })
+    }
+}
+
+/// Whether a comma-separated header holds `token` (case-insensitive).
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.split(',').any(|part| part.trim().eq_ignore_ascii_case(token)))
+}
+
+/// How the socket buffers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SocketSizes {
+    pub read_buffer: usize,
+    /// Gathered frames are written once they reach this many bytes (and at every flush).
+    pub write_buffer: usize,
+    /// Writes wait while this many bytes wait to be written.
+    pub max_write_buffer: usize,
+    pub max_message: usize,
+}
+
+impl ClientUpgrade {
+    /// Answers 101 and runs `serve` on the socket once the client has it. The task holds
+    /// only what `serve` returns: everything else is gone by the time it runs.
+    pub(crate) fn accept<F, Fut>(self, sizes: SocketSizes, serve: F) -> Response
+    where
+        F: FnOnce(ClientSocket) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let accept = derive_accept_key(self.key.as_bytes());
+        let on_upgrade = self.on_upgrade;
+        tokio::spawn(async move {
+            let socket = match on_upgrade.await {
+                Ok(upgraded) => Box::pin(open(upgraded, sizes)).await,
+                Err(err) => {
+                    tracing::debug!(%err, "WebSocket upgrade failed");
+                    return;
+                }
+            };
+            serve(socket).await;
+        });
+        let headers = [
+            (header::CONNECTION, "upgrade".to_owned()),
+            (header::UPGRADE, "websocket".to_owned()),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ];
+        (StatusCode::SWITCHING_PROTOCOLS, headers).into_response()
+    }
+}
+
+async fn open(upgraded: Upgraded, sizes: SocketSizes) -> ClientSocket {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(sizes.read_buffer)
+        // Every frame goes straight to the `ReleasingIo`, which gathers them; tungstenite's
+        // own buffer then never holds more than the frame being written.
+        .write_buffer_size(0)
+        .max_write_buffer_size(sizes.max_write_buffer)
+        .max_message_size(Some(sizes.max_message))
+        .max_frame_size(Some(sizes.max_message));
+    let io = ReleasingIo::new(TokioIo::new(upgraded), sizes.write_buffer, sizes.max_write_buffer);
+    WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await
+}
+
+/// An I/O that gathers writes until a flush (or until `write_at` bytes wait), and frees its
+/// buffer once everything in it has been written.
+pub(crate) struct ReleasingIo<T> {
+    inner: T,
+    pending: Vec<u8>,
+    /// Bytes of `pending` already written.
+    written: usize,
+    write_at: usize,
+    max: usize,
+}
+
+impl<T> ReleasingIo<T> {
+    pub(crate) fn new(inner: T, write_at: usize, max: usize) -> Self {
+        Self { inner, pending: Vec::new(), written: 0, write_at, max: max.max(1) }
+    }
+
+    /// Bytes waiting to be written.
+    fn waiting(&self) -> usize {
+        self.pending.len() - self.written
+    }
+
+    #[cfg(test)]
+    fn buffer_capacity(&self) -> usize {
+        self.pending.capacity()
+    }
+}
+
+impl<T: AsyncWrite + Unpin> ReleasingIo<T> {
+    /// Writes what waits until all of it is written (then frees the buffer) or the socket is
+    /// full.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.waiting() > 0 {
+            let n =
+                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        // Nothing waits: give the memory back rather than keep the capacity of a burst.
+        self.pending = Vec::new();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for ReleasingIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for ReleasingIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if this.waiting() >= this.max {
+            // Full: only writing some of it out makes room.
+            if let Poll::Ready(Err(err)) = this.poll_write_out(cx) {
+                return Poll::Ready(Err(err));
+            }
+            if this.waiting() >= this.max {
+                return Poll::Pending;
+            }
+        }
+        if this.written > 0 && this.written >= this.pending.len() / 2 {
+            // A socket that keeps taking part of it: drop the written half, not the buffer.
+            this.pending.drain(..this.written);
+            this.written = 0;
+        }
+        if this.pending.is_empty() {
+            this.pending.reserve(this.write_at.max(buf.len()));
+        }
+        this.pending.extend_from_slice(buf);
+        if this.waiting() >= this.write_at {
+            // Enough gathered for one write; a full socket is no reason to refuse the bytes.
+            if let Poll::Ready(Err(err)) = this.poll_write_out(cx) {
+                return Poll::Ready(Err(err));
+            }
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_write_out(cx))?;
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_write_out(cx))?;
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+    use std::future::poll_fn;
+    use tokio::io::AsyncWriteExt;
+
+    /// A socket that records each write and can be full.
+    #[derive(Default)]
+    struct Wire {
+        writes: Vec<Vec<u8>>,
+        full: bool,
+    }
+
+    impl AsyncWrite for Wire {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            if self.full {
+                return Poll::Pending;
+            }
+            self.writes.push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// One poll of a write: `None` when it would wait.
+    async fn try_write(io: &mut ReleasingIo<Wire>, bytes: &[u8]) -> Option<usize> {
+        poll_fn(|cx| {
+            Poll::Ready(match Pin::new(&mut *io).poll_write(cx, bytes) {
+                Poll::Ready(written) => Some(written.expect("the wire never fails")),
+                Poll::Pending => None,
+            })
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn frames_leave_together_at_the_flush_and_the_buffer_is_freed() {
+        let mut io = ReleasingIo::new(Wire::default(), 1024, 4096);
+        for frame in [&b"one"[..], b"two", b"three"] {
+            io.write_all(frame).await.unwrap();
+        }
+        assert!(io.inner.writes.is_empty(), "nothing written before the flush");
+        io.flush().await.unwrap();
+        assert_eq!(io.inner.writes, [b"onetwothree".to_vec()], "one write for three frames");
+        assert_eq!(io.buffer_capacity(), 0, "an idle connection holds no write buffer");
+    }
+
+    #[tokio::test]
+    async fn a_write_goes_out_once_write_at_bytes_wait() {
+        let mut io = ReleasingIo::new(Wire::default(), 8, 4096);
+        io.write_all(b"12345").await.unwrap();
+        assert!(io.inner.writes.is_empty());
+        io.write_all(b"6789").await.unwrap();
+        assert_eq!(io.inner.writes, [b"123456789".to_vec()]);
+        assert_eq!(io.buffer_capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_socket_keeps_up_to_max_bytes_then_makes_the_writer_wait() {
+        let wire = Wire { full: true, ..Wire::default() };
+        let mut io = ReleasingIo::new(wire, 4, 10);
+        assert_eq!(try_write(&mut io, b"abcdef").await, Some(6), "kept though not written");
+        assert_eq!(try_write(&mut io, b"ghijkl").await, Some(6), "still under max before it");
+        assert_eq!(try_write(&mut io, b"mn").await, None, "12 bytes wait: the writer waits");
+        io.inner.full = false;
+        io.flush().await.unwrap();
+        assert_eq!(io.inner.writes.concat(), b"abcdefghijkl", "in order, nothing lost");
+        assert_eq!(io.buffer_capacity(), 0);
+    }
+
+    fn upgrade_request() -> axum::http::request::Builder {
+        Request::builder()
+            .uri("/v1/connect")
+            .header(header::CONNECTION, "keep-alive, Upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_VERSION, "13")
+            .header(header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==")
+    }
+
+    async fn refusal(request: axum::http::request::Builder) -> Option<UpgradeRefusal> {
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        ClientUpgrade::from_request_parts(&mut parts, &()).await.err()
+    }
+
+    #[tokio::test]
+    async fn requests_that_are_no_websocket_upgrade_are_refused_with_the_reason() {
+        use UpgradeRefusal::*;
+        assert_eq!(refusal(upgrade_request().method(Method::POST)).await, Some(NotGet));
+        assert_eq!(refusal(upgrade_request().version(Version::HTTP_10)).await, Some(NotHttp11));
+        let no_upgrade = Request::builder().header(header::CONNECTION, "keep-alive");
+        assert_eq!(refusal(no_upgrade).await, Some(NoConnectionUpgrade));
+        let h2c = upgrade_request().header(header::UPGRADE, "h2c");
+        assert_eq!(refusal(h2c).await, Some(NotUpgradable), "every Upgrade value is read");
+        let mut wrong = upgrade_request();
+        wrong.headers_mut().unwrap().insert(header::UPGRADE, HeaderValue::from_static("h2c"));
+        assert_eq!(refusal(wrong).await, Some(NotWebSocket));
+        let mut old = upgrade_request();
+        old.headers_mut().unwrap().insert(header::SEC_WEBSOCKET_VERSION, "8".parse().unwrap());
+        assert_eq!(refusal(old).await, Some(UnsupportedVersion));
+        let mut keyless = upgrade_request();
+        keyless.headers_mut().unwrap().remove(header::SEC_WEBSOCKET_KEY);
+        assert_eq!(refusal(keyless).await, Some(NoKey));
+        // A request that hyper did not mark as upgradable (as in this test) cannot be upgraded.
+        assert_eq!(refusal(upgrade_request()).await, Some(NotUpgradable));
+    }
+
+    #[test]
+    fn refusals_answer_with_their_status() {
+        let status = |refusal: UpgradeRefusal| refusal.into_response().status();
+        assert_eq!(status(UpgradeRefusal::NotGet), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(status(UpgradeRefusal::NoKey), StatusCode::BAD_REQUEST);
+        let version = UpgradeRefusal::UnsupportedVersion.into_response();
+        assert_eq!(version.status(), StatusCode::UPGRADE_REQUIRED);
+        assert_eq!(version.headers()[header::SEC_WEBSOCKET_VERSION], "13");
+    }
+}
