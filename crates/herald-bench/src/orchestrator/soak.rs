@@ -147,9 +147,10 @@ async fn soak(args: &SoakArgs, server: &LocalServer, base: &str) -> anyhow::Resu
         duplicates += stats.duplicates;
         let sample = sample(&api, server.pid, minute, pushes, push_errors, &stats).await;
         eprintln!(
-            "minute {minute}: RSS {} KiB, heap {:.0} KiB, {} fds, {} sessions, {} deliveries, p99 {:.1} ms",
+            "minute {minute}: RSS {} KiB, heap {:.0} KiB (allocator {:.0} KiB), {} fds, {} sessions, {} deliveries, p99 {:.1} ms",
             sample.rss_kib,
             sample.heap_bytes / 1024.0,
+            sample.allocator_bytes / 1024.0,
             sample.fds,
             sample.sessions,
             sample.deliveries,
@@ -199,6 +200,7 @@ async fn sample(
         minute,
         rss_kib: rss_kib(pid).unwrap_or(0),
         heap_bytes: gauge("herald_heap_allocated_bytes").await,
+        allocator_bytes: gauge("herald_heap_resident_bytes").await,
         fds: open_fds(pid).unwrap_or(0),
         connections: gauge("herald_gateway_connections").await,
         sessions: gauge("herald_gateway_sessions").await,

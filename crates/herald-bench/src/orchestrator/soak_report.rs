@@ -14,6 +14,9 @@ pub struct Minute {
     pub rss_kib: u64,
     /// `herald_heap_allocated_bytes`: what the server holds of its heap (NaN when not reported).
     pub heap_bytes: f64,
+    /// `herald_heap_resident_bytes`: what the allocator keeps in memory for it (NaN when not
+    /// reported); RSS rising with this and not with `heap_bytes` is the allocator, not herald.
+    pub allocator_bytes: f64,
     pub fds: u64,
     /// `herald_gateway_connections` and `herald_gateway_sessions`.
     pub connections: f64,
@@ -168,18 +171,21 @@ impl SoakReport {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "| min | RSS MiB | heap MiB | fds | connections | sessions | queued frames | pending acks | dispatch queue | receipts queue | pushes (errors) | deliveries | p99 ms | closes |"
+            "| min | RSS MiB | heap MiB | allocator MiB | fds | connections | sessions | queued frames | pending acks | dispatch queue | receipts queue | pushes (errors) | deliveries | p99 ms | closes |"
         );
-        let _ =
-            writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(
+            out,
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        );
         for m in &self.minutes {
             let closes: Vec<String> = m.closes.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(
                 out,
-                "| {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} | {:.1} | {} |",
+                "| {} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} | {:.1} | {} |",
                 m.minute,
                 m.rss_kib as f64 / 1024.0,
                 m.heap_bytes / 1_048_576.0,
+                m.allocator_bytes / 1_048_576.0,
                 m.fds,
                 m.connections,
                 m.sessions,
