@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
+use herald_gateway::GatewaySettings;
 use herald_store::{PgStore, SqliteStore, StoreProbe};
 use tokio::io::AsyncBufReadExt;
 
@@ -63,7 +64,7 @@ pub async fn examine(settings: &Settings, expected_connections: u64) -> Vec<Chec
         Ok((target, probe)) => schema(&target, &probe),
         Err(check) => check,
     });
-    checks.push(open_files(expected_connections));
+    checks.push(open_files(expected_connections, &settings.gateway));
     checks.push(vendor_key(settings));
     if let Some(cluster) = &settings.cluster {
         checks.push(nats(&cluster.nats).await);
@@ -156,15 +157,21 @@ fn clock(settings: &Settings, store: Option<&(String, StoreProbe)>) -> Check {
     Check::new(verdict, "clock", detail)
 }
 
-/// Every client connection is an open file; the server raises its soft limit to the hard one.
-fn open_files(expected: u64) -> Check {
+/// Every client connection is an open file; the server raises its soft limit to the hard one,
+/// and its gateway takes at most `[gateway] max_connections` (by default the limit less a
+/// reserve for the store, the API and the vendors).
+fn open_files(expected: u64, gateway: &GatewaySettings) -> Check {
     let hard = match rlimit::getrlimit(rlimit::Resource::NOFILE) {
         Ok((_, hard)) => hard,
         Err(err) => return Check::new(Verdict::Warn, "open files", format!("unknown: {err}")),
     };
     let needed = expected.saturating_add(FILES_BESIDE_CONNECTIONS);
-    let detail = format!("hard limit {hard}; {expected} connections need about {needed}");
-    let verdict = if hard >= needed { Verdict::Ok } else { Verdict::Fail };
+    let cap = u64::try_from(gateway.connection_limit(hard)).unwrap_or(u64::MAX);
+    let detail = format!(
+        "hard limit {hard}; {expected} connections need about {needed}; \
+         the gateway takes at most {cap} ([gateway] max_connections)"
+    );
+    let verdict = if hard >= needed && expected <= cap { Verdict::Ok } else { Verdict::Fail };
     Check::new(verdict, "open files", detail)
 }
 
@@ -228,8 +235,18 @@ mod tests {
 
     #[test]
     fn too_few_open_files_fails() {
-        assert_eq!(open_files(u64::MAX - 1).verdict, Verdict::Fail);
-        assert_eq!(open_files(0).verdict, Verdict::Ok);
+        let gateway = GatewaySettings::default();
+        assert_eq!(open_files(u64::MAX - 1, &gateway).verdict, Verdict::Fail);
+        assert_eq!(open_files(0, &gateway).verdict, Verdict::Ok);
+    }
+
+    #[test]
+    fn more_connections_than_max_connections_fails() {
+        let gateway = GatewaySettings { max_connections: 10, ..GatewaySettings::default() };
+        let check = open_files(11, &gateway);
+        assert_eq!(check.verdict, Verdict::Fail);
+        assert!(check.detail.contains("at most 10"), "{}", check.detail);
+        assert_eq!(open_files(10, &gateway).verdict, Verdict::Ok);
     }
 
     #[test]
