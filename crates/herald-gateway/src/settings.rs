@@ -82,7 +82,7 @@ impl Default for GatewaySettings {
             idle_timeout: Duration::from_secs(90),
             close_timeout: Duration::from_secs(2),
             read_buffer_size: 256,
-            write_buffer_size: 1024,
+            write_buffer_size: 16 * 1024,
             max_write_buffer_size: 256 * 1024,
             max_frame_size: 64 * 1024,
             pending_page: 100,
