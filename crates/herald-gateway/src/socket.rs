@@ -21,6 +21,8 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::settings::GatewaySettings;
+
 /// A client's WebSocket once upgraded.
 pub(crate) type ClientSocket = WebSocketStream<ReleasingIo<TokioIo<Upgraded>>>;
 
@@ -101,30 +103,21 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
         .any(|value| value.split(',').any(|part| part.trim().eq_ignore_ascii_case(token)))
 }
 
-/// How the socket buffers.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SocketSizes {
-    pub read_buffer: usize,
-    /// Gathered frames are written once they reach this many bytes (and at every flush).
-    pub write_buffer: usize,
-    /// Writes wait while this many bytes wait to be written.
-    pub max_write_buffer: usize,
-    pub max_message: usize,
-}
-
 impl ClientUpgrade {
     /// Answers 101 and runs `serve` on the socket once the client has it. The task holds
     /// only what `serve` returns: everything else is gone by the time it runs.
-    pub(crate) fn accept<F, Fut>(self, sizes: SocketSizes, serve: F) -> Response
+    pub(crate) fn accept<F, Fut>(self, settings: &GatewaySettings, serve: F) -> Response
     where
         F: FnOnce(ClientSocket) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         let accept = derive_accept_key(self.key.as_bytes());
         let on_upgrade = self.on_upgrade;
+        let config = config_of(settings);
+        let (write_at, max) = (settings.write_buffer_size, settings.max_write_buffer_size);
         tokio::spawn(async move {
             let socket = match on_upgrade.await {
-                Ok(upgraded) => Box::pin(open(upgraded, sizes)).await,
+                Ok(upgraded) => Box::pin(open(upgraded, config, write_at, max)).await,
                 Err(err) => {
                     tracing::debug!(%err, "WebSocket upgrade failed");
                     return;
@@ -141,16 +134,25 @@ impl ClientUpgrade {
     }
 }
 
-async fn open(upgraded: Upgraded, sizes: SocketSizes) -> ClientSocket {
-    let config = WebSocketConfig::default()
-        .read_buffer_size(sizes.read_buffer)
+/// Small buffers and capped messages, for many mostly idle connections.
+fn config_of(settings: &GatewaySettings) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(settings.read_buffer_size)
         // Every frame goes straight to the `ReleasingIo`, which gathers them; tungstenite's
         // own buffer then never holds more than the frame being written.
         .write_buffer_size(0)
-        .max_write_buffer_size(sizes.max_write_buffer)
-        .max_message_size(Some(sizes.max_message))
-        .max_frame_size(Some(sizes.max_message));
-    let io = ReleasingIo::new(TokioIo::new(upgraded), sizes.write_buffer, sizes.max_write_buffer);
+        .max_write_buffer_size(settings.max_write_buffer_size)
+        .max_message_size(Some(settings.max_frame_size))
+        .max_frame_size(Some(settings.max_frame_size))
+}
+
+async fn open(
+    upgraded: Upgraded,
+    config: WebSocketConfig,
+    write_at: usize,
+    max: usize,
+) -> ClientSocket {
+    let io = ReleasingIo::new(TokioIo::new(upgraded), write_at, max);
     WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await
 }
 

@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::admission::{Admitted, Refusal};
 use crate::protocol::{CloseCode, ErrorCode, ErrorFrame, ServerFrame};
-use crate::socket::{ClientSocket, ClientUpgrade, SocketSizes};
+use crate::socket::{ClientSocket, ClientUpgrade};
 use crate::Gateway;
 
 use budget::FrameBudget;
@@ -52,14 +52,8 @@ pub async fn connect(
         Ok(admitted) => admitted,
         Err(refusal) => return refused(refusal),
     };
-    let settings = gateway.settings();
-    let sizes = SocketSizes {
-        read_buffer: settings.read_buffer_size,
-        write_buffer: settings.write_buffer_size,
-        max_write_buffer: settings.max_write_buffer_size,
-        max_message: settings.max_frame_size,
-    };
-    upgrade.accept(sizes, move |socket| serve(gateway, socket, admitted))
+    let shared = gateway.clone();
+    upgrade.accept(shared.settings(), move |socket| serve(gateway, socket, admitted))
 }
 
 fn refused(refusal: Refusal) -> Response {
