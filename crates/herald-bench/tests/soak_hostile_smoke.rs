@@ -79,5 +79,13 @@ fn hostile_clients_are_cut_off_beside_normal_ones() {
     let outcomes = &results["outcomes"];
     assert!(outcomes["big_frames:close_4004"].as_u64().unwrap_or(0) > 0, "{outcomes}");
     assert!(outcomes["ack_flood:close_4013"].as_u64().unwrap_or(0) > 0, "{outcomes}");
-    assert_eq!(outcomes["no_hello:upgraded"], 10, "{outcomes}");
+    // Each silent client is upgraded, then cut off at the hello timeout and tries again, as
+    // often as the run's length allows: how often depends on the machine's speed, not on herald.
+    let count = |outcome: &str| outcomes[outcome].as_u64().unwrap_or(0);
+    assert!(count("no_hello:upgraded") >= 10, "{outcomes}");
+    let no_hello = outcomes.as_object().unwrap().keys().filter(|k| k.starts_with("no_hello:"));
+    for outcome in no_hello {
+        let expected = ["no_hello:upgraded", "no_hello:close_4003"];
+        assert!(expected.contains(&outcome.as_str()), "a silent client got {outcome}: {outcomes}");
+    }
 }
