@@ -30,8 +30,9 @@ pub struct GatewaySettings {
     pub close_timeout: Duration,
     /// Initial read buffer per connection, in bytes. Client frames are small (an ack is a few
     /// dozen bytes, a hello a few hundred) and the buffer grows to the largest frame read, then
-    /// keeps that size; tungstenite's default of 128 KiB would cost gigabytes across many idle
-    /// connections, and 2 KiB was a third of an idle connection's memory.
+    /// keeps that size; the growth from the hello is given back after it (a fresh buffer of
+    /// this size) when the client sent nothing else yet. tungstenite's default of 128 KiB would
+    /// cost gigabytes across many idle connections.
     pub read_buffer_size: usize,
     /// Bytes of frames gathered before they are written to the socket. The frames a session
     /// sends together (a page of stored pushes, pushes dispatched together) leave in one

@@ -156,10 +156,45 @@ async fn open(
     WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await
 }
 
+/// Gives a socket that has read nothing but one client frame of `payload_len` bytes a fresh,
+/// small read buffer, and returns whether it did. tungstenite's read buffer keeps the size of
+/// the largest frame it has read for as long as the connection lives, and the hello is the
+/// largest frame a client sends; later frames (acks, pings) are a few dozen bytes.
+///
+/// A socket that has read more than that frame keeps its buffer, which may hold the rest.
+/// Every read of a frame consumes at least its shortest encoding, so when the bytes read
+/// equal that, the buffer is empty and nothing is lost by starting over.
+pub(crate) async fn shed_read_buffer<T>(
+    socket: WebSocketStream<ReleasingIo<T>>,
+    payload_len: usize,
+    settings: &GatewaySettings,
+) -> (WebSocketStream<ReleasingIo<T>>, bool)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    if socket.get_ref().bytes_read != client_frame_len(payload_len) {
+        return (socket, false);
+    }
+    let io = socket.into_inner();
+    (WebSocketStream::from_raw_socket(io, Role::Server, Some(config_of(settings))).await, true)
+}
+
+/// Bytes of the shortest encoding of a client (masked) frame with this payload (RFC 6455 5.2).
+fn client_frame_len(payload_len: usize) -> u64 {
+    let extended_len = match payload_len {
+        0..=125 => 0,
+        126..=65_535 => 2,
+        _ => 8,
+    };
+    (2 + extended_len + 4 + payload_len) as u64
+}
+
 /// An I/O that gathers writes until a flush (or until `write_at` bytes wait), and frees its
 /// buffer once everything in it has been written.
 pub(crate) struct ReleasingIo<T> {
     inner: T,
+    /// Bytes read from `inner` so far.
+    bytes_read: u64,
     pending: Vec<u8>,
     /// Bytes of `pending` already written.
     written: usize,
@@ -169,7 +204,7 @@ pub(crate) struct ReleasingIo<T> {
 
 impl<T> ReleasingIo<T> {
     pub(crate) fn new(inner: T, write_at: usize, max: usize) -> Self {
-        Self { inner, pending: Vec::new(), written: 0, write_at, max: max.max(1) }
+        Self { inner, bytes_read: 0, pending: Vec::new(), written: 0, write_at, max: max.max(1) }
     }
 
     /// Bytes waiting to be written.
@@ -208,7 +243,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for ReleasingIo<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        self.bytes_read += (buf.filled().len() - before) as u64;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -261,8 +299,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ReleasingIo<T> {
 mod tests {
     use super::*;
     use axum::http::Request;
+    use futures_util::{SinkExt, StreamExt};
     use std::future::poll_fn;
     use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::tungstenite::Message;
 
     /// A socket that records each write and can be full.
     #[derive(Default)]
@@ -337,6 +377,70 @@ mod tests {
         io.flush().await.unwrap();
         assert_eq!(io.inner.writes.concat(), b"abcdefghijkl", "in order, nothing lost");
         assert_eq!(io.buffer_capacity(), 0);
+    }
+
+    type Pair = (
+        WebSocketStream<ReleasingIo<tokio::io::DuplexStream>>,
+        WebSocketStream<tokio::io::DuplexStream>,
+    );
+
+    /// A server socket as the gateway makes it, and a client talking to it.
+    async fn connected() -> Pair {
+        let (server, client) = tokio::io::duplex(64 * 1024);
+        let settings = GatewaySettings::default();
+        let io = ReleasingIo::new(server, settings.write_buffer_size, 64 * 1024);
+        let server = WebSocketStream::from_raw_socket(io, Role::Server, Some(config_of(&settings)));
+        let client = WebSocketStream::from_raw_socket(client, Role::Client, None);
+        (server.await, client.await)
+    }
+
+    async fn next_text(
+        socket: &mut WebSocketStream<ReleasingIo<tokio::io::DuplexStream>>,
+    ) -> String {
+        match socket.next().await {
+            Some(Ok(Message::Text(text))) => text.to_string(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_socket_that_read_only_the_hello_starts_over_and_reads_on() {
+        let settings = GatewaySettings::default();
+        for hello in ["h".repeat(100), "h".repeat(600), "h".repeat(60_000)] {
+            let (server, mut client) = connected().await;
+            client.send(Message::text(hello.clone())).await.unwrap();
+            let mut server = server;
+            assert_eq!(next_text(&mut server).await, hello);
+            let (mut server, renewed) = shed_read_buffer(server, hello.len(), &settings).await;
+            assert!(renewed, "a {}-byte hello was all there was to read", hello.len());
+            client.send(Message::text("ack")).await.unwrap();
+            assert_eq!(next_text(&mut server).await, "ack");
+            server.send(Message::text("welcome")).await.unwrap();
+            assert_eq!(client.next().await.unwrap().unwrap(), Message::text("welcome"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_socket_that_read_past_the_hello_keeps_its_buffer_and_loses_nothing() {
+        let settings = GatewaySettings::default();
+        let (mut server, mut client) = connected().await;
+        let hello = "h".repeat(600);
+        client.feed(Message::text(hello.clone())).await.unwrap();
+        client.feed(Message::text("ping")).await.unwrap();
+        client.flush().await.unwrap();
+        assert_eq!(next_text(&mut server).await, hello);
+        let (mut server, renewed) = shed_read_buffer(server, hello.len(), &settings).await;
+        assert!(!renewed, "the next frame may be in the buffer");
+        assert_eq!(next_text(&mut server).await, "ping");
+    }
+
+    #[test]
+    fn client_frames_are_counted_with_their_header_and_mask() {
+        assert_eq!(client_frame_len(0), 6);
+        assert_eq!(client_frame_len(125), 131);
+        assert_eq!(client_frame_len(126), 134);
+        assert_eq!(client_frame_len(65_535), 65_543);
+        assert_eq!(client_frame_len(65_536), 65_550);
     }
 
     fn upgrade_request() -> axum::http::request::Builder {

@@ -8,6 +8,7 @@ use crate::admission::HelloSlot;
 use crate::auth::AuthError;
 use crate::inbox::{DeviceInfo, InboxError};
 use crate::protocol::{ClientFrame, CloseCode, ErrorCode, Hello, ProtocolError};
+use crate::socket::shed_read_buffer;
 
 /// Why a hello was not accepted: the error frame to send and the close that follows.
 struct Rejection {
@@ -34,21 +35,25 @@ impl UnidentifiedSession {
         // The client has spoken: what follows is the server's work, not its waiting.
         self.waiting = None;
         let end = match hello {
-            Ok(hello) => match self.identify(&hello).await {
-                Ok(session) => return Some(session),
-                Err((mut conn, rejection)) => {
-                    let end = conn.reject(rejection.code, rejection.message, rejection.close).await;
-                    conn.finish(end).await;
-                    return None;
+            Ok((hello, hello_len)) => {
+                match self.after_hello(hello_len).await.identify(&hello).await {
+                    Ok(session) => return Some(session),
+                    Err((mut conn, rejection)) => {
+                        let end =
+                            conn.reject(rejection.code, rejection.message, rejection.close).await;
+                        conn.finish(end).await;
+                        return None;
+                    }
                 }
-            },
+            }
             Err(end) => end,
         };
         self.conn.finish(end).await;
         None
     }
 
-    async fn await_hello(&mut self) -> Result<Hello, End> {
+    /// The hello and the length of its frame's payload.
+    async fn await_hello(&mut self) -> Result<(Hello, usize), End> {
         let conn = &mut self.conn;
         let timeout = tokio::time::sleep(conn.gateway.settings().hello_timeout);
         tokio::pin!(timeout);
@@ -78,7 +83,7 @@ impl UnidentifiedSession {
                 }
             };
             return match ClientFrame::decode(text.as_str()) {
-                Ok(ClientFrame::Hello(hello)) => Ok(hello),
+                Ok(ClientFrame::Hello(hello)) => Ok((hello, text.len())),
                 Ok(_) => {
                     let message = "the first frame must be a hello";
                     Err(conn
@@ -93,6 +98,15 @@ impl UnidentifiedSession {
                     .await),
             };
         }
+    }
+
+    /// Lets the connection hold a small read buffer rather than one the size of the hello,
+    /// when the hello is all the client sent so far.
+    async fn after_hello(self, hello_len: usize) -> Self {
+        let Conn { gateway, socket, shutdown, read_failed, budget } = self.conn;
+        let (socket, _) = shed_read_buffer(socket, hello_len, gateway.settings()).await;
+        let conn = Conn { gateway, socket, shutdown, read_failed, budget };
+        Self { conn, waiting: self.waiting }
     }
 
     /// Authenticates and logs in; on failure returns what to tell the client.
