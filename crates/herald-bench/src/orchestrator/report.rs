@@ -16,6 +16,8 @@ pub struct Targets {
     pub one_p99_ms: f64,
     pub deliveries_per_s: f64,
     pub idle_kib: f64,
+    /// Memory per connection once a back-to-back phase is over: what bursts leave behind.
+    pub after_burst_kib: f64,
     pub storm_s: f64,
     pub failover_s: f64,
 }
@@ -25,7 +27,8 @@ impl Targets {
     const SINGLE: Targets = Targets {
         one_p99_ms: 250.0,
         deliveries_per_s: 200_000.0,
-        idle_kib: 8.0,
+        idle_kib: 4.0,
+        after_burst_kib: 6.0,
         storm_s: 2.0,
         failover_s: f64::NAN,
     };
@@ -34,6 +37,7 @@ impl Targets {
         one_p99_ms: 1_000.0,
         deliveries_per_s: 250_000.0,
         idle_kib: 8.0,
+        after_burst_kib: 8.0,
         storm_s: 10.0,
         failover_s: 5.0,
     };
@@ -687,7 +691,7 @@ impl Results {
                     "idle",
                     "the same after the back-to-back phase (RSS Δ / N)",
                     format!("{per:.2} KiB"),
-                    "",
+                    &format!("≤ {:.0} KiB", t.after_burst_kib),
                     cells(&|p| {
                         p.idle
                             .as_ref()
