@@ -135,7 +135,10 @@ impl Gateway {
 
     /// Closes every connection with 1001 and refuses new ones (with 503).
     pub fn shutdown(&self) {
+        // Connections still waiting for their hello watch this; identified sessions hear of
+        // it from their outbox.
         self.inner.shutdown.send_replace(true);
+        self.inner.registry.shut_down();
     }
 
     /// Whether [`Gateway::shutdown`] was called.

@@ -6,7 +6,7 @@
 //! full queue closes that connection with 4009 (its pushes wait in its inbox).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use herald_core::AppId;
@@ -23,6 +23,8 @@ pub struct Registry {
     queue_capacity: usize,
     sessions: AtomicUsize,
     next_conn: AtomicU64,
+    /// Set by [`Registry::shut_down`]: sessions registered after it are closed at once.
+    shut_down: AtomicBool,
 }
 
 /// One app's sessions behind their own lock, so that apps do not contend.
@@ -170,6 +172,7 @@ impl Registry {
             queue_capacity: queue_capacity.max(1),
             sessions: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
+            shut_down: AtomicBool::new(false),
         }
     }
 
@@ -200,10 +203,29 @@ impl Registry {
             package: device.package.clone(),
             outbox: outbox.clone(),
         });
+        // Read under the app's lock: a shutdown either finds this session in its sweep or is
+        // seen here.
+        if self.shut_down.load(Ordering::SeqCst) {
+            outbox.close(CloseCode::ShuttingDown);
+        }
         drop(inner);
         self.sessions.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("herald_gateway_sessions").set(self.online_count() as f64);
         Registration { registry: self.clone(), app, account_id, conn, outbox }
+    }
+
+    /// Closes every session (1001, going away), and every one registered from now on: a session
+    /// learns of the shutdown from its outbox, the one thing it waits on anyway.
+    pub fn shut_down(&self) {
+        self.shut_down.store(true, Ordering::SeqCst);
+        let apps: Vec<Arc<AppSessions>> =
+            self.apps.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        for sessions in apps {
+            let inner = sessions.inner.write().unwrap_or_else(PoisonError::into_inner);
+            for slot in inner.by_account.values().flatten() {
+                slot.outbox.close(CloseCode::ShuttingDown);
+            }
+        }
     }
 
     fn unregister(&self, app: AppId, account_id: u32, conn: u64) {

@@ -124,6 +124,20 @@ fn other_apps_are_not_reached() {
 }
 
 #[test]
+fn a_shutdown_closes_every_session_and_those_that_register_after_it() {
+    let registry = Arc::new(Registry::new(16));
+    let phone = registry.register(APP, 1, &device("phone", "ios"));
+    let tablet = registry.register(APP + 1, 2, &device("tablet", "android"));
+    let audience: RoaringBitmap = [1].into_iter().collect();
+    registry.deliver(APP, &audience, &PushFrames::new(&push(1, "t")));
+    registry.shut_down();
+    assert_eq!(drain(&phone), Err(CloseCode::ShuttingDown), "queued frames go with it");
+    assert_eq!(drain(&tablet), Err(CloseCode::ShuttingDown));
+    let late = registry.register(APP, 3, &device("late", "web"));
+    assert_eq!(drain(&late), Err(CloseCode::ShuttingDown));
+}
+
+#[test]
 fn a_new_connection_of_a_device_replaces_the_old() {
     let registry = Arc::new(Registry::new(16));
     let first = registry.register(APP, 1, &device("phone", "ios"));

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::LazyLock;
 
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
@@ -18,6 +19,11 @@ use crate::protocol::{
     Ack, ClientFrame, CloseCode, ErrorCode, ProtocolError, ServerFrame, Welcome,
 };
 use crate::registry::Registration;
+
+/// Looked up once: a lookup by name costs a hash and a lock per write, and a push to all
+/// makes one write per connection. The recorder is installed before any session runs.
+static FRAMES_SENT: LazyLock<metrics::Counter> =
+    LazyLock::new(|| metrics::counter!("herald_gateway_frames_sent_total"));
 
 /// What woke the session loop.
 enum Event {
@@ -107,16 +113,17 @@ impl IdentifiedSession {
         let mut batch = Vec::new();
         loop {
             let Self { conn, registration, idle, .. } = self;
+            // In a fixed order, the cheap checks first: nothing is polled after the branch that
+            // is ready. The client is read before the queue, so that a stream of pushes cannot
+            // keep its acks unread. A shutdown closes the outbox.
             let event = tokio::select! {
-                () = Conn::shutting_down(&mut conn.shutdown) => {
-                    return Err(End::Close(CloseCode::ShuttingDown))
-                }
+                biased;
+                message = conn.socket.next() => Event::Received(message),
                 () = idle.as_mut() => return Err(End::Close(CloseCode::IdleTimeout)),
                 next = registration.outbox().next(&mut batch) => {
                     next.map_err(End::Close)?;
                     Event::Queued
                 }
-                message = conn.socket.next() => Event::Received(message),
             };
             match event {
                 Event::Queued => {
@@ -158,9 +165,6 @@ impl IdentifiedSession {
                 inbox.pending(self.identity.app, self.account_id, &self.device, after, page);
             let pushes = tokio::select! {
                 pushes = pending => pushes,
-                () = Conn::shutting_down(&mut self.conn.shutdown) => {
-                    return Err(End::Close(CloseCode::ShuttingDown))
-                }
                 code = self.registration.outbox().closed() => return Err(End::Close(code)),
             };
             let pushes = pushes.map_err(|err| {
@@ -203,12 +207,13 @@ impl IdentifiedSession {
     }
 
     /// Writes messages and flushes once. Raced against the reasons to stop, because a client
-    /// that stopped reading would otherwise block the write forever.
+    /// that stopped reading would otherwise block the write forever; they are polled only
+    /// when the write has to wait, which it rarely does.
     /// With no messages it only flushes what is buffered.
     async fn write(&mut self, messages: Vec<Message>) -> Result<(), End> {
         let count = messages.len() as u64;
         let Self { conn, registration, idle, .. } = self;
-        let Conn { socket, shutdown, .. } = conn;
+        let socket = &mut conn.socket;
         let write = async move {
             for message in messages {
                 socket.feed(message).await?;
@@ -216,13 +221,13 @@ impl IdentifiedSession {
             socket.flush().await
         };
         tokio::select! {
+            biased;
             written = write => written.map_err(|_| End::Lost)?,
             code = registration.outbox().closed() => return Err(End::Close(code)),
-            () = Conn::shutting_down(shutdown) => return Err(End::Close(CloseCode::ShuttingDown)),
             () = idle.as_mut() => return Err(End::Close(CloseCode::IdleTimeout)),
         }
         if count > 0 {
-            metrics::counter!("herald_gateway_frames_sent_total").increment(count);
+            FRAMES_SENT.increment(count);
         }
         Ok(())
     }
