@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use herald_bus::{BusSettings, NatsBus};
 use herald_core::redact::url_without_password;
 use herald_core::AppId;
@@ -343,6 +344,13 @@ async fn serve(
         let _ = stopping_tx.send(true);
     });
     let mut graceful = stopping.clone();
+    // Frames are gathered into one write per wake-up already; Nagle's algorithm would only
+    // hold a push back until the client's TCP acknowledges the previous one.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "TCP_NODELAY not set");
+        }
+    });
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             let _ = graceful.wait_for(|stop| *stop).await;
