@@ -219,6 +219,71 @@ impl<T> ReleasingIo<T> {
 }
 
 impl<T: AsyncWrite + Unpin> ReleasingIo<T> {
+    /// Gathers a text frame from the server (RFC 6455 5.2: final, opcode 1, unmasked) with
+    /// `payload`; false, taking nothing, when `max` bytes wait already and must be written
+    /// first.
+    fn gather_text(&mut self, payload: &[u8]) -> bool {
+        if self.waiting() >= self.max {
+            return false;
+        }
+        let mut header = [0u8; 10];
+        header[0] = 0x81;
+        let header = match payload.len() {
+            len @ 0..=125 => {
+                header[1] = len as u8;
+                &header[..2]
+            }
+            len @ 126..=65_535 => {
+                header[1] = 126;
+                header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                &header[..4]
+            }
+            len => {
+                header[1] = 127;
+                header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+                &header[..10]
+            }
+        };
+        self.make_room(header.len() + payload.len());
+        self.pending.extend_from_slice(header);
+        self.pending.extend_from_slice(payload);
+        true
+    }
+
+    /// Before `len` more bytes are gathered: drops what is written, reserves a write's worth.
+    fn make_room(&mut self, len: usize) {
+        if self.written > 0 && self.written >= self.pending.len() / 2 {
+            // A socket that keeps taking part of it: drop the written half, not the buffer.
+            self.pending.drain(..self.written);
+            self.written = 0;
+        }
+        if self.pending.is_empty() {
+            self.pending.reserve(self.write_at.max(len));
+        }
+    }
+
+    /// Sends text frames, `write_at` bytes per write at most, and flushes once. The session
+    /// sends its frames this way rather than through tungstenite, which would first copy each
+    /// into a buffer of its own that keeps the size of the largest frame it held.
+    pub(crate) async fn send_texts(&mut self, texts: &[impl AsRef<[u8]>]) -> io::Result<()> {
+        for text in texts {
+            let text = text.as_ref();
+            while !self.gather_text(text) {
+                // `max` bytes wait: only writing them out makes room.
+                std::future::poll_fn(|cx| self.poll_write_out(cx)).await?;
+            }
+            if self.waiting() >= self.write_at {
+                // Enough for one write; a full socket is no reason to stop gathering.
+                std::future::poll_fn(|cx| match self.poll_write_out(cx) {
+                    Poll::Pending => Poll::Ready(Ok(())),
+                    done => done,
+                })
+                .await?;
+            }
+        }
+        tokio::io::AsyncWriteExt::flush(self).await
+    }
+
     /// Writes what waits until all of it is written (then frees the buffer) or the socket is
     /// full.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -266,14 +331,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ReleasingIo<T> {
                 return Poll::Pending;
             }
         }
-        if this.written > 0 && this.written >= this.pending.len() / 2 {
-            // A socket that keeps taking part of it: drop the written half, not the buffer.
-            this.pending.drain(..this.written);
-            this.written = 0;
-        }
-        if this.pending.is_empty() {
-            this.pending.reserve(this.write_at.max(buf.len()));
-        }
+        this.make_room(buf.len());
         this.pending.extend_from_slice(buf);
         if this.waiting() >= this.write_at {
             // Enough gathered for one write; a full socket is no reason to refuse the bytes.
@@ -432,6 +490,56 @@ mod tests {
         let (mut server, renewed) = shed_read_buffer(server, hello.len(), &settings).await;
         assert!(!renewed, "the next frame may be in the buffer");
         assert_eq!(next_text(&mut server).await, "ping");
+    }
+
+    #[tokio::test]
+    async fn texts_sent_past_tungstenite_are_frames_any_client_reads() {
+        let (mut server, mut client) = connected().await;
+        let texts: Vec<String> = [0, 1, 125, 126, 65_535, 65_536, 200_000]
+            .into_iter()
+            .map(|len| "x".repeat(len))
+            .collect();
+        let sent = tokio::spawn(async move {
+            server.get_mut().send_texts(&texts).await.unwrap();
+            (server, texts)
+        });
+        let mut received = Vec::new();
+        for _ in 0..7 {
+            match client.next().await {
+                Some(Ok(Message::Text(text))) => received.push(text.to_string()),
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+        let (mut server, texts) = sent.await.unwrap();
+        assert_eq!(received, texts, "every length of the header, in order");
+        assert_eq!(server.get_ref().buffer_capacity(), 0, "nothing kept once written");
+        // tungstenite's own frames still go out on the same socket.
+        server.send(Message::text("after")).await.unwrap();
+        assert_eq!(client.next().await.unwrap().unwrap(), Message::text("after"));
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_gets_every_frame_in_order_and_the_buffer_is_freed() {
+        let (server, client) = tokio::io::duplex(256);
+        let mut server = ReleasingIo::new(server, 512, 1024);
+        let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        let texts: Vec<String> =
+            (0..200).map(|n| format!("frame {n:03} {}", "y".repeat(90))).collect();
+        let expected = texts.clone();
+        let reader = tokio::spawn(async move {
+            let mut received = Vec::new();
+            while received.len() < 200 {
+                tokio::task::yield_now().await;
+                match client.next().await {
+                    Some(Ok(Message::Text(text))) => received.push(text.to_string()),
+                    other => panic!("expected a text frame, got {other:?}"),
+                }
+            }
+            received
+        });
+        server.send_texts(&texts).await.unwrap();
+        assert_eq!(reader.await.unwrap(), expected);
+        assert_eq!(server.buffer_capacity(), 0);
     }
 
     #[test]

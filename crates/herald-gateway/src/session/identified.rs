@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::LazyLock;
 
 use chrono::Utc;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
@@ -108,8 +108,8 @@ impl IdentifiedSession {
     async fn serve(&mut self) -> Result<std::convert::Infallible, End> {
         // Every await but the loop's select is boxed: the state of a future is as large as its
         // largest await, and an idle connection should pay only for the select.
-        Box::pin(self.welcome()).await?;
-        Box::pin(self.sync_inbox()).await?;
+        let welcome = self.welcome();
+        Box::pin(self.sync_inbox(welcome)).await?;
         let mut batch = Vec::new();
         loop {
             let Self { conn, registration, idle, .. } = self;
@@ -127,21 +127,21 @@ impl IdentifiedSession {
             };
             match event {
                 Event::Queued => {
-                    let messages = self.live_messages(&mut batch);
+                    let texts = self.live_texts(&mut batch);
                     // Give back the memory of a burst: idle connections should hold none.
                     if batch.capacity() > 4 {
                         batch = Vec::new();
                     }
-                    Box::pin(self.write(messages)).await?;
+                    Box::pin(self.write(texts)).await?;
                 }
                 Event::Received(message) => Box::pin(self.on_message(message)).await?,
             }
         }
     }
 
-    /// Buffers the welcome: it leaves with the first page of the inbox (alone if there is
-    /// none), one send and one wake-up of the client less per login.
-    async fn welcome(&mut self) -> Result<(), End> {
+    /// The welcome, which leaves with the first page of the inbox (alone if there is none):
+    /// one send and one wake-up of the client less per login.
+    fn welcome(&mut self) -> Utf8Bytes {
         let settings = self.conn.gateway.settings();
         let welcome = ServerFrame::Welcome(Welcome {
             session_id: format!("{:016x}", rand::random::<u64>()),
@@ -150,13 +150,13 @@ impl IdentifiedSession {
             resume_from: self.resume_from,
             webpush_key: self.webpush_key.take().map(String::from),
         });
-        let text = welcome.encode().into();
-        self.conn.socket.feed(Message::Text(text)).await.map_err(|_| End::Lost)
+        welcome.encode().into()
     }
 
-    /// Sends the stored pushes after the resume point, page by page, in seq order; always
-    /// writes at least once, which flushes the welcome.
-    async fn sync_inbox(&mut self) -> Result<(), End> {
+    /// Sends the welcome and the stored pushes after the resume point, page by page, in seq
+    /// order.
+    async fn sync_inbox(&mut self, welcome: Utf8Bytes) -> Result<(), End> {
+        let mut welcome = Some(welcome);
         let page = self.conn.gateway.settings().pending_page.max(1);
         loop {
             let after = self.last_sent;
@@ -172,16 +172,17 @@ impl IdentifiedSession {
                 End::Close(CloseCode::Internal)
             })?;
             let full_page = pushes.len() >= page;
-            let mut messages = Vec::with_capacity(pushes.len());
+            let mut texts = Vec::with_capacity(pushes.len() + 1);
+            texts.extend(welcome.take());
             for push in pushes {
                 // The contract says increasing seq; anything else would be a duplicate or
                 // break the order the client relies on.
                 if push.seq > self.last_sent {
                     self.last_sent = push.seq;
-                    messages.push(Message::Text(ServerFrame::Push(push).encode().into()));
+                    texts.push(ServerFrame::Push(push).encode().into());
                 }
             }
-            self.write(messages).await?;
+            self.write(texts).await?;
             // A page that did not move the cursor would be fetched again forever.
             if !full_page || self.last_sent == after {
                 return Ok(());
@@ -189,9 +190,9 @@ impl IdentifiedSession {
         }
     }
 
-    /// Turns queued frames into messages, dropping pushes already sent.
-    fn live_messages(&mut self, batch: &mut Vec<Outbound>) -> Vec<Message> {
-        let mut messages = Vec::with_capacity(batch.len());
+    /// Turns queued frames into texts to send, dropping pushes already sent.
+    fn live_texts(&mut self, batch: &mut Vec<Outbound>) -> Vec<Utf8Bytes> {
+        let mut texts = Vec::with_capacity(batch.len());
         for item in batch.drain(..) {
             let frame = match item {
                 Outbound::Push { seq, .. } if seq <= self.last_sent => continue,
@@ -201,25 +202,18 @@ impl IdentifiedSession {
                 }
                 Outbound::Other(frame) => frame,
             };
-            messages.push(Message::Text(frame.into_text()));
+            texts.push(frame.into_text());
         }
-        messages
+        texts
     }
 
-    /// Writes messages and flushes once. Raced against the reasons to stop, because a client
-    /// that stopped reading would otherwise block the write forever; they are polled only
-    /// when the write has to wait, which it rarely does.
-    /// With no messages it only flushes what is buffered.
-    async fn write(&mut self, messages: Vec<Message>) -> Result<(), End> {
-        let count = messages.len() as u64;
+    /// Sends text frames and flushes once. Raced against the reasons to stop, because a
+    /// client that stopped reading would otherwise block the write forever; they are polled
+    /// only when the write has to wait, which it rarely does.
+    async fn write(&mut self, texts: Vec<Utf8Bytes>) -> Result<(), End> {
+        let count = texts.len() as u64;
         let Self { conn, registration, idle, .. } = self;
-        let socket = &mut conn.socket;
-        let write = async move {
-            for message in messages {
-                socket.feed(message).await?;
-            }
-            socket.flush().await
-        };
+        let write = conn.socket.get_mut().send_texts(&texts);
         tokio::select! {
             biased;
             written = write => written.map_err(|_| End::Lost)?,
