@@ -4,7 +4,10 @@
 //! Most connections are idle most of the time, so what an idle one holds is multiplied by
 //! every client. Frames are gathered in a write buffer of the connection's own
 //! ([`ReleasingIo`]) that is freed whenever it has been written out, so a connection keeps no
-//! memory of its largest burst; tungstenite writes every frame straight into it.
+//! memory of its largest burst. The session writes its text frames straight into it
+//! ([`ReleasingIo::send_texts`]); tungstenite reads, answers pings and closes, writing its
+//! own frames into the same buffer. The read buffer the hello grew is given back after it
+//! ([`shed_read_buffer`]).
 
 use std::io;
 use std::pin::Pin;
