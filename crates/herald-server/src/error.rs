@@ -228,9 +228,13 @@ impl From<StoreError> for ApiErrorKind {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.kind.status();
-        if let ApiErrorKind::Internal(detail) = &self.kind {
+        match &self.kind {
             // The detail stays in the logs; the client learns only that it was not its fault.
-            tracing::error!(%detail, "internal error");
+            ApiErrorKind::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ApiErrorKind::Unavailable(detail) | ApiErrorKind::StorageFull(detail) => {
+                tracing::warn!(%detail, %status, "request refused: the server cannot take it now")
+            }
+            _ => {}
         }
         let mut body = Map::new();
         body.insert("code".into(), json!(self.kind.code()));

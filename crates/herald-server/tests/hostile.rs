@@ -28,11 +28,20 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// A server whose `[gateway]` table is `gateway`, and an app without a broadcast interval.
 async fn start(dir: &std::path::Path, gateway: &str) -> (Herald, AppCreds) {
+    start_logging(dir, gateway, false).await
+}
+
+/// [`start`], keeping the server's logs in `Herald::stderr` when `capture_logs`.
+async fn start_logging(
+    dir: &std::path::Path,
+    gateway: &str,
+    capture_logs: bool,
+) -> (Herald, AppCreds) {
     let config = dir.join("herald.toml");
     std::fs::write(&config, format!("[gateway]\n{gateway}\n")).unwrap();
     let data = dir.join("data");
-    let start =
-        Start { args: vec!["--config".into(), config.display().to_string()], ..Start::default() };
+    let args = vec!["--config".into(), config.display().to_string()];
+    let start = Start { args, capture_stderr: capture_logs, ..Start::default() };
     let herald = Herald::start_with(&data, start);
     let limits = json!({"broadcast_min_interval_secs": 0, "broadcast_daily_quota": 100_000});
     let app = herald.create_app_with(limits).await;
@@ -286,7 +295,7 @@ async fn connections_without_a_hello_are_capped_then_timed_out() {
 #[tokio::test]
 async fn the_server_holds_at_most_max_connections_and_its_api_stays_served() {
     let dir = tempfile::tempdir().unwrap();
-    let (herald, app) = start(dir.path(), "max_connections = 6").await;
+    let (mut herald, app) = start_logging(dir.path(), "max_connections = 6", true).await;
     let mut normal = herald.device(&app, "normal", "normal-phone", "android").await;
 
     // Identified or not, from any address: five more fill the server.
@@ -306,6 +315,13 @@ async fn the_server_holds_at_most_max_connections_and_its_api_stays_served() {
         upgrade_once_free(&herald, [127, 0, 0, 9]).await.is_some(),
         "a closed connection's place was never given back"
     );
+
+    // A refusal by design is not an error: a flood of them must not bury the real ones.
+    let stderr = herald.stderr.take().unwrap();
+    drop((normal, held));
+    herald.stop();
+    let errors: Vec<String> = stderr.iter().filter(|line| line.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "refused connections logged as errors: {errors:?}");
 }
 
 #[tokio::test]

@@ -16,11 +16,14 @@ mod tags;
 mod vendors;
 mod webhooks;
 
+use std::time::Duration;
+
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request, Uri};
+use axum::http::{HeaderName, Request, StatusCode, Uri};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post, put};
 use axum::Router;
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -125,14 +128,31 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(from_fn(track_metrics))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id =
+                        req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                .on_failure(log_failure),
+        )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
 }
 
 async fn no_route(uri: Uri) -> ApiError {
     ApiErrorKind::NoRoute(uri.path().to_owned()).into()
+}
+
+/// Logs a failed response. A 503 is a refusal by design (a full gateway turning connections
+/// away, a store that cannot take the request now), logged where it is decided: under a
+/// connection flood, an error line per refused connection would bury the real errors.
+fn log_failure(class: ServerErrorsFailureClass, latency: Duration, _span: &tracing::Span) {
+    match class {
+        ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => {
+            tracing::debug!(?latency, "refused with 503")
+        }
+        other => tracing::error!(classification = %other, ?latency, "response failed"),
+    }
 }
